@@ -1,0 +1,106 @@
+# paperroute — the two commands a newcomer needs are `make run` and `make test`.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# go-mail needs Go >= 1.26.10; the go.mod files say so and the go command
+# fetches that toolchain through the module proxy.
+export GOTOOLCHAIN := auto
+
+BIN := $(CURDIR)/bin
+MODULES := api platform services/subscriber services/digest services/sender cmd/paperroute
+
+# Pinned tool versions: installed with `go install` into ./bin, never downloaded
+# as binaries.
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION := v1.9.4
+STATICCHECK_VERSION := v0.8.2
+
+TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
+	$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
+	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
+	$(BIN)/.grpcurl-$(GRPCURL_VERSION) \
+	$(BIN)/.staticcheck-$(STATICCHECK_VERSION)
+
+.PHONY: help
+help: ## Show the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Run everything locally (paperroute dev) and deliver a demo digest to ./var/mail.
+	go build -o $(BIN)/paperroute ./cmd/paperroute
+	$(BIN)/paperroute dev
+
+.PHONY: test
+test: ## Test every module with the race detector (needs redis-server in PATH).
+	@for m in $(MODULES); do \
+		echo "=== module $$m"; \
+		(cd $$m && go test -race -count=1 ./...) || { echo "FAIL module $$m"; exit 1; }; \
+		echo "PASS module $$m"; \
+	done
+	@echo "all $(words $(MODULES)) modules passed"
+
+.PHONY: bench
+bench: ## Run the benchmarks of every module (results: docs/benchmarks.md).
+	@for m in $(MODULES); do \
+		echo "=== module $$m"; \
+		(cd $$m && go test -run '^$$' -bench . -benchmem ./...); \
+	done
+
+.PHONY: tools
+tools: $(TOOLS) ## Install the pinned tools into ./bin.
+
+$(BIN)/.buf-$(BUF_VERSION):
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+$(BIN)/.grpcurl-$(GRPCURL_VERSION):
+	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+$(BIN)/.staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+.PHONY: generate
+generate: $(TOOLS) ## Lint the protos and regenerate api/gen.
+	cd api && $(BIN)/buf lint && $(BIN)/buf generate
+
+.PHONY: check-generate
+check-generate: generate ## Fail if regenerating api/gen changes anything.
+	@if [ -n "$$(git status --porcelain -- api/gen)" ]; then \
+		echo "api/gen is stale: run 'make generate' and commit the result"; \
+		git status --porcelain -- api/gen; exit 1; \
+	fi
+
+.PHONY: breaking
+breaking: $(TOOLS) ## Check the protos for breaking changes against origin/main (or main).
+	@ref=$$(git rev-parse --verify -q origin/main || git rev-parse --verify -q main || true); \
+	if [ -z "$$ref" ]; then echo "no main branch to compare with"; exit 0; fi; \
+	$(BIN)/buf breaking api --against ".git#ref=$$ref,subdir=api"
+
+.PHONY: lint
+lint: $(TOOLS) ## gofmt, go vet and staticcheck on every module.
+	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^api/gen/')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./... && $(BIN)/staticcheck ./...) || exit 1; done
+
+.PHONY: tidy
+tidy: ## go mod tidy every module.
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy); done
+
+.PHONY: check-tidy
+check-tidy: ## Fail if go mod tidy would change a module; build each module alone.
+	@for m in $(MODULES); do \
+		(cd $$m && GOWORK=off go mod tidy -diff && GOWORK=off go build ./...) || { echo "module $$m is not tidy or does not build alone"; exit 1; }; \
+	done
+
+.PHONY: check
+check: check-generate breaking check-tidy lint ## Everything CI checks before the tests.

@@ -1,0 +1,21 @@
+module github.com/paperroute/paperroute/cmd/paperroute
+
+go 1.26.10
+
+toolchain go1.26.10
+
+require (
+	github.com/paperroute/paperroute/api v0.0.0
+	github.com/paperroute/paperroute/platform v0.0.0
+	github.com/paperroute/paperroute/services/digest v0.0.0
+	github.com/paperroute/paperroute/services/sender v0.0.0
+	github.com/paperroute/paperroute/services/subscriber v0.0.0
+)
+
+replace (
+	github.com/paperroute/paperroute/api => ../../api
+	github.com/paperroute/paperroute/platform => ../../platform
+	github.com/paperroute/paperroute/services/digest => ../../services/digest
+	github.com/paperroute/paperroute/services/sender => ../../services/sender
+	github.com/paperroute/paperroute/services/subscriber => ../../services/subscriber
+)

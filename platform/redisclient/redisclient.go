@@ -1,0 +1,88 @@
+// Package redisclient opens a go-redis UniversalClient from a URL, so one
+// setting (REDIS_URL) selects a single server, Sentinel or Cluster, with AUTH
+// and TLS.
+package redisclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// New returns a client for rawURL without connecting. Accepted forms:
+//
+//	redis://[user:password@]host:port[/db][?options]     single server
+//	rediss://…                                            single server over TLS
+//	unix:///path/to/redis.sock[?db=N]                     single server, unix socket
+//	redis+cluster://[user:password@]host:port?addr=host2:port2&…   Cluster (rediss+cluster:// for TLS)
+//	redis+sentinel://[user:password@]host:port?master_name=name&addr=…  Sentinel (rediss+sentinel:// for TLS)
+//
+// Options are go-redis's URL query options (dial_timeout, read_timeout,
+// pool_size, …); unknown options are an error.
+func New(rawURL string) (redis.UniversalClient, error) {
+	if rawURL == "" {
+		return nil, errors.New("redisclient: empty URL")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redisclient: parse URL %s: %w", Redact(rawURL), errors.Unwrap(err))
+	}
+	base, mode, _ := strings.Cut(u.Scheme, "+")
+	switch base {
+	case "redis", "rediss", "unix":
+	default:
+		return nil, fmt.Errorf("redisclient: unsupported scheme %q (want redis, rediss, unix, redis+cluster or redis+sentinel)", u.Scheme)
+	}
+	plain := *u
+	plain.Scheme = base
+	switch {
+	case mode == "":
+		opts, err := redis.ParseURL(plain.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), err)
+		}
+		return redis.NewClient(opts), nil
+	case mode == "cluster" && base != "unix":
+		opts, err := redis.ParseClusterURL(plain.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), err)
+		}
+		return redis.NewClusterClient(opts), nil
+	case mode == "sentinel" && base != "unix":
+		opts, err := redis.ParseFailoverURL(plain.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), err)
+		}
+		if opts.MasterName == "" {
+			return nil, fmt.Errorf("redisclient: %s: sentinel URL needs ?master_name=", Redact(rawURL))
+		}
+		return redis.NewFailoverClient(opts), nil
+	default:
+		return nil, fmt.Errorf("redisclient: unsupported scheme %q", u.Scheme)
+	}
+}
+
+// Ping checks that the server answers within timeout; services call it at
+// start-up so a wrong REDIS_URL fails fast with a clear error.
+func Ping(ctx context.Context, c redis.UniversalClient, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisclient: ping: %w", err)
+	}
+	return nil
+}
+
+// Redact returns rawURL with any password replaced, for logs and errors.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
