@@ -27,7 +27,9 @@ type Rule struct {
 type Table []Rule
 
 // Status converts err to a gRPC status error:
-//   - nil stays nil; an error that already carries a status keeps it;
+//   - nil stays nil; an error that is itself a status (not one that merely
+//     wraps a status, such as a downstream service's error wrapped with %w,
+//     whose message is not for this service's callers) keeps it;
 //   - a *validation.Error becomes InvalidArgument with BadRequest details;
 //   - context cancellation and deadlines become Canceled and DeadlineExceeded;
 //   - the first matching Rule decides the code and message;
@@ -39,7 +41,7 @@ func (t Table) Status(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
 		return err
 	}
 	var verr *validation.Error

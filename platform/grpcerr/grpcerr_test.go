@@ -31,6 +31,7 @@ func TestTableStatus(t *testing.T) {
 		{"canceled", fmt.Errorf("op: %w", context.Canceled), codes.Canceled, "request canceled"},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 		{"existing status kept", status.Error(codes.Unauthenticated, "who are you"), codes.Unauthenticated, "who are you"},
+		{"downstream status wrapped is not passed on", fmt.Errorf("enqueue confirmation: %w", status.Error(codes.Unavailable, "sender: connection refused 10.0.0.9")), codes.Internal, "internal error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,181 @@
+// Package config is the subscriber service's configuration, read from
+// environment variables and checked at start-up so a bad setting fails fast
+// with a clear message.
+package config
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+)
+
+// MinEmailHashKeyLength is the shortest SUBSCRIBER_EMAIL_HASH_KEY accepted,
+// in bytes after base64 decoding.
+const MinEmailHashKeyLength = 32
+
+// Config is the subscriber service's configuration.
+type Config struct {
+	// GRPCAddr is where the gRPC API listens.
+	// Env SUBSCRIBER_GRPC_ADDR, default 127.0.0.1:50051.
+	GRPCAddr string
+	// HTTPAddr is where the link pages, /healthz and /metrics listen.
+	// Env SUBSCRIBER_HTTP_ADDR, default 127.0.0.1:8081.
+	HTTPAddr string
+	// PublicURL is the base of the links in mails (<PublicURL>/confirm,
+	// <PublicURL>/unsubscribe): an absolute http(s) URL without query or
+	// fragment, as the recipients' browsers reach HTTPAddr.
+	// Env SUBSCRIBER_PUBLIC_URL, default http://127.0.0.1:8081.
+	PublicURL string
+	// TokenKeys sign (the first) and verify (all) link tokens.
+	// Env SUBSCRIBER_TOKEN_KEYS, required: "kid:base64key[,kid:base64key…]",
+	// each key at least 32 bytes.
+	TokenKeys []linktoken.Key
+	// EmailHashKey keys the HMAC under which addresses are indexed, so
+	// Redis holds no plaintext address index. Changing it orphans the
+	// index. Env SUBSCRIBER_EMAIL_HASH_KEY, required: base64, at least 32
+	// bytes.
+	EmailHashKey []byte
+	// ConfirmTokenTTL is how long a confirmation link works.
+	// Env SUBSCRIBER_CONFIRM_TOKEN_TTL, default 168h.
+	ConfirmTokenTTL time.Duration
+	// SenderAddr is the sender service's gRPC address.
+	// Env SENDER_GRPC_ADDR, default 127.0.0.1:50053.
+	SenderAddr string
+	// RedisURL is the Redis to use (see platform/redisclient for the forms).
+	// Env SUBSCRIBER_REDIS_URL, else REDIS_URL, default
+	// redis://127.0.0.1:6379/0.
+	RedisURL string
+	// AdminToken is the operator bearer token (OPERATOR RPCs).
+	// Env PAPERROUTE_ADMIN_TOKEN, required.
+	AdminToken string
+	// ServiceToken is the token services present to each other (INTERNAL
+	// RPCs); the subscriber also presents it to the sender.
+	// Env PAPERROUTE_SERVICE_TOKEN, required.
+	ServiceToken string
+	// ShutdownGrace is how long in-flight requests get on shutdown.
+	// Env SHUTDOWN_GRACE, default 10s.
+	ShutdownGrace time.Duration
+}
+
+// env is the raw environment, before parsing and checking.
+type env struct {
+	GRPCAddr        string `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
+	HTTPAddr        string `env:"SUBSCRIBER_HTTP_ADDR, default=127.0.0.1:8081"`
+	PublicURL       string `env:"SUBSCRIBER_PUBLIC_URL, default=http://127.0.0.1:8081"`
+	TokenKeys       string `env:"SUBSCRIBER_TOKEN_KEYS"`
+	EmailHashKey    string `env:"SUBSCRIBER_EMAIL_HASH_KEY"`
+	ConfirmTokenTTL string `env:"SUBSCRIBER_CONFIRM_TOKEN_TTL, default=168h"`
+	SenderAddr      string `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
+	SubscriberRedis string `env:"SUBSCRIBER_REDIS_URL"`
+	RedisURL        string `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
+	AdminToken      string `env:"PAPERROUTE_ADMIN_TOKEN"`
+	ServiceToken    string `env:"PAPERROUTE_SERVICE_TOKEN"`
+	ShutdownGrace   string `env:"SHUTDOWN_GRACE, default=10s"`
+}
+
+// Load reads the configuration through getenv and checks it. The error
+// names every problem found, by environment variable.
+func Load(ctx context.Context, getenv func(string) string) (Config, error) {
+	var e env
+	if err := envload.Load(ctx, getenv, &e); err != nil {
+		return Config{}, err
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	cfg := Config{
+		GRPCAddr:     e.GRPCAddr,
+		HTTPAddr:     e.HTTPAddr,
+		PublicURL:    strings.TrimRight(e.PublicURL, "/"),
+		SenderAddr:   e.SenderAddr,
+		RedisURL:     e.RedisURL,
+		AdminToken:   e.AdminToken,
+		ServiceToken: e.ServiceToken,
+	}
+	if e.SubscriberRedis != "" {
+		cfg.RedisURL = e.SubscriberRedis
+	}
+	for _, a := range []struct{ name, addr string }{
+		{"SUBSCRIBER_GRPC_ADDR", e.GRPCAddr},
+		{"SUBSCRIBER_HTTP_ADDR", e.HTTPAddr},
+		{"SENDER_GRPC_ADDR", e.SenderAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad(a.name, "%q is not host:port", a.addr)
+		}
+	}
+	if err := checkPublicURL(e.PublicURL); err != nil {
+		bad("SUBSCRIBER_PUBLIC_URL", "%v", err)
+	}
+	if e.TokenKeys == "" {
+		bad("SUBSCRIBER_TOKEN_KEYS", "is required (kid:base64key[,kid:base64key…], keys of at least %d bytes)", linktoken.MinKeyLength)
+	} else if keys, err := linktoken.ParseKeys(e.TokenKeys); err != nil {
+		bad("SUBSCRIBER_TOKEN_KEYS", "%v", err)
+	} else if _, err := linktoken.NewKeyring(keys); err != nil {
+		bad("SUBSCRIBER_TOKEN_KEYS", "%v", err)
+	} else {
+		cfg.TokenKeys = keys
+	}
+	if e.EmailHashKey == "" {
+		bad("SUBSCRIBER_EMAIL_HASH_KEY", "is required (base64, at least %d bytes)", MinEmailHashKeyLength)
+	} else if key, err := base64.StdEncoding.DecodeString(e.EmailHashKey); err != nil {
+		bad("SUBSCRIBER_EMAIL_HASH_KEY", "is not valid base64")
+	} else if len(key) < MinEmailHashKeyLength {
+		bad("SUBSCRIBER_EMAIL_HASH_KEY", "is %d bytes, want at least %d", len(key), MinEmailHashKeyLength)
+	} else {
+		cfg.EmailHashKey = key
+	}
+	if d, err := time.ParseDuration(e.ConfirmTokenTTL); err != nil {
+		bad("SUBSCRIBER_CONFIRM_TOKEN_TTL", "%q is not a duration like 168h", e.ConfirmTokenTTL)
+	} else if d < time.Minute {
+		bad("SUBSCRIBER_CONFIRM_TOKEN_TTL", "is %s, want at least 1m", d)
+	} else {
+		cfg.ConfirmTokenTTL = d
+	}
+	if e.AdminToken == "" {
+		bad("PAPERROUTE_ADMIN_TOKEN", "is required")
+	}
+	if e.ServiceToken == "" {
+		bad("PAPERROUTE_SERVICE_TOKEN", "is required")
+	}
+	if e.AdminToken != "" && e.AdminToken == e.ServiceToken {
+		bad("PAPERROUTE_SERVICE_TOKEN", "must differ from PAPERROUTE_ADMIN_TOKEN")
+	}
+	if d, err := time.ParseDuration(e.ShutdownGrace); err != nil || d <= 0 {
+		bad("SHUTDOWN_GRACE", "%q is not a positive duration like 10s", e.ShutdownGrace)
+	} else {
+		cfg.ShutdownGrace = d
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func checkPublicURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with http:// or https://", raw)
+	case u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("%q must be an absolute URL with a host", raw)
+	case u.User != nil:
+		return fmt.Errorf("%q must not contain user info", raw)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("%q must not have a query or fragment", raw)
+	case strings.ContainsAny(raw, "{}\"<> "):
+		return fmt.Errorf("%q contains characters that do not belong in a URL", raw)
+	}
+	return nil
+}

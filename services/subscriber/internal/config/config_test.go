@@ -1,0 +1,155 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/services/subscriber/internal/config"
+	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+)
+
+var (
+	key1 = bytes.Repeat([]byte{1}, 32)
+	key2 = bytes.Repeat([]byte{2}, 40)
+	hash = bytes.Repeat([]byte{3}, 32)
+)
+
+func required() map[string]string {
+	return map[string]string{
+		"SUBSCRIBER_TOKEN_KEYS":     "k1:" + base64.StdEncoding.EncodeToString(key1),
+		"SUBSCRIBER_EMAIL_HASH_KEY": base64.StdEncoding.EncodeToString(hash),
+		"PAPERROUTE_ADMIN_TOKEN":    "admin",
+		"PAPERROUTE_SERVICE_TOKEN":  "service",
+	}
+}
+
+func load(t *testing.T, change map[string]string) (config.Config, error) {
+	t.Helper()
+	env := required()
+	for k, v := range change {
+		env[k] = v
+	}
+	return config.Load(context.Background(), envload.MapGetenv(env, nil))
+}
+
+func TestDefaults(t *testing.T) {
+	got, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		GRPCAddr:        "127.0.0.1:50051",
+		HTTPAddr:        "127.0.0.1:8081",
+		PublicURL:       "http://127.0.0.1:8081",
+		TokenKeys:       []linktoken.Key{{ID: "k1", Secret: key1}},
+		EmailHashKey:    hash,
+		ConfirmTokenTTL: 168 * time.Hour,
+		SenderAddr:      "127.0.0.1:50053",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		AdminToken:      "admin",
+		ServiceToken:    "service",
+		ShutdownGrace:   10 * time.Second,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	got, err := load(t, map[string]string{
+		"SUBSCRIBER_GRPC_ADDR":         "0.0.0.0:1",
+		"SUBSCRIBER_HTTP_ADDR":         "[::1]:2",
+		"SUBSCRIBER_PUBLIC_URL":        "https://news.example.com/paperroute/",
+		"SUBSCRIBER_TOKEN_KEYS":        "new:" + base64.RawURLEncoding.EncodeToString(key2) + ",k1:" + base64.StdEncoding.EncodeToString(key1),
+		"SUBSCRIBER_CONFIRM_TOKEN_TTL": "48h",
+		"SENDER_GRPC_ADDR":             "sender:50053",
+		"REDIS_URL":                    "redis://shared:6379/0",
+		"SUBSCRIBER_REDIS_URL":         "rediss://own:6380/1",
+		"SHUTDOWN_GRACE":               "3s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]linktoken.Key{{ID: "new", Secret: key2}, {ID: "k1", Secret: key1}}, got.TokenKeys); diff != "" {
+		t.Errorf("TokenKeys mismatch (-want +got):\n%s", diff)
+	}
+	for name, pair := range map[string][2]any{
+		"GRPCAddr":        {got.GRPCAddr, "0.0.0.0:1"},
+		"HTTPAddr":        {got.HTTPAddr, "[::1]:2"},
+		"PublicURL":       {got.PublicURL, "https://news.example.com/paperroute"},
+		"ConfirmTokenTTL": {got.ConfirmTokenTTL, 48 * time.Hour},
+		"SenderAddr":      {got.SenderAddr, "sender:50053"},
+		"RedisURL":        {got.RedisURL, "rediss://own:6380/1"},
+		"ShutdownGrace":   {got.ShutdownGrace, 3 * time.Second},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("%s = %v, want %v", name, pair[0], pair[1])
+		}
+	}
+	shared, err := load(t, map[string]string{"REDIS_URL": "redis://shared:6379/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared.RedisURL != "redis://shared:6379/0" {
+		t.Errorf("RedisURL = %q, want REDIS_URL when SUBSCRIBER_REDIS_URL is unset", shared.RedisURL)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	short := base64.StdEncoding.EncodeToString(make([]byte, 31))
+	tests := []struct {
+		name   string
+		change map[string]string
+		want   []string // substrings of the error
+	}{
+		{"no token keys", map[string]string{"SUBSCRIBER_TOKEN_KEYS": ""}, []string{"SUBSCRIBER_TOKEN_KEYS: is required"}},
+		{"token key not kid:key", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "justakey"}, []string{"SUBSCRIBER_TOKEN_KEYS", "kid:base64key"}},
+		{"token key short", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "k:" + short}, []string{"SUBSCRIBER_TOKEN_KEYS", "at least 32"}},
+		{"token key bad base64", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "k:***"}, []string{"SUBSCRIBER_TOKEN_KEYS", "base64"}},
+		{"token key duplicate id", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "k1:" + base64.StdEncoding.EncodeToString(key1) + ",k1:" + base64.StdEncoding.EncodeToString(key2)}, []string{"SUBSCRIBER_TOKEN_KEYS", "twice"}},
+		{"no email hash key", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": ""}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is required"}},
+		{"email hash key short", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": short}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is 31 bytes"}},
+		{"email hash key bad base64", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": "!!"}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is not valid base64"}},
+		{"public URL relative", map[string]string{"SUBSCRIBER_PUBLIC_URL": "/pages"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"public URL ftp", map[string]string{"SUBSCRIBER_PUBLIC_URL": "ftp://example.com"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"public URL query", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://example.com/?x=1"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"public URL fragment", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://example.com/#top"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"public URL user info", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://u:p@example.com"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"public URL braces", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://example.com/{{x}}"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		{"grpc addr", map[string]string{"SUBSCRIBER_GRPC_ADDR": "nohostport"}, []string{"SUBSCRIBER_GRPC_ADDR"}},
+		{"http addr", map[string]string{"SUBSCRIBER_HTTP_ADDR": "nohostport"}, []string{"SUBSCRIBER_HTTP_ADDR"}},
+		{"sender addr", map[string]string{"SENDER_GRPC_ADDR": "nohostport"}, []string{"SENDER_GRPC_ADDR"}},
+		{"ttl unparseable", map[string]string{"SUBSCRIBER_CONFIRM_TOKEN_TTL": "a week"}, []string{"SUBSCRIBER_CONFIRM_TOKEN_TTL"}},
+		{"ttl too short", map[string]string{"SUBSCRIBER_CONFIRM_TOKEN_TTL": "1s"}, []string{"SUBSCRIBER_CONFIRM_TOKEN_TTL"}},
+		{"no admin token", map[string]string{"PAPERROUTE_ADMIN_TOKEN": ""}, []string{"PAPERROUTE_ADMIN_TOKEN: is required"}},
+		{"no service token", map[string]string{"PAPERROUTE_SERVICE_TOKEN": ""}, []string{"PAPERROUTE_SERVICE_TOKEN: is required"}},
+		{"same tokens", map[string]string{"PAPERROUTE_SERVICE_TOKEN": "admin"}, []string{"must differ"}},
+		{"negative grace", map[string]string{"SHUTDOWN_GRACE": "-1s"}, []string{"SHUTDOWN_GRACE"}},
+		{"several at once", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "", "SUBSCRIBER_EMAIL_HASH_KEY": ""}, []string{"SUBSCRIBER_TOKEN_KEYS", "SUBSCRIBER_EMAIL_HASH_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.change)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			for _, secret := range []string{base64.StdEncoding.EncodeToString(key1), base64.StdEncoding.EncodeToString(hash)} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q contains a secret", err)
+				}
+			}
+		})
+	}
+}

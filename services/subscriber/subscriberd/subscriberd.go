@@ -1,0 +1,166 @@
+// Package subscriberd runs the subscriber service: the gRPC API, the link
+// pages with /healthz and /metrics, on Redis, sending mail through the
+// sender service. It is public so that the all-in-one paperroute binary can
+// run the service in-process; cmd/subscriber is a thin main around Run.
+package subscriberd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/grpcclient"
+	"github.com/paperroute/paperroute/platform/grpcserver"
+	"github.com/paperroute/paperroute/platform/httpserver"
+	"github.com/paperroute/paperroute/platform/metrics"
+	"github.com/paperroute/paperroute/platform/redisclient"
+	"github.com/paperroute/paperroute/services/subscriber/internal/config"
+	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
+	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
+	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
+	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
+	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
+)
+
+// Deps are the things the caller provides; everything else comes from getenv.
+type Deps struct {
+	// Logger is required.
+	Logger *slog.Logger
+	// GRPCListener and HTTPListener, when set, are used instead of listening on the
+	// configured addresses (tests and the all-in-one binary pre-bind them).
+	// Run owns them from then on and closes them when it returns.
+	GRPCListener net.Listener
+	HTTPListener net.Listener
+}
+
+// redisPingTimeout bounds the start-up check and each /healthz check of
+// Redis.
+const redisPingTimeout = 5 * time.Second
+
+// Run runs the service until ctx is done, then shuts down gracefully and returns nil.
+// A bad configuration or an unreachable Redis at start-up is an error returned at once.
+func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
+	// Whatever happens, a listener handed to Run is not leaked; closing one
+	// the servers already closed is harmless.
+	defer closeListeners(deps.GRPCListener, deps.HTTPListener)
+	if deps.Logger == nil {
+		return errors.New("subscriberd: Deps.Logger is required")
+	}
+	log := deps.Logger
+	cfg, err := config.Load(ctx, getenv)
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+
+	rdb, err := redisclient.New(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	defer rdb.Close()
+	if err := redisclient.Ping(ctx, rdb, redisPingTimeout); err != nil {
+		return fmt.Errorf("subscriberd: redis %s: %w", redisclient.Redact(cfg.RedisURL), err)
+	}
+
+	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
+	if err != nil {
+		return fmt.Errorf("subscriberd: sender: %w", err)
+	}
+	defer senderConn.Close()
+	mailer, err := sendermail.New(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	keyring, err := linktoken.NewKeyring(cfg.TokenKeys)
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	svc, err := subscription.New(subscription.Config{
+		Store:      redisstore.New(rdb, cfg.EmailHashKey),
+		Mailer:     mailer,
+		Keyring:    keyring,
+		PublicURL:  cfg.PublicURL,
+		ConfirmTTL: cfg.ConfirmTokenTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+
+	reg := metrics.NewRegistry()
+	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken})
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	gsrv, err := grpcserver.New(grpcserver.Config{
+		Logger:        log,
+		Registerer:    reg,
+		Authorizer:    authz,
+		ShutdownGrace: cfg.ShutdownGrace,
+	})
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	grpcapi.Register(gsrv.GRPC, grpcapi.New(svc))
+
+	pageHandler, err := pages.New(svc, log)
+	if err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	mux := http.NewServeMux()
+	pageHandler.Register(mux)
+	httpserver.Routes(mux, reg, log, func(ctx context.Context) error {
+		return redisclient.Ping(ctx, rdb, redisPingTimeout)
+	})
+
+	grpcLis, err := listen(deps.GRPCListener, cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("subscriberd: gRPC: %w", err)
+	}
+	defer grpcLis.Close()
+	httpLis, err := listen(deps.HTTPListener, cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("subscriberd: HTTP: %w", err)
+	}
+	defer httpLis.Close()
+
+	log.InfoContext(ctx, "subscriber service started",
+		"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"public_url", cfg.PublicURL, "redis", redisclient.Redact(cfg.RedisURL), "sender", cfg.SenderAddr)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gsrv.Serve(gctx, grpcLis) })
+	g.Go(func() error {
+		return httpserver.Serve(gctx, httpLis, pages.SecurityHeaders(mux), cfg.ShutdownGrace)
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("subscriberd: %w", err)
+	}
+	log.InfoContext(ctx, "subscriber service stopped")
+	return nil
+}
+
+func listen(given net.Listener, addr string) (net.Listener, error) {
+	if given != nil {
+		return given, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return lis, nil
+}
+
+func closeListeners(ls ...net.Listener) {
+	for _, l := range ls {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
