@@ -1,0 +1,17 @@
+package grpcapi
+
+import (
+	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
+	"github.com/paperroute/paperroute/platform/auth"
+)
+
+// Policy is who may call each DigestService method. Every method is listed:
+// the authorizer refuses any method missing here.
+func Policy() auth.Policy {
+	return auth.Policy{
+		digestv1.DigestService_ImportPapers_FullMethodName: auth.Operator,
+		digestv1.DigestService_ListPapers_FullMethodName:   auth.Operator,
+		digestv1.DigestService_RunDigest_FullMethodName:    auth.Operator,
+		digestv1.DigestService_GetDigestRun_FullMethodName: auth.Operator,
+	}
+}

@@ -1,0 +1,128 @@
+// Package peers adapts the subscriber and sender services' gRPC clients to
+// the interfaces package digest declares.
+package peers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
+
+	"github.com/paperroute/paperroute/services/digest/internal/digest"
+)
+
+// callTimeout bounds one call to a peer, so a stuck peer fails a page
+// instead of hanging a run.
+const callTimeout = 30 * time.Second
+
+// DueLister is the part of the subscriber client the digest uses.
+type DueLister interface {
+	ListDueSubscribers(ctx context.Context, in *subscriberv1.ListDueSubscribersRequest, opts ...grpc.CallOption) (*subscriberv1.ListDueSubscribersResponse, error)
+}
+
+// Subscribers is digest.Subscribers over the subscriber service.
+type Subscribers struct {
+	client DueLister
+}
+
+var _ digest.Subscribers = (*Subscribers)(nil)
+
+// NewSubscribers returns a digest.Subscribers calling client.
+func NewSubscribers(client DueLister) *Subscribers { return &Subscribers{client: client} }
+
+// ListDue implements digest.Subscribers.
+func (s *Subscribers) ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) ([]digest.DueSubscriber, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := s.client.ListDueSubscribers(ctx, &subscriberv1.ListDueSubscribersRequest{
+		DueTime:   timestamppb.New(dueTime),
+		PageSize:  int32(pageSize),
+		PageToken: pageToken,
+	})
+	if err != nil {
+		return nil, "", callError("list due subscribers", err)
+	}
+	subs := make([]digest.DueSubscriber, len(resp.GetSubscribers()))
+	for i, d := range resp.GetSubscribers() {
+		subs[i] = digest.DueSubscriber{ID: d.GetSubscriberId(), Email: d.GetEmail(), UnsubscribeURL: d.GetUnsubscribeUrl()}
+	}
+	return subs, resp.GetNextPageToken(), nil
+}
+
+// SenderClient is the part of the sender client the digest uses.
+type SenderClient interface {
+	PutContent(ctx context.Context, in *senderv1.PutContentRequest, opts ...grpc.CallOption) (*senderv1.PutContentResponse, error)
+	Enqueue(ctx context.Context, in *senderv1.EnqueueRequest, opts ...grpc.CallOption) (*senderv1.EnqueueResponse, error)
+}
+
+// Sender is digest.Sender over the sender service.
+type Sender struct {
+	client SenderClient
+}
+
+var _ digest.Sender = (*Sender)(nil)
+
+// NewSender returns a digest.Sender calling client.
+func NewSender(client SenderClient) *Sender { return &Sender{client: client} }
+
+// PutContent implements digest.Sender.
+func (s *Sender) PutContent(ctx context.Context, c digest.Content) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := s.client.PutContent(ctx, &senderv1.PutContentRequest{Content: &senderv1.Content{
+		Subject: c.Subject, HtmlBody: c.HTML, TextBody: c.Text,
+	}})
+	if err != nil {
+		return "", callError("put content", err)
+	}
+	if resp.GetContentId() == "" {
+		return "", fmt.Errorf("peers: put content: the sender returned no content id")
+	}
+	return resp.GetContentId(), nil
+}
+
+// Enqueue implements digest.Sender: every message goes on the bulk lane.
+// InvalidArgument (an invalid message refused the whole batch) is reported
+// as digest.ErrRejected.
+func (s *Sender) Enqueue(ctx context.Context, msgs []digest.Message) ([]digest.EnqueueResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	req := &senderv1.EnqueueRequest{Messages: make([]*senderv1.OutboundMessage, len(msgs))}
+	for i, m := range msgs {
+		req.Messages[i] = &senderv1.OutboundMessage{
+			IdempotencyKey:     m.Key,
+			Recipient:          m.Recipient,
+			Lane:               senderv1.Lane_LANE_BULK,
+			ContentId:          m.ContentID,
+			Variables:          m.Variables,
+			ListUnsubscribeUrl: m.ListUnsubscribeURL,
+		}
+	}
+	resp, err := s.client.Enqueue(ctx, req)
+	op := fmt.Sprintf("enqueue %d messages", len(msgs))
+	if status.Code(err) == codes.InvalidArgument {
+		return nil, fmt.Errorf("%w: %w", digest.ErrRejected, callError(op, err))
+	}
+	if err != nil {
+		return nil, callError(op, err)
+	}
+	results := make([]digest.EnqueueResult, len(resp.GetResults()))
+	for i, r := range resp.GetResults() {
+		results[i] = digest.EnqueueResult{Key: r.GetIdempotencyKey(), Duplicate: r.GetDuplicate()}
+	}
+	return results, nil
+}
+
+// callError describes a failed call as "peers: <op>: <code>: <message>",
+// short enough to keep on a run for operators.
+func callError(op string, err error) error {
+	st := status.Convert(err)
+	return fmt.Errorf("peers: %s: %s: %s", op, st.Code(), st.Message())
+}

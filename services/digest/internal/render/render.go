@@ -1,0 +1,350 @@
+// Package render turns an edition's papers into the digest mail: a subject,
+// an HTML body (html/template: paper text is untrusted) and a hand-written
+// plain-text body.
+//
+// The result is a sender template shared by every recipient of the edition:
+// the only per-recipient part is the unsubscribe link, written as the sender
+// variable {{unsubscribe_url}}. Paper text can never form a variable: every
+// "{" from a paper is rendered as &#123; in HTML, and "{{" is broken apart as
+// "{ {" in the subject and the text body.
+package render
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/paperroute/paperroute/services/digest/internal/paper"
+)
+
+// UnsubscribeVar is the sender variable the unsubscribe links are written
+// as; the sender fills it per recipient.
+const UnsubscribeVar = "{{unsubscribe_url}}"
+
+// MaxHTMLBytes is the budget for the HTML body: Gmail clips messages over
+// 102 KB and hides what follows, which would be the unsubscribe link.
+const MaxHTMLBytes = 100 * 1024
+
+// Display limits: long fields are cut for the mail (the paper page has the
+// rest), which also keeps ten worst-case papers under MaxHTMLBytes.
+const (
+	maxTitleRunes          = 300
+	maxSubjectTitleRunes   = 36
+	maxPreheaderTitleRunes = 90
+	maxAbstractRunes       = 300
+	maxAuthorRunes         = 100
+	shownAuthors           = 5
+	textWidth              = 72
+)
+
+// unsubscribeSentinel stands in for UnsubscribeVar while html/template
+// renders: it would percent-encode the braces in an href. It is replaced
+// only where it is a whole href attribute value, which paper text (escaped
+// by html/template) can never produce.
+const unsubscribeSentinel = "https://unsubscribe.paperroute.invalid/"
+
+// ErrNoPapers is returned for an edition without papers: there is nothing
+// to mail.
+var ErrNoPapers = errors.New("render: the edition has no papers")
+
+//go:embed templates/digest.html.tmpl
+var templates embed.FS
+
+// Edition is what one digest mail shows.
+type Edition struct {
+	// Date is the edition's date; only the calendar day is shown.
+	Date time.Time
+	// Papers in the order they are shown; at least one.
+	Papers []paper.Paper
+}
+
+// Message is a rendered digest: a sender template with UnsubscribeVar as
+// its only variable.
+type Message struct {
+	Subject string
+	HTML    string
+	Text    string
+	// Papers is how many of the edition's papers the mail shows, from the
+	// start of the list.
+	Papers int
+}
+
+// Renderer renders digests. It is safe for concurrent use.
+type Renderer struct {
+	postalAddress string
+	html          *template.Template
+}
+
+// New returns a Renderer whose footers show postalAddress (the sender's
+// physical address, which bulk mail must carry).
+func New(postalAddress string) (*Renderer, error) {
+	postalAddress = paper.CleanText(postalAddress)
+	if postalAddress == "" {
+		return nil, errors.New("render: a postal address is required")
+	}
+	t, err := template.ParseFS(templates, "templates/digest.html.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("render: parse template: %w", err)
+	}
+	return &Renderer{postalAddress: postalAddress, html: t}, nil
+}
+
+// page is the data of the HTML template.
+type page struct {
+	Subject        string
+	Preheader      string
+	Date           string
+	Heading        string
+	Cards          []card
+	Reason         string
+	UnsubscribeURL string
+	PostalAddress  string
+}
+
+// card is one paper as the mail shows it.
+type card struct {
+	Title    string
+	URL      string
+	Authors  string
+	Why      string
+	Repo     string
+	Abstract string
+}
+
+const reason = "You get this mail because you subscribed to the paperroute daily digest of trending research papers. One click on the link below stops it."
+
+// Render renders the digest of ed. If the HTML of all the papers would
+// exceed MaxHTMLBytes (only possible with many papers of extreme length),
+// papers are dropped from the end until it fits: a clipped mail would hide
+// the unsubscribe link. Message.Papers says how many were rendered.
+func (r *Renderer) Render(ed Edition) (Message, error) {
+	if len(ed.Papers) == 0 {
+		return Message{}, ErrNoPapers
+	}
+	for n := len(ed.Papers); n > 0; n-- {
+		msg, err := r.render(ed.Date, ed.Papers[:n])
+		if err != nil {
+			return Message{}, err
+		}
+		if len(msg.HTML) <= MaxHTMLBytes {
+			return msg, nil
+		}
+	}
+	// One paper, every field at its bound, renders to a few KB.
+	return Message{}, fmt.Errorf("render: even one paper exceeds the %d byte budget", MaxHTMLBytes)
+}
+
+func (r *Renderer) render(date time.Time, papers []paper.Paper) (Message, error) {
+	day := date.Format("2 Jan 2006")
+	top := papers[0].Title
+	p := page{
+		Subject:        "paperroute · " + day + " · " + cut(top, maxSubjectTitleRunes),
+		Date:           day,
+		Heading:        heading(len(papers)),
+		Reason:         reason,
+		UnsubscribeURL: unsubscribeSentinel,
+		PostalAddress:  r.postalAddress,
+	}
+	p.Preheader = "Top today: " + cut(top, maxPreheaderTitleRunes)
+	if n := len(papers) - 1; n > 0 {
+		p.Preheader += fmt.Sprintf(" and %d more trending %s", n, plural(n, "paper", "papers"))
+	}
+	for _, pp := range papers {
+		p.Cards = append(p.Cards, card{
+			Title:    cut(pp.Title, maxTitleRunes),
+			URL:      pp.URL(),
+			Authors:  authors(pp.Authors),
+			Why:      why(pp),
+			Repo:     pp.GitHubRepo,
+			Abstract: abstract(pp),
+		})
+	}
+	var buf bytes.Buffer
+	if err := r.html.Execute(&buf, p); err != nil {
+		return Message{}, fmt.Errorf("render: html: %w", err)
+	}
+	return Message{
+		Subject: breakBraces(p.Subject),
+		HTML:    neutraliseHTML(buf.String()),
+		Text:    r.text(p),
+		Papers:  len(papers),
+	}, nil
+}
+
+// neutraliseHTML writes every brace as a character reference, so no paper
+// text can read as a sender variable, then puts the real variable into the
+// unsubscribe hrefs.
+func neutraliseHTML(s string) string {
+	return strings.NewReplacer(
+		"{", "&#123;",
+		"}", "&#125;",
+		`href="`+unsubscribeSentinel+`"`, `href="`+UnsubscribeVar+`"`,
+	).Replace(s)
+}
+
+// text renders the plain-text body by hand: text/template would add
+// nothing but another way to get whitespace wrong.
+func (r *Renderer) text(p page) string {
+	var b strings.Builder
+	b.WriteString("paperroute · " + p.Date + "\n")
+	b.WriteString(p.Heading + "\n")
+	for i, c := range p.Cards {
+		b.WriteString("\n")
+		indent := strings.Repeat(" ", len(strconv.Itoa(i+1))+2)
+		writeWrapped(&b, strconv.Itoa(i+1)+". ", indent, c.Title)
+		b.WriteString(indent + c.URL + "\n")
+		if c.Authors != "" {
+			writeWrapped(&b, indent, indent, c.Authors)
+		}
+		writeWrapped(&b, indent, indent, c.Why)
+		if c.Repo != "" {
+			writeWrapped(&b, indent, indent, "Code: "+c.Repo)
+		}
+		if c.Abstract != "" {
+			b.WriteString("\n")
+			writeWrapped(&b, indent, indent, c.Abstract)
+		}
+	}
+	b.WriteString("\n-- \n")
+	writeWrapped(&b, "", "", p.Reason)
+	b.WriteString("Unsubscribe: " + UnsubscribeVar + "\n")
+	writeWrapped(&b, "", "", p.PostalAddress)
+	return b.String()
+}
+
+// writeWrapped writes s (untrusted) word-wrapped at textWidth, the first
+// line after first and the others after indent.
+func writeWrapped(b *strings.Builder, first, indent, s string) {
+	s = breakBraces(s)
+	prefix, width := first, utf8.RuneCountInString(first)
+	line := 0
+	// Split at plain spaces only: a no-break space (as in "et al.") holds
+	// its words together. Paper text reaches here without either kind of
+	// unusual whitespace (paper.CleanText).
+	for _, word := range strings.Split(s, " ") {
+		if word == "" {
+			continue
+		}
+		n := utf8.RuneCountInString(word)
+		if line > 0 && width+1+n > textWidth {
+			b.WriteString("\n")
+			prefix, width, line = indent, utf8.RuneCountInString(indent), 0
+		}
+		if line == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteByte(' ')
+			width++
+		}
+		b.WriteString(word)
+		width += n
+		line++
+	}
+	b.WriteString("\n")
+}
+
+func heading(n int) string {
+	if n == 1 {
+		return "The most upvoted paper on Hugging Face today"
+	}
+	return fmt.Sprintf("The %d most upvoted papers on Hugging Face today", n)
+}
+
+// authors lists the first few names, each cut to a sane length.
+func authors(names []string) string {
+	shown := names
+	if len(shown) > shownAuthors {
+		shown = shown[:shownAuthors]
+	}
+	parts := make([]string, len(shown))
+	for i, n := range shown {
+		parts[i] = cut(n, maxAuthorRunes)
+	}
+	s := strings.Join(parts, ", ")
+	if len(names) > shownAuthors {
+		s += " et\u00a0al."
+	}
+	return s
+}
+
+// why says why the paper is in the digest.
+func why(p paper.Paper) string {
+	s := "▲ " + strconv.Itoa(p.Upvotes)
+	if p.Comments > 0 {
+		s += " · " + strconv.Itoa(p.Comments) + " " + plural(p.Comments, "comment", "comments")
+	}
+	if p.GitHubStars > 0 {
+		s += " · ★ " + strconv.Itoa(p.GitHubStars) + " on GitHub"
+	}
+	return s
+}
+
+// abstract is the machine summary when there is one, else the start of the
+// abstract.
+func abstract(p paper.Paper) string {
+	if p.AISummary != "" {
+		return cut(p.AISummary, maxAbstractRunes)
+	}
+	return cut(p.Summary, maxAbstractRunes)
+}
+
+// cut shortens s to at most max runes, at a word boundary when there is one
+// in the second half, and marks the cut with "…".
+func cut(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	// Look one rune past the room left for the ellipsis: a space there
+	// means the last word fits whole.
+	r := []rune(s)[:max]
+	if i := lastSpace(r); i > len(r)/2 {
+		r = r[:i]
+	} else {
+		r = r[:max-1]
+	}
+	t := strings.TrimRightFunc(string(r), func(c rune) bool {
+		return unicode.IsSpace(c) || strings.ContainsRune(",;:-–—(", c)
+	})
+	return t + "…"
+}
+
+func lastSpace(r []rune) int {
+	for i := len(r) - 1; i >= 0; i-- {
+		if unicode.IsSpace(r[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// breakBraces puts a space between two braces in a row, so untrusted text
+// in a plain-text template cannot form a {{variable}}.
+func breakBraces(s string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range s {
+		if r == '{' && prev == '{' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
