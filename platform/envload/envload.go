@@ -6,21 +6,45 @@ package envload
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/sethvargo/go-envconfig"
 )
 
 // Load fills target (a pointer to a struct with `env:"NAME,default=…"` tags)
 // from getenv. An empty variable counts as unset, so its default applies.
+// Errors name the environment variable an operator has to fix, not the Go
+// field ("config: SHUTDOWN_GRACE: time: invalid duration \"soon\"").
 func Load(ctx context.Context, getenv func(string) string, target any) error {
 	lookup := envconfig.LookuperFunc(func(key string) (string, bool) {
 		v := getenv(key)
 		return v, v != ""
 	})
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: lookup}); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %s", nameVariable(err.Error(), target))
 	}
 	return nil
+}
+
+// nameVariable replaces a leading Go field name in go-envconfig's message
+// with the field's variable name.
+func nameVariable(msg string, target any) string {
+	t := reflect.TypeOf(target)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return msg
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if rest, ok := strings.CutPrefix(msg, f.Name+": "); ok && name != "" {
+			return strings.TrimSpace(name) + ": " + rest
+		}
+	}
+	return msg
 }
 
 // MapGetenv returns a getenv function over m, falling back to fallback (which

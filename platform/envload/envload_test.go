@@ -2,7 +2,6 @@ package envload_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,16 +25,19 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestLoadErrors(t *testing.T) {
-	for name, env := range map[string]map[string]string{
-		"missing required": {},
-		"bad duration":     {"TOKEN": "t", "TIMEOUT": "soon"},
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	for name, tt := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"missing required": {map[string]string{}, "config: TOKEN: missing required value: TOKEN"},
+		"bad duration":     {map[string]string{"TOKEN": "t", "TIMEOUT": "soon"}, `config: TIMEOUT: time: invalid duration "soon"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var c cfg
-			err := envload.Load(context.Background(), envload.MapGetenv(env, nil), &c)
-			if err == nil || !strings.HasPrefix(err.Error(), "config: ") {
-				t.Errorf("Load = %v, want a config error", err)
+			err := envload.Load(context.Background(), envload.MapGetenv(tt.env, nil), &c)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Load = %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"reflect"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -74,7 +72,7 @@ func (c Config) MaxRecvBytes() int { return 2*c.MaxImportBytes + 64<<10 }
 func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	var c Config
 	if err := envload.Load(ctx, getenv, &c); err != nil {
-		return Config{}, nameVariable(err)
+		return Config{}, err
 	}
 	if c.RedisURL == "" {
 		c.RedisURL = c.SharedRedisURL
@@ -121,20 +119,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
-}
-
-// nameVariable rewrites a decoding error that names a Go field
-// ("config: PapersPerEdition: strconv.ParseInt: …") to name the
-// environment variable an operator has to fix.
-func nameVariable(err error) error {
-	msg := err.Error()
-	t := reflect.TypeFor[Config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		if rest, ok := strings.CutPrefix(msg, "config: "+f.Name+": "); ok {
-			return fmt.Errorf("config: %s: %s", name, rest)
-		}
-	}
-	return err
 }

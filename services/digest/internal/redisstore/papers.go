@@ -93,11 +93,13 @@ var memberPattern = regexp.MustCompile(`^[0-9]{10}:(.+)$`)
 // upsertPapers stores papers and keeps both indexes right in one atomic
 // step: for each (id, member, json) triple in ARGV it replaces the paper's
 // old rank member, records the new one and stores the paper; it returns how
-// many ids were new. KEYS are all, by_upvotes, then each paper's key. The
-// shebang makes Redis refuse the script up front when out of memory, so it
-// never stops half-way; a script, unlike WATCH/MULTI, cannot lose a race to
-// a concurrent import and need a retry.
-var upsertPapers = redis.NewScript(`#!lua
+// many ids were new. KEYS are all, by_upvotes, then each paper's key. A
+// script, unlike WATCH/MULTI, cannot lose a race to a concurrent import and
+// need a retry. (No "#!lua" shebang: it would make Redis 7 refuse the script
+// up front when out of memory, but the embedded Redis of the dev mode cannot
+// parse it, and paperroute runs Redis with noeviction and no write can be
+// half-applied by eviction.)
+var upsertPapers = redis.NewScript(`
 local created = 0
 for i = 1, #ARGV, 3 do
   local id, member, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]

@@ -34,9 +34,8 @@ const (
 // updateIfExists applies HSET (ARGV pairs after the first ARGV, which is
 // the number of HSET arguments) and HINCRBY (the remaining pairs) to a run
 // only if it still exists, so a late update can never resurrect an expired
-// run as a partial hash without a TTL. The shebang makes Redis refuse the
-// whole script up front when out of memory, instead of failing half-way.
-var updateIfExists = redis.NewScript(`#!lua
+// run as a partial hash without a TTL.
+var updateIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end

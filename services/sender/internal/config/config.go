@@ -1,0 +1,237 @@
+// Package config loads the sender service's configuration from environment
+// variables.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	netmail "net/mail"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/services/sender/internal/address"
+	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
+)
+
+// Config is everything the sender service reads from its environment.
+type Config struct {
+	// GRPCAddr is where the gRPC API listens. SENDER_GRPC_ADDR, default
+	// 127.0.0.1:50053.
+	GRPCAddr string
+	// HTTPAddr serves /healthz and /metrics. SENDER_HTTP_ADDR, default
+	// 127.0.0.1:8083.
+	HTTPAddr string
+	// RedisURL is SENDER_REDIS_URL, or REDIS_URL when that is unset
+	// (default redis://127.0.0.1:6379/0). See platform/redisclient for the
+	// accepted forms.
+	RedisURL string
+
+	// SMTPAddr is the relay's host:port. SENDER_SMTP_ADDR, default
+	// 127.0.0.1:2525 (the dev mail catcher).
+	SMTPAddr string
+	// SMTPUsername enables SMTP AUTH when set. SENDER_SMTP_USERNAME.
+	SMTPUsername string
+	// SMTPPassword goes with SMTPUsername. SENDER_SMTP_PASSWORD.
+	SMTPPassword string
+	// SMTPTLS is opportunistic (STARTTLS if offered), mandatory (STARTTLS
+	// required), none, or implicit (TLS from the first byte, e.g. port 465).
+	// SENDER_SMTP_TLS, default opportunistic.
+	SMTPTLS smtpmail.TLSMode
+	// SMTPTimeout bounds a dial and each message's SMTP transaction.
+	// SENDER_SMTP_TIMEOUT, default 30s.
+	SMTPTimeout time.Duration
+	// SMTPMaxPerConn is how many messages one connection carries before it
+	// is replaced. SENDER_SMTP_MAX_PER_CONN, default 1000.
+	SMTPMaxPerConn int
+
+	// From is the From header and envelope sender, parsed strictly from
+	// SENDER_FROM (default "paperroute <digest@paperroute.localhost>").
+	From *netmail.Address
+	// MessageIDDomain is the right-hand side of Message-ID headers.
+	// SENDER_MESSAGE_ID_DOMAIN, default the domain of From.
+	MessageIDDomain string
+
+	// Workers is the number of delivery goroutines, each with one SMTP
+	// connection. SENDER_WORKERS, default 4.
+	Workers int
+	// Partitions is the number of queue partitions. It must not change for
+	// an existing queue: message records and entries are found by it.
+	// SENDER_PARTITIONS, default 4.
+	Partitions int
+	// MaxAttempts is how many delivery attempts a message gets before it is
+	// dead-lettered. SENDER_MAX_ATTEMPTS, default 8.
+	MaxAttempts int
+	// RetryAfter is the retry delay after a temporary failure, the idle
+	// time after which another consumer's unfinished entry is taken over,
+	// and the longest wait between dials to an unreachable relay.
+	// SENDER_RETRY_AFTER, default 30s.
+	RetryAfter time.Duration
+	// Consumer is this process's name in the consumer group. It should be
+	// unique per running process. SENDER_CONSUMER, default hostname-pid.
+	Consumer string
+
+	// AdminToken is the operator bearer token. PAPERROUTE_ADMIN_TOKEN,
+	// required.
+	AdminToken string
+	// ServiceToken is the token paperroute services call each other with.
+	// PAPERROUTE_SERVICE_TOKEN, required.
+	ServiceToken string
+	// ShutdownGrace is how long in-flight calls and sends get to finish at
+	// shutdown. SHUTDOWN_GRACE, default 10s.
+	ShutdownGrace time.Duration
+}
+
+// env mirrors Config with the variables as they are spelled in the
+// environment.
+type env struct {
+	GRPCAddr        string        `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
+	HTTPAddr        string        `env:"SENDER_HTTP_ADDR, default=127.0.0.1:8083"`
+	RedisURL        string        `env:"SENDER_REDIS_URL"`
+	SharedRedisURL  string        `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
+	SMTPAddr        string        `env:"SENDER_SMTP_ADDR, default=127.0.0.1:2525"`
+	SMTPUsername    string        `env:"SENDER_SMTP_USERNAME"`
+	SMTPPassword    string        `env:"SENDER_SMTP_PASSWORD"`
+	SMTPTLS         string        `env:"SENDER_SMTP_TLS, default=opportunistic"`
+	SMTPTimeout     time.Duration `env:"SENDER_SMTP_TIMEOUT, default=30s"`
+	SMTPMaxPerConn  int           `env:"SENDER_SMTP_MAX_PER_CONN, default=1000"`
+	From            string        `env:"SENDER_FROM, default=paperroute <digest@paperroute.localhost>"`
+	MessageIDDomain string        `env:"SENDER_MESSAGE_ID_DOMAIN"`
+	Workers         int           `env:"SENDER_WORKERS, default=4"`
+	Partitions      int           `env:"SENDER_PARTITIONS, default=4"`
+	MaxAttempts     int           `env:"SENDER_MAX_ATTEMPTS, default=8"`
+	RetryAfter      time.Duration `env:"SENDER_RETRY_AFTER, default=30s"`
+	Consumer        string        `env:"SENDER_CONSUMER"`
+	AdminToken      string        `env:"PAPERROUTE_ADMIN_TOKEN, required"`
+	ServiceToken    string        `env:"PAPERROUTE_SERVICE_TOKEN, required"`
+	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
+}
+
+// Load reads the configuration from getenv and validates it.
+func Load(ctx context.Context, getenv func(string) string) (Config, error) {
+	var e env
+	if err := envload.Load(ctx, getenv, &e); err != nil {
+		return Config{}, err
+	}
+	c := Config{
+		GRPCAddr:        e.GRPCAddr,
+		HTTPAddr:        e.HTTPAddr,
+		RedisURL:        e.RedisURL,
+		SMTPAddr:        e.SMTPAddr,
+		SMTPUsername:    e.SMTPUsername,
+		SMTPPassword:    e.SMTPPassword,
+		SMTPTLS:         smtpmail.TLSMode(e.SMTPTLS),
+		SMTPTimeout:     e.SMTPTimeout,
+		SMTPMaxPerConn:  e.SMTPMaxPerConn,
+		MessageIDDomain: e.MessageIDDomain,
+		Workers:         e.Workers,
+		Partitions:      e.Partitions,
+		MaxAttempts:     e.MaxAttempts,
+		RetryAfter:      e.RetryAfter,
+		Consumer:        e.Consumer,
+		AdminToken:      e.AdminToken,
+		ServiceToken:    e.ServiceToken,
+		ShutdownGrace:   e.ShutdownGrace,
+	}
+	if c.RedisURL == "" {
+		c.RedisURL = e.SharedRedisURL
+	}
+	from, err := ParseFrom(e.From)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: SENDER_FROM: %w", err)
+	}
+	c.From = from
+	if c.MessageIDDomain == "" {
+		c.MessageIDDomain = address.Domain(from.Address)
+	}
+	if c.Consumer == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "sender"
+		}
+		c.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ParseFrom parses the From setting strictly: an optional display name and
+// an address that passes the same checks as recipients.
+func ParseFrom(s string) (*netmail.Address, error) {
+	a, err := netmail.ParseAddress(s)
+	if err != nil {
+		return nil, fmt.Errorf("not an address like %q: %w", "Name <user@example.com>", err)
+	}
+	norm, err := address.Parse(a.Address)
+	if err != nil {
+		return nil, err
+	}
+	return &netmail.Address{Name: a.Name, Address: norm}, nil
+}
+
+// Validate checks the values, reporting every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, a := range []struct{ name, addr string }{
+		{"SENDER_GRPC_ADDR", c.GRPCAddr}, {"SENDER_HTTP_ADDR", c.HTTPAddr}, {"SENDER_SMTP_ADDR", c.SMTPAddr},
+	} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
+			bad("%s: %q is not host:port", a.name, a.addr)
+		}
+	}
+	if c.RedisURL == "" {
+		bad("SENDER_REDIS_URL or REDIS_URL: must not be empty")
+	}
+	if (c.SMTPUsername == "") != (c.SMTPPassword == "") {
+		bad("SENDER_SMTP_USERNAME and SENDER_SMTP_PASSWORD: set both or neither")
+	}
+	if _, err := smtpmail.ParseTLSMode(string(c.SMTPTLS)); err != nil {
+		bad("SENDER_SMTP_TLS: %q is not opportunistic, mandatory, none or implicit", c.SMTPTLS)
+	}
+	if c.From == nil {
+		bad("SENDER_FROM: must be set")
+	}
+	if _, err := address.Parse("postmaster@" + c.MessageIDDomain); err != nil {
+		bad("SENDER_MESSAGE_ID_DOMAIN: %q is not a valid domain", c.MessageIDDomain)
+	}
+	if c.SMTPTimeout <= 0 {
+		bad("SENDER_SMTP_TIMEOUT: must be positive")
+	}
+	if c.SMTPMaxPerConn < 1 {
+		bad("SENDER_SMTP_MAX_PER_CONN: must be at least 1")
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		bad("SENDER_WORKERS: must be between 1 and 1024")
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		bad("SENDER_PARTITIONS: must be between 1 and 1024")
+	}
+	if c.MaxAttempts < 1 {
+		bad("SENDER_MAX_ATTEMPTS: must be at least 1")
+	}
+	if c.RetryAfter < 10*time.Millisecond {
+		bad("SENDER_RETRY_AFTER: must be at least 10ms")
+	}
+	if c.Consumer == "" || len(c.Consumer) > 200 {
+		bad("SENDER_CONSUMER: must be 1 to 200 bytes")
+	}
+	switch {
+	case c.AdminToken == "" || c.ServiceToken == "":
+		bad("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN: both are required")
+	case c.AdminToken == c.ServiceToken:
+		bad("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN: must differ")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("SHUTDOWN_GRACE: must not be negative")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}

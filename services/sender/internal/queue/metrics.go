@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the delivery metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	sent     *prometheus.CounterVec
+	dead     *prometheus.CounterVec
+	retried  *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+// NewMetrics creates the delivery metrics and registers them on reg (the
+// service's own registry, so several services can share a process).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sender_messages_sent_total",
+			Help: "Messages the relay accepted (250 after DATA), by lane.",
+		}, []string{"lane"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sender_messages_dead_total",
+			Help: "Messages that failed permanently (5xx or too many attempts), by lane.",
+		}, []string{"lane"}),
+		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sender_messages_retried_total",
+			Help: "Delivery attempts that failed temporarily and will be retried, by lane.",
+		}, []string{"lane"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sender_smtp_send_duration_seconds",
+			Help:    "Time for one SMTP transaction (MAIL FROM to the reply after DATA), whatever its outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.sent, m.dead, m.retried, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("queue: register metrics: %w", err)
+		}
+	}
+	for _, lane := range Lanes() { // export zeros, so rates work from the start
+		m.sent.WithLabelValues(lane.String())
+		m.dead.WithLabelValues(lane.String())
+		m.retried.WithLabelValues(lane.String())
+	}
+	return m, nil
+}
+
+func (m *Metrics) observeSent(lane Lane) {
+	if m != nil {
+		m.sent.WithLabelValues(lane.String()).Inc()
+	}
+}
+
+func (m *Metrics) observeDead(lane Lane) {
+	if m != nil {
+		m.dead.WithLabelValues(lane.String()).Inc()
+	}
+}
+
+func (m *Metrics) observeRetried(lane Lane) {
+	if m != nil {
+		m.retried.WithLabelValues(lane.String()).Inc()
+	}
+}
+
+func (m *Metrics) observeSend(d time.Duration) {
+	if m != nil {
+		m.duration.Observe(d.Seconds())
+	}
+}

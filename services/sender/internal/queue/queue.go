@@ -1,0 +1,202 @@
+// Package queue is sender's domain: messages, lanes and states, content
+// templates and their variables, the validation of everything a caller hands
+// in, the Service behind the RPCs, and the Dispatcher that reads the queue and
+// delivers mail through a Mailer.
+//
+// It imports neither gRPC nor Redis: the store and the mailer are the small
+// interfaces declared here (Store, Queue, Mailer, Conn) and implemented by
+// internal/redisstore and internal/smtpmail.
+package queue
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Errors the Service and Dispatcher report.
+var (
+	// ErrNotFound is returned for a message or content id that is not stored.
+	ErrNotFound = errors.New("queue: not found")
+	// ErrRejected is wrapped by a Conn.Send error when the relay refused the
+	// message permanently (a 5xx reply): it must not be retried.
+	ErrRejected = errors.New("queue: relay rejected the message")
+	// ErrKeyCollision is returned when two different idempotency keys map to
+	// the same message id (a 128-bit hash collision: in practice never).
+	ErrKeyCollision = errors.New("queue: idempotency key collides with another key")
+)
+
+// Lane separates urgent transactional mail from bulk mail.
+type Lane uint8
+
+// The lanes. The zero Lane is invalid.
+const (
+	LaneTransactional Lane = iota + 1
+	LaneBulk
+)
+
+// Lanes lists the lanes in the order they are served: transactional first.
+func Lanes() []Lane { return []Lane{LaneTransactional, LaneBulk} }
+
+// String is the lane's short name, used in Redis keys, counters and metrics.
+func (l Lane) String() string {
+	switch l {
+	case LaneTransactional:
+		return "tx"
+	case LaneBulk:
+		return "bulk"
+	}
+	return "invalid"
+}
+
+// ParseLane is the inverse of Lane.String.
+func ParseLane(s string) (Lane, bool) {
+	switch s {
+	case "tx":
+		return LaneTransactional, true
+	case "bulk":
+		return LaneBulk, true
+	}
+	return 0, false
+}
+
+// Valid reports whether l is one of the lanes.
+func (l Lane) Valid() bool { return l == LaneTransactional || l == LaneBulk }
+
+// State is where a message is in delivery.
+type State uint8
+
+// The states. A message starts QUEUED and ends SENT or DEAD.
+const (
+	StateQueued State = iota + 1
+	StateSent
+	StateDead
+)
+
+// String is the state's name as stored.
+func (s State) String() string {
+	switch s {
+	case StateQueued:
+		return "QUEUED"
+	case StateSent:
+		return "SENT"
+	case StateDead:
+		return "DEAD"
+	}
+	return "INVALID"
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, bool) {
+	switch s {
+	case "QUEUED":
+		return StateQueued, true
+	case "SENT":
+		return StateSent, true
+	case "DEAD":
+		return StateDead, true
+	}
+	return 0, false
+}
+
+// Done reports whether the message needs no more delivery attempts.
+func (s State) Done() bool { return s == StateSent || s == StateDead }
+
+// Content is a message template: subject and bodies with {{variables}}.
+type Content struct {
+	Subject string
+	HTML    string
+	Text    string
+}
+
+// ID is the content's address: the lowercase hex SHA-256 of an unambiguous
+// encoding of its three fields, so equal content always gets the same id
+// and different content never does.
+func (c Content) ID() string {
+	h := sha256.New()
+	h.Write([]byte("paperroute/sender content v1\x00"))
+	for _, field := range []string{c.Subject, c.HTML, c.Text} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
+		h.Write(n[:])
+		h.Write([]byte(field))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Variables lists the distinct {{variables}} the content uses, sorted.
+func (c Content) Variables() []string {
+	return mergeNames(ParseTemplate(c.Subject).Names(), ParseTemplate(c.HTML).Names(), ParseTemplate(c.Text).Names())
+}
+
+// Message is one queued message and its delivery status.
+type Message struct {
+	// ID is MessageID(IdempotencyKey).
+	ID             string
+	IdempotencyKey string
+	Recipient      string
+	Lane           Lane
+	// ContentID names the stored Content (inline content is stored too).
+	ContentID          string
+	Variables          map[string]string
+	ListUnsubscribeURL string
+
+	State     State
+	Attempts  int
+	LastError string
+	Created   time.Time
+	Updated   time.Time
+	// Sent is when the relay accepted the message; zero until SENT.
+	Sent time.Time
+}
+
+// MessageID derives a message's id from its idempotency key: the lowercase
+// hex of the first 16 bytes of SHA-256(key), 32 characters. It is stable, so
+// the same key always names the same record, and it is also the local part
+// of the Message-ID header.
+func MessageID(idempotencyKey string) string {
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Partition maps a message id to one of n partitions: the first 4 bytes of
+// the id (big endian) modulo n. The partition count must stay fixed for the
+// life of a queue, or existing records and entries would be looked up in the
+// wrong partition.
+func Partition(id string, n int) int {
+	if n <= 1 || len(id) < 8 {
+		return 0
+	}
+	b, err := hex.DecodeString(id[:8])
+	if err != nil {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(b) % uint32(n))
+}
+
+// ValidMessageID reports whether s has the shape of a message id.
+func ValidMessageID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// LaneStats describes one lane summed over its partitions.
+type LaneStats struct {
+	Lane Lane
+	// Waiting is the number of entries no worker has read yet.
+	Waiting int64
+	// Pending is the number of entries read and not yet acknowledged.
+	Pending int64
+	// Sent and Dead count finished messages since the queue was created.
+	Sent int64
+	Dead int64
+}

@@ -1,0 +1,350 @@
+// Package redisstore keeps sender's queue in Redis: content templates, one
+// record per message, and per partition two streams (one per lane) read by
+// the consumer group "senders".
+//
+// Keys (every key of a partition shares the hash tag {p}, so each script or
+// transaction stays in one Redis Cluster slot):
+//
+//	snd:q:tx:{p}, snd:q:bulk:{p}   streams; each entry is just {id: <message id>}
+//	snd:msg:{p}:<message id>       hash: the message record
+//	snd:stats:{p}                  hash: counters "tx:sent", "tx:dead", "bulk:sent", "bulk:dead"
+//	snd:content:<content id>       hash: subject, html, text, vars (no hash tag; only single-key commands)
+//
+// Streams are never trimmed. Content expires 30 days after it was last
+// stored or used by Enqueue; a record expires 30 days after it became SENT
+// or DEAD. Queued records never expire.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+)
+
+// Group is the consumer group every sender replica reads with.
+const Group = "senders"
+
+// Expiry of content and of finished records.
+const (
+	ContentTTL = 30 * 24 * time.Hour
+	RecordTTL  = 30 * 24 * time.Hour
+)
+
+// Store implements queue.Store and queue.Queue on Redis.
+type Store struct {
+	rdb        redis.UniversalClient
+	partitions int
+}
+
+var (
+	_ queue.Store = (*Store)(nil)
+	_ queue.Queue = (*Store)(nil)
+)
+
+// New returns a Store over rdb with the given number of partitions, which
+// must never change for an existing queue.
+func New(rdb redis.UniversalClient, partitions int) *Store {
+	return &Store{rdb: rdb, partitions: max(1, partitions)}
+}
+
+// StreamKey is the stream of one lane in one partition.
+func StreamKey(lane queue.Lane, partition int) string {
+	return fmt.Sprintf("snd:q:%s:{%d}", lane, partition)
+}
+
+// RecordKey is the record of a message.
+func RecordKey(partition int, id string) string {
+	return fmt.Sprintf("snd:msg:{%d}:%s", partition, id)
+}
+
+// StatsKey is the counters hash of a partition.
+func StatsKey(partition int) string { return fmt.Sprintf("snd:stats:{%d}", partition) }
+
+// ContentKey is the key of a content template.
+func ContentKey(id string) string { return "snd:content:" + id }
+
+func (s *Store) recordKey(id string) string {
+	return RecordKey(queue.Partition(id, s.partitions), id)
+}
+
+// EnsureGroups creates the consumer group on every stream, creating the
+// streams too. The group starts at id 0, so entries added before it existed
+// are delivered as well. An existing group is left alone.
+func (s *Store) EnsureGroups(ctx context.Context) error {
+	for p := range s.partitions {
+		if err := s.ensurePartitionGroups(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) ensurePartitionGroups(ctx context.Context, p int) error {
+	for _, lane := range queue.Lanes() {
+		key := StreamKey(lane, p)
+		err := s.rdb.XGroupCreateMkStream(ctx, key, Group, "0").Err()
+		if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
+			return fmt.Errorf("redisstore: create group on %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// PutContents implements queue.Store.
+func (s *Store) PutContents(ctx context.Context, contents map[string]queue.Content) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for id, c := range contents {
+			key := ContentKey(id)
+			p.HSet(ctx, key, "subject", c.Subject, "html", c.HTML, "text", c.Text, "vars", strings.Join(c.Variables(), " "))
+			p.Expire(ctx, key, ContentTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: put content: %w", err)
+	}
+	return nil
+}
+
+// ContentVariables implements queue.Store.
+func (s *Store) ContentVariables(ctx context.Context, ids []string) (map[string][]string, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, ContentKey(id), "vars")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: content variables: %w", err)
+	}
+	out := make(map[string][]string, len(ids))
+	for i, id := range ids {
+		v, err := cmds[i].Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("redisstore: content variables %s: %w", id, err)
+		}
+		out[id] = strings.Fields(v)
+	}
+	return out, nil
+}
+
+// TouchContents implements queue.Store.
+func (s *Store) TouchContents(ctx context.Context, ids []string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Expire(ctx, ContentKey(id), ContentTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: touch content: %w", err)
+	}
+	return nil
+}
+
+// GetContent implements queue.Queue.
+func (s *Store) GetContent(ctx context.Context, id string) (queue.Content, error) {
+	vals, err := s.rdb.HGetAll(ctx, ContentKey(id)).Result()
+	if err != nil {
+		return queue.Content{}, fmt.Errorf("redisstore: get content %s: %w", id, err)
+	}
+	if len(vals) == 0 {
+		return queue.Content{}, fmt.Errorf("redisstore: get content %s: %w", id, queue.ErrNotFound)
+	}
+	return queue.Content{Subject: vals["subject"], HTML: vals["html"], Text: vals["text"]}, nil
+}
+
+// Enqueue implements queue.Store. Each message is one script run: it
+// creates the record and adds the stream entry only if the record does not
+// exist, so neither a repeated key nor a retried command (go-redis retries
+// on network errors) can queue a message twice. A per-call nonce stored in
+// the record lets a retried script recognise its own earlier success and
+// still report the message as created.
+func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, error) {
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(rand.Uint64(), 36)
+	type run struct {
+		keys []string
+		args []any
+	}
+	runs := make([]run, len(messages))
+	for i, m := range messages {
+		vars, err := json.Marshal(m.Variables)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: enqueue %s: %w", m.ID, err)
+		}
+		p := queue.Partition(m.ID, s.partitions)
+		runs[i] = run{
+			keys: []string{RecordKey(p, m.ID), StreamKey(m.Lane, p)},
+			args: []any{
+				m.IdempotencyKey, m.Recipient, m.Lane.String(), m.ContentID, string(vars),
+				m.ListUnsubscribeURL, m.Created.UnixMilli(), m.ID, nonce + "-" + strconv.Itoa(i),
+			},
+		}
+	}
+	cmds := make([]*redis.Cmd, len(runs))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range runs {
+			cmds[i] = enqueueScript.EvalSha(ctx, p, r.keys, r.args...)
+		}
+		return nil
+	})
+	// After a Redis restart the script cache is empty: send the body for
+	// the runs that hit NOSCRIPT. Re-running is safe (see above).
+	var retry []int
+	for i, c := range cmds {
+		if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range retry {
+				cmds[i] = enqueueScript.Eval(ctx, p, runs[i].keys, runs[i].args...)
+			}
+			return nil
+		})
+	}
+	created := make([]bool, len(messages))
+	for i, c := range cmds {
+		n, err := c.Int()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[i].ID, err)
+		case n < 0:
+			return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[i].ID, queue.ErrKeyCollision)
+		}
+		created[i] = n == 1
+	}
+	return created, nil
+}
+
+// GetMessage implements queue.Store and queue.Queue.
+func (s *Store) GetMessage(ctx context.Context, id string) (queue.Message, error) {
+	vals, err := s.rdb.HGetAll(ctx, s.recordKey(id)).Result()
+	if err != nil {
+		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, err)
+	}
+	if len(vals) == 0 {
+		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, queue.ErrNotFound)
+	}
+	m, err := decodeRecord(id, vals)
+	if err != nil {
+		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+func decodeRecord(id string, v map[string]string) (queue.Message, error) {
+	m := queue.Message{
+		ID:                 id,
+		IdempotencyKey:     v["key"],
+		Recipient:          v["rcpt"],
+		ContentID:          v["content"],
+		ListUnsubscribeURL: v["unsub"],
+		LastError:          v["error"],
+	}
+	var ok bool
+	if m.Lane, ok = queue.ParseLane(v["lane"]); !ok {
+		return queue.Message{}, fmt.Errorf("record has lane %q", v["lane"])
+	}
+	if m.State, ok = queue.ParseState(v["state"]); !ok {
+		return queue.Message{}, fmt.Errorf("record has state %q", v["state"])
+	}
+	if v["vars"] != "" {
+		if err := json.Unmarshal([]byte(v["vars"]), &m.Variables); err != nil {
+			return queue.Message{}, fmt.Errorf("record variables: %w", err)
+		}
+	}
+	m.Attempts, _ = strconv.Atoi(v["attempts"])
+	m.Created = unixMilli(v["created"])
+	m.Updated = unixMilli(v["updated"])
+	m.Sent = unixMilli(v["sent"])
+	return m, nil
+}
+
+func unixMilli(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// Stats implements queue.Store: waiting is the group's lag (Redis >= 7),
+// pending its pending count, sent and dead the counters, each summed over
+// the partitions.
+func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
+	type streamCmds struct {
+		lane   queue.Lane
+		groups *redis.XInfoGroupsCmd
+		length *redis.IntCmd
+	}
+	var streams []streamCmds
+	counters := make([]*redis.MapStringStringCmd, s.partitions)
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for part := range s.partitions {
+			for _, lane := range queue.Lanes() {
+				key := StreamKey(lane, part)
+				streams = append(streams, streamCmds{lane: lane, groups: p.XInfoGroups(ctx, key), length: p.XLen(ctx, key)})
+			}
+			counters[part] = p.HGetAll(ctx, StatsKey(part))
+		}
+		return nil
+	})
+	byLane := map[queue.Lane]*queue.LaneStats{}
+	var out []queue.LaneStats
+	for _, lane := range queue.Lanes() {
+		out = append(out, queue.LaneStats{Lane: lane})
+	}
+	for i := range out {
+		byLane[out[i].Lane] = &out[i]
+	}
+	for _, sc := range streams {
+		groups, err := sc.groups.Result()
+		if err != nil {
+			if redis.HasErrorPrefix(err, "ERR no such key") {
+				continue // the stream does not exist yet: nothing queued
+			}
+			return nil, fmt.Errorf("redisstore: stats: %w", err)
+		}
+		for _, g := range groups {
+			if g.Name != Group {
+				continue
+			}
+			lag := g.Lag
+			if lag < 0 { // Redis cannot tell (entries were deleted): estimate
+				lag = max(0, sc.length.Val()-g.EntriesRead)
+			}
+			st := byLane[sc.lane]
+			st.Waiting += lag
+			st.Pending += g.Pending
+		}
+	}
+	for part, c := range counters {
+		vals, err := c.Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: stats of partition %d: %w", part, err)
+		}
+		for _, lane := range queue.Lanes() {
+			st := byLane[lane]
+			n, _ := strconv.ParseInt(vals[lane.String()+":sent"], 10, 64)
+			st.Sent += n
+			n, _ = strconv.ParseInt(vals[lane.String()+":dead"], 10, 64)
+			st.Dead += n
+		}
+	}
+	return out, nil
+}

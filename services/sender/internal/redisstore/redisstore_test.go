@@ -1,0 +1,329 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paperroute/paperroute/platform/redistest"
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
+)
+
+const partitions = 2
+
+func newStore(t testing.TB) (*redisstore.Store, redis.UniversalClient, context.Context) {
+	t.Helper()
+	r := redistest.Start(t)
+	rdb := r.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	s := redisstore.New(rdb, partitions)
+	if err := s.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb, ctx
+}
+
+func message(key string, lane queue.Lane) queue.Message {
+	now := time.UnixMilli(1_750_000_000_000)
+	return queue.Message{
+		ID: queue.MessageID(key), IdempotencyKey: key, Recipient: "r@example.com", Lane: lane,
+		ContentID: (queue.Content{Subject: "s", Text: "t"}).ID(), Variables: map[string]string{"a": "1"},
+		State: queue.StateQueued, Created: now, Updated: now,
+	}
+}
+
+func TestEnqueueIsIdempotentAndTiny(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	m := message("digest:1:2026-06-12", queue.LaneBulk)
+	m.ListUnsubscribeURL = "https://x.example/u"
+
+	created, err := s.Enqueue(ctx, []queue.Message{m, m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]bool{true, false}, created); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+	again, err := s.Enqueue(ctx, []queue.Message{m})
+	if err != nil || again[0] {
+		t.Errorf("second Enqueue = %v, %v; want not created", again, err)
+	}
+
+	p := queue.Partition(m.ID, partitions)
+	entries, err := rdb.XRange(ctx, redisstore.StreamKey(queue.LaneBulk, p), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("stream has %d entries, want 1", len(entries))
+	}
+	if diff := cmp.Diff(map[string]any{"id": m.ID}, entries[0].Values); diff != "" {
+		t.Errorf("entry fields (-want +got):\n%s", diff)
+	}
+	got, err := s.GetMessage(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m, got); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	if ttl := rdb.TTL(ctx, redisstore.RecordKey(p, m.ID)).Val(); ttl != -1 {
+		t.Errorf("queued record TTL = %v, want none", ttl)
+	}
+}
+
+func TestEnqueueAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	if _, err := s.Enqueue(ctx, []queue.Message{message("a", queue.LaneTransactional)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil { // as after a Redis restart
+		t.Fatal(err)
+	}
+	created, err := s.Enqueue(ctx, []queue.Message{message("a", queue.LaneTransactional), message("b", queue.LaneTransactional)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]bool{false, true}, created); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+}
+
+func TestGetMessageNotFound(t *testing.T) {
+	t.Parallel()
+	s, _, ctx := newStore(t)
+	if _, err := s.GetMessage(ctx, queue.MessageID("nope")); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("GetMessage = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetContent(ctx, (queue.Content{Subject: "x"}).ID()); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("GetContent = %v, want ErrNotFound", err)
+	}
+}
+
+func TestContent(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	c := queue.Content{Subject: "Hi {{name}}", HTML: "<p>{{name}} {{url}}</p>", Text: "{{name}}"}
+	missing := (queue.Content{Subject: "other"}).ID()
+	if err := s.PutContents(ctx, map[string]queue.Content{c.ID(): c}); err != nil {
+		t.Fatal(err)
+	}
+	vars, err := s.ContentVariables(ctx, []string{c.ID(), missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]string{c.ID(): {"name", "url"}}, vars); diff != "" {
+		t.Errorf("ContentVariables (-want +got):\n%s", diff)
+	}
+	got, err := s.GetContent(ctx, c.ID())
+	if err != nil || got != c {
+		t.Errorf("GetContent = %+v, %v; want %+v", got, err, c)
+	}
+	if err := rdb.Expire(ctx, redisstore.ContentKey(c.ID()), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchContents(ctx, []string{c.ID(), missing}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.TTL(ctx, redisstore.ContentKey(c.ID())).Val(); ttl < redisstore.ContentTTL-time.Minute {
+		t.Errorf("TTL after touch = %v, want about %v", ttl, redisstore.ContentTTL)
+	}
+	if n := rdb.Exists(ctx, redisstore.ContentKey(missing)).Val(); n != 0 {
+		t.Error("touching a missing content created it")
+	}
+}
+
+func TestReadClaimAndFinish(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	// Find keys of both lanes in partition 0.
+	var bulk, tx queue.Message
+	for i := 0; bulk.ID == "" || tx.ID == ""; i++ {
+		key := fmt.Sprint("k", i)
+		if queue.Partition(queue.MessageID(key), partitions) != 0 {
+			continue
+		}
+		if bulk.ID == "" {
+			bulk = message(key, queue.LaneBulk)
+		} else {
+			tx = message(key, queue.LaneTransactional)
+		}
+	}
+	if _, err := s.Enqueue(ctx, []queue.Message{bulk, tx}); err != nil {
+		t.Fatal(err)
+	}
+
+	entries, err := s.Read(ctx, 0, "c1", 10, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Lane.String()+":"+e.MessageID)
+	}
+	if diff := cmp.Diff([]string{"tx:" + tx.ID, "bulk:" + bulk.ID}, got); diff != "" {
+		t.Fatalf("Read order (-want +got):\n%s", diff)
+	}
+	txEntry, bulkEntry := entries[0], entries[1]
+
+	t.Run("claim skips fresh entries and takes idle ones", func(t *testing.T) {
+		claimed, _, err := s.Claim(ctx, 0, queue.LaneBulk, "c2", time.Hour, "0-0", 10)
+		if err != nil || len(claimed) != 0 {
+			t.Fatalf("Claim of fresh entries = %v, %v; want none", claimed, err)
+		}
+		claimed, next, err := s.Claim(ctx, 0, queue.LaneBulk, "c2", 0, "0-0", 10)
+		if err != nil || len(claimed) != 1 || claimed[0] != bulkEntry || next != "0-0" {
+			t.Fatalf("Claim = %v, %q, %v; want the bulk entry", claimed, next, err)
+		}
+	})
+
+	t.Run("extend touches only own entries", func(t *testing.T) {
+		// bulk now belongs to c2; c1 must not take it back by extending.
+		if err := s.Extend(ctx, "c1", []queue.Entry{txEntry, bulkEntry}); err != nil {
+			t.Fatal(err)
+		}
+		owners := map[string]string{}
+		for _, lane := range queue.Lanes() {
+			ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: redisstore.StreamKey(lane, 0), Group: redisstore.Group, Start: "-", End: "+", Count: 10}).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ext {
+				owners[lane.String()] = p.Consumer
+				if p.RetryCount != 1 && lane == queue.LaneTransactional {
+					t.Errorf("extend counted a delivery: retry count %d", p.RetryCount)
+				}
+			}
+		}
+		if diff := cmp.Diff(map[string]string{"tx": "c1", "bulk": "c2"}, owners); diff != "" {
+			t.Errorf("owners (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("attempts and outcomes", func(t *testing.T) {
+		for want := 1; want <= 2; want++ {
+			n, err := s.StartAttempt(ctx, txEntry, time.Now())
+			if err != nil || n != want {
+				t.Fatalf("StartAttempt = %d, %v; want %d", n, err, want)
+			}
+		}
+		if err := s.Retry(ctx, txEntry, "c1", "451 later", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		at := time.UnixMilli(1_750_000_123_000)
+		for range 2 { // idempotent
+			if err := s.MarkSent(ctx, txEntry, at); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.MarkDead(ctx, bulkEntry, "550 no such user", at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent, err := s.GetMessage(ctx, tx.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent.State != queue.StateSent || !sent.Sent.Equal(at) || sent.Attempts != 2 || sent.LastError != "451 later" {
+			t.Errorf("sent record = %+v", sent)
+		}
+		dead, err := s.GetMessage(ctx, bulk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dead.State != queue.StateDead || dead.LastError != "550 no such user" || !dead.Sent.IsZero() {
+			t.Errorf("dead record = %+v", dead)
+		}
+		for _, id := range []string{tx.ID, bulk.ID} {
+			if ttl := rdb.TTL(ctx, redisstore.RecordKey(0, id)).Val(); ttl < redisstore.RecordTTL-time.Minute {
+				t.Errorf("finished record TTL = %v, want about %v", ttl, redisstore.RecordTTL)
+			}
+		}
+		stats, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []queue.LaneStats{
+			{Lane: queue.LaneTransactional, Sent: 1},
+			{Lane: queue.LaneBulk, Dead: 1},
+		}
+		if diff := cmp.Diff(want, stats); diff != "" {
+			t.Errorf("stats (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("attempt on a missing record creates nothing", func(t *testing.T) {
+		ghost := queue.Entry{Partition: 0, Lane: queue.LaneBulk, StreamID: "1-1", MessageID: queue.MessageID("ghost")}
+		if _, err := s.StartAttempt(ctx, ghost, time.Now()); !errors.Is(err, queue.ErrNotFound) {
+			t.Errorf("StartAttempt = %v, want ErrNotFound", err)
+		}
+		if n := rdb.Exists(ctx, redisstore.RecordKey(0, ghost.MessageID)).Val(); n != 0 {
+			t.Error("a stub record was created")
+		}
+	})
+}
+
+func TestStatsCountsWaitingAndPending(t *testing.T) {
+	t.Parallel()
+	s, _, ctx := newStore(t)
+	var msgs []queue.Message
+	for i := range 10 {
+		msgs = append(msgs, message(fmt.Sprint("m", i), queue.LaneBulk))
+	}
+	if _, err := s.Enqueue(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	entries, err := s.Read(ctx, 0, "c", 3, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read += len(entries)
+	stats, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []queue.LaneStats{{Lane: queue.LaneTransactional}, {Lane: queue.LaneBulk, Waiting: int64(10 - read), Pending: int64(read)}}
+	if diff := cmp.Diff(want, stats); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+}
+
+func TestGroupsAreRecreatedWhenLost(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	if err := rdb.Del(ctx, redisstore.StreamKey(queue.LaneTransactional, 1), redisstore.StreamKey(queue.LaneBulk, 1)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx, 1, "c", 1, 10*time.Millisecond); err == nil {
+		t.Error("Read without a group succeeded")
+	}
+	if _, err := s.Read(ctx, 1, "c", 1, 10*time.Millisecond); err != nil {
+		t.Errorf("Read after the groups were recreated = %v", err)
+	}
+}
+
+func BenchmarkEnqueueBatch100(b *testing.B) {
+	s, _, ctx := newStore(b)
+	batch := make([]queue.Message, 100)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = message(fmt.Sprint("bench:", n), queue.LaneBulk)
+			n++
+		}
+		if _, err := s.Enqueue(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
