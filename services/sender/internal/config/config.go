@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
-	"github.com/paperroute/paperroute/services/sender/internal/address"
+	"github.com/paperroute/paperroute/platform/mailaddr"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
 
@@ -145,7 +145,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	}
 	c.From = from
 	if c.MessageIDDomain == "" {
-		c.MessageIDDomain = address.Domain(from.Address)
+		c.MessageIDDomain = mailaddr.Domain(from.Address)
 	}
 	if c.Consumer == "" {
 		host, err := os.Hostname()
@@ -167,11 +167,11 @@ func ParseFrom(s string) (*netmail.Address, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not an address like %q: %w", "Name <user@example.com>", err)
 	}
-	norm, err := address.Parse(a.Address)
+	addr, err := mailaddr.Parse(a.Address)
 	if err != nil {
 		return nil, err
 	}
-	return &netmail.Address{Name: a.Name, Address: norm}, nil
+	return &netmail.Address{Name: a.Name, Address: addr.Addr}, nil
 }
 
 // Validate checks the values, reporting every problem at once.
@@ -197,7 +197,7 @@ func (c Config) Validate() error {
 	if c.From == nil {
 		bad("SENDER_FROM: must be set")
 	}
-	if _, err := address.Parse("postmaster@" + c.MessageIDDomain); err != nil {
+	if _, err := mailaddr.Parse("postmaster@" + c.MessageIDDomain); err != nil {
 		bad("SENDER_MESSAGE_ID_DOMAIN: %q is not a valid domain", c.MessageIDDomain)
 	}
 	if c.SMTPTimeout <= 0 {

@@ -10,8 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/paperroute/paperroute/platform/mailaddr"
 	"github.com/paperroute/paperroute/platform/validation"
-	"github.com/paperroute/paperroute/services/sender/internal/address"
 )
 
 // Input limits. Field names in violations are the proto field names.
@@ -88,9 +88,9 @@ func checkIdempotencyKey(errs *validation.Errors, field, key string) {
 
 // checkRecipient parses the address and returns its normalised form.
 func checkRecipient(errs *validation.Errors, field, rcpt string) string {
-	norm, err := address.Parse(rcpt)
+	addr, err := mailaddr.Parse(rcpt)
 	if err != nil {
-		var aerr *address.Error
+		var aerr *mailaddr.Error
 		if errors.As(err, &aerr) {
 			errs.Add(field, "not a valid e-mail address: "+aerr.Reason)
 		} else {
@@ -98,7 +98,7 @@ func checkRecipient(errs *validation.Errors, field, rcpt string) string {
 		}
 		return ""
 	}
-	return norm
+	return addr.Addr
 }
 
 // checkVariables checks names and values (not whether the template needs

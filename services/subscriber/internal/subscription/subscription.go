@@ -28,8 +28,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/paperroute/paperroute/platform/mailaddr"
 	"github.com/paperroute/paperroute/platform/validation"
-	"github.com/paperroute/paperroute/services/subscriber/internal/address"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 )
 
@@ -224,7 +224,7 @@ func (s *Service) Subscribe(ctx context.Context, req SubscribeRequest) error {
 
 // create stores a new PENDING record for addr. If a concurrent Subscribe of
 // the same address created one first, it returns that one instead.
-func (s *Service) create(ctx context.Context, addr address.Address, consent ConsentEvidence) (Subscriber, error) {
+func (s *Service) create(ctx context.Context, addr mailaddr.Address, consent ConsentEvidence) (Subscriber, error) {
 	id, err := ulid.New(ulid.Timestamp(consent.SignupTime), rand.Reader)
 	if err != nil {
 		return Subscriber{}, fmt.Errorf("subscription: new id: %w", err)
@@ -247,9 +247,9 @@ func (s *Service) create(ctx context.Context, addr address.Address, consent Cons
 	return sub, nil
 }
 
-func (s *Service) checkSubscribe(req SubscribeRequest) (address.Address, ConsentEvidence, error) {
+func (s *Service) checkSubscribe(req SubscribeRequest) (mailaddr.Address, ConsentEvidence, error) {
 	var errs validation.Errors
-	addr, err := address.Parse(req.Email)
+	addr, err := mailaddr.Parse(req.Email)
 	if err != nil {
 		errs.Add("email", reason(err))
 	}
@@ -262,7 +262,7 @@ func (s *Service) checkSubscribe(req SubscribeRequest) (address.Address, Consent
 	}
 	client := checkClient(&errs, req.Client)
 	if err := errs.Err(); err != nil {
-		return address.Address{}, ConsentEvidence{}, err
+		return mailaddr.Address{}, ConsentEvidence{}, err
 	}
 	return addr, ConsentEvidence{
 		ConsentTextVersion: version,
@@ -302,7 +302,7 @@ func allPrint(s string) bool {
 
 // reason is the caller-facing text of an address error.
 func reason(err error) string {
-	var aerr *address.Error
+	var aerr *mailaddr.Error
 	if errors.As(err, &aerr) {
 		return aerr.Reason
 	}
@@ -547,7 +547,7 @@ func (s *Service) Get(ctx context.Context, id string) (Subscriber, error) {
 // GetByEmail returns the subscriber with the address email (compared as the
 // parser normalises it, case-insensitively).
 func (s *Service) GetByEmail(ctx context.Context, email string) (Subscriber, error) {
-	addr, err := address.Parse(email)
+	addr, err := mailaddr.Parse(email)
 	if err != nil {
 		return Subscriber{}, validation.Field("email", reason(err))
 	}

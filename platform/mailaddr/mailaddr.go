@@ -1,5 +1,7 @@
-// Package address parses email addresses strictly: a bare RFC 5322 dot-atom
-// addr-spec such as name@example.com, nothing more.
+// Package mailaddr parses email addresses strictly: a bare RFC 5322
+// dot-atom addr-spec such as name@example.com, nothing more. The subscriber
+// service accepts sign-ups and the sender accepts recipients with this one
+// parser, so the two can never disagree about what an address is.
 //
 // Everything a mail system might accept but a subscription form has no use
 // for is refused, because each of those forms is a way to smuggle something
@@ -9,9 +11,10 @@
 // parts (they need SMTPUTF8, which paperroute does not use), and more than
 // one @. Internationalised domain names are accepted and converted to
 // punycode, so the stored address is always plain ASCII.
-package address
+package mailaddr
 
 import (
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -46,14 +49,21 @@ type Address struct {
 	Key string
 }
 
+// ErrInvalid matches (errors.Is) every error Parse returns.
+var ErrInvalid = errors.New("mailaddr: invalid email address")
+
 // Error is why an input is not an acceptable address. Reason is written for
-// the person who typed it.
+// the person who typed it and never quotes the input, so it is safe to
+// return to a caller or to log.
 type Error struct {
 	Reason string
 }
 
 // Error implements error.
-func (e *Error) Error() string { return "address: " + e.Reason }
+func (e *Error) Error() string { return "mailaddr: " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(reason string) error { return &Error{Reason: reason} }
 
@@ -93,6 +103,11 @@ func Parse(s string) (Address, error) {
 		return Address{}, invalid("is too long (at most 254 characters)")
 	}
 	return Address{Addr: addr, Key: strings.ToLower(addr)}, nil
+}
+
+// Domain returns the domain of an address Parse returned.
+func Domain(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
 
 // checkLocal accepts a dot-atom local part (RFC 5322 §3.2.3) of ASCII atext.

@@ -1,4 +1,4 @@
-package address_test
+package mailaddr_test
 
 import (
 	"errors"
@@ -8,30 +8,30 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/paperroute/paperroute/services/subscriber/internal/address"
+	"github.com/paperroute/paperroute/platform/mailaddr"
 )
 
 func TestParseAccepts(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want address.Address
+		want mailaddr.Address
 	}{
-		{"plain", "ada@example.com", address.Address{Addr: "ada@example.com", Key: "ada@example.com"}},
-		{"domain lower-cased, local part kept", "Ada.Lovelace@Example.COM", address.Address{Addr: "Ada.Lovelace@example.com", Key: "ada.lovelace@example.com"}},
-		{"plus tag", "ada+papers@example.com", address.Address{Addr: "ada+papers@example.com", Key: "ada+papers@example.com"}},
-		{"every atext character", "!#$%&'*+-/=?^_`{|}~@example.com", address.Address{Addr: "!#$%&'*+-/=?^_`{|}~@example.com", Key: "!#$%&'*+-/=?^_`{|}~@example.com"}},
-		{"subdomains and digits", "x@mail.2a.example.co.uk", address.Address{Addr: "x@mail.2a.example.co.uk", Key: "x@mail.2a.example.co.uk"}},
-		{"IDN domain to punycode", "hans@bücher.de", address.Address{Addr: "hans@xn--bcher-kva.de", Key: "hans@xn--bcher-kva.de"}},
-		{"IDN upper case folded", "hans@BÜCHER.de", address.Address{Addr: "hans@xn--bcher-kva.de", Key: "hans@xn--bcher-kva.de"}},
-		{"IDN TLD", "a@例え.テスト", address.Address{Addr: "a@xn--r8jz45g.xn--zckzah", Key: "a@xn--r8jz45g.xn--zckzah"}},
-		{"punycode given", "a@xn--bcher-kva.de", address.Address{Addr: "a@xn--bcher-kva.de", Key: "a@xn--bcher-kva.de"}},
-		{"64-char local part", strings.Repeat("l", 64) + "@example.com", address.Address{Addr: strings.Repeat("l", 64) + "@example.com", Key: strings.Repeat("l", 64) + "@example.com"}},
-		{"254 chars", long254(), address.Address{Addr: long254(), Key: long254()}},
+		{"plain", "ada@example.com", mailaddr.Address{Addr: "ada@example.com", Key: "ada@example.com"}},
+		{"domain lower-cased, local part kept", "Ada.Lovelace@Example.COM", mailaddr.Address{Addr: "Ada.Lovelace@example.com", Key: "ada.lovelace@example.com"}},
+		{"plus tag", "ada+papers@example.com", mailaddr.Address{Addr: "ada+papers@example.com", Key: "ada+papers@example.com"}},
+		{"every atext character", "!#$%&'*+-/=?^_`{|}~@example.com", mailaddr.Address{Addr: "!#$%&'*+-/=?^_`{|}~@example.com", Key: "!#$%&'*+-/=?^_`{|}~@example.com"}},
+		{"subdomains and digits", "x@mail.2a.example.co.uk", mailaddr.Address{Addr: "x@mail.2a.example.co.uk", Key: "x@mail.2a.example.co.uk"}},
+		{"IDN domain to punycode", "hans@bücher.de", mailaddr.Address{Addr: "hans@xn--bcher-kva.de", Key: "hans@xn--bcher-kva.de"}},
+		{"IDN upper case folded", "hans@BÜCHER.de", mailaddr.Address{Addr: "hans@xn--bcher-kva.de", Key: "hans@xn--bcher-kva.de"}},
+		{"IDN TLD", "a@例え.テスト", mailaddr.Address{Addr: "a@xn--r8jz45g.xn--zckzah", Key: "a@xn--r8jz45g.xn--zckzah"}},
+		{"punycode given", "a@xn--bcher-kva.de", mailaddr.Address{Addr: "a@xn--bcher-kva.de", Key: "a@xn--bcher-kva.de"}},
+		{"64-char local part", strings.Repeat("l", 64) + "@example.com", mailaddr.Address{Addr: strings.Repeat("l", 64) + "@example.com", Key: strings.Repeat("l", 64) + "@example.com"}},
+		{"254 chars", long254(), mailaddr.Address{Addr: long254(), Key: long254()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := address.Parse(tt.in)
+			got, err := mailaddr.Parse(tt.in)
 			if err != nil {
 				t.Fatalf("Parse(%q) = %v, want success", tt.in, err)
 			}
@@ -103,16 +103,22 @@ func TestParseRejects(t *testing.T) {
 		{"invalid UTF-8", "ada@exa\xffmple.com"},
 		{"invalid IDN (bidi)", "a@\u05d0a.com"},
 		{"mailto scheme", "mailto:ada@example.com"},
+		{"trailing space", "ada@example.com "},
+		{"fullwidth at sign", "ada＠example.com"},
+		{"ideographic space in domain", "ada@exa\u3000mple.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := address.Parse(tt.in)
+			got, err := mailaddr.Parse(tt.in)
 			if err == nil {
 				t.Fatalf("Parse(%q) = %+v, want an error", tt.in, got)
 			}
-			var aerr *address.Error
+			var aerr *mailaddr.Error
 			if !errors.As(err, &aerr) || aerr.Reason == "" {
-				t.Errorf("Parse(%q) error = %#v, want an *address.Error with a reason", tt.in, err)
+				t.Fatalf("Parse(%q) error = %#v, want an *mailaddr.Error with a reason", tt.in, err)
+			}
+			if !errors.Is(err, mailaddr.ErrInvalid) {
+				t.Errorf("Parse(%q) error does not match ErrInvalid", tt.in)
 			}
 			if strings.Contains(aerr.Reason, "\n") || strings.Contains(aerr.Reason, "\r") {
 				t.Errorf("reason %q echoes line breaks", aerr.Reason)
@@ -124,6 +130,12 @@ func TestParseRejects(t *testing.T) {
 // FuzzParse checks the invariants of every accepted address: it is ASCII,
 // bounded, has one @, parses again to itself, and its key is its lower-case
 // form. The seed corpus is in testdata/fuzz/FuzzParse.
+func TestDomain(t *testing.T) {
+	if got, want := mailaddr.Domain("a@example.com"), "example.com"; got != want {
+		t.Errorf("Domain = %q, want %q", got, want)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"ada@example.com", "A@B.CO", "hans@bücher.de", "a@b@c", "Ada <a@b.com>",
@@ -132,16 +144,16 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := address.Parse(in)
+		got, err := mailaddr.Parse(in)
 		if err != nil {
-			var aerr *address.Error
+			var aerr *mailaddr.Error
 			if !errors.As(err, &aerr) {
-				t.Fatalf("Parse(%q) error %v is not an *address.Error", in, err)
+				t.Fatalf("Parse(%q) error %v is not an *mailaddr.Error", in, err)
 			}
 			return
 		}
-		if len(got.Addr) > address.MaxLength {
-			t.Errorf("Parse(%q) = %q: longer than %d", in, got.Addr, address.MaxLength)
+		if len(got.Addr) > mailaddr.MaxLength {
+			t.Errorf("Parse(%q) = %q: longer than %d", in, got.Addr, mailaddr.MaxLength)
 		}
 		if strings.Count(got.Addr, "@") != 1 {
 			t.Errorf("Parse(%q) = %q: want exactly one @", in, got.Addr)
@@ -154,7 +166,7 @@ func FuzzParse(f *testing.F) {
 		if got.Key != strings.ToLower(got.Addr) {
 			t.Errorf("Parse(%q).Key = %q, want lower-case Addr %q", in, got.Key, got.Addr)
 		}
-		again, err := address.Parse(got.Addr)
+		again, err := mailaddr.Parse(got.Addr)
 		if err != nil {
 			t.Fatalf("Parse(%q) = %q, which does not parse again: %v", in, got.Addr, err)
 		}
