@@ -1,0 +1,61 @@
+package devmode
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/stack"
+)
+
+type bannerData struct {
+	Addrs          stack.Addrs
+	Redis          string
+	SMTP           string
+	MailDir        string
+	AdminTokenPath string
+	LogPath        string
+	Demo           demoResult
+}
+
+var bannerTmpl = template.Must(template.New("banner").Funcs(template.FuncMap{
+	"q": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+}).Parse(`
+paperroute dev is running.
+
+  subscriber  gRPC {{.Addrs.SubscriberGRPC}}   links/pages http://{{.Addrs.SubscriberHTTP}}
+  digest      gRPC {{.Addrs.DigestGRPC}}   http://{{.Addrs.DigestHTTP}}/healthz
+  sender      gRPC {{.Addrs.SenderGRPC}}   http://{{.Addrs.SenderHTTP}}/metrics
+  redis       {{.Redis}}
+  smtp        {{.SMTP}} (catches everything; nothing leaves this machine)
+  logs        {{.LogPath}}
+
+{{if .Demo.SentEarlier}}The demo digest for {{.Demo.Edition}} was already delivered to demo@example.com by an earlier run:{{else}}Delivered the demo digest ({{.Demo.Edition}}, {{.Demo.Imported}} sample papers) to demo@example.com:{{end}}
+  {{.Demo.EMLPath}}
+  {{.Demo.HTMLPath}}   <- open this in a browser
+
+The admin token is in {{.AdminTokenPath}}. Try:
+
+  TOKEN=$(cat {{q .AdminTokenPath}})
+  grpcurl -plaintext {{.Addrs.SubscriberGRPC}} list
+  grpcurl -plaintext -d '{"email":"you@example.com"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/Subscribe
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"state":"SUBSCRIBER_STATE_ACTIVE"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/ListSubscribers
+  printf '{"format":"PAPER_FORMAT_HF_DAILY_JSON","data":"%s"}' "$(base64 -w0 {{.SampleFile}})" | grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d @ {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/ImportPapers
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"edition":"{{.Demo.Edition}}"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/RunDigest
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"run_id":"<id from RunDigest>"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/GetDigestRun
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" {{.Addrs.SenderGRPC}} paperroute.sender.v1.SenderService/GetQueueStats
+
+(grpcurl is in ./bin after 'make tools'; more recipes in docs/operations.md.)
+Ctrl-C stops everything.
+`))
+
+func printBanner(w io.Writer, d bannerData) {
+	data := struct {
+		bannerData
+		SampleFile string
+	}{d, SamplePapersFile}
+	if err := bannerTmpl.Execute(w, data); err != nil {
+		fmt.Fprintf(w, "paperroute dev is running (banner failed: %v)\n", err)
+	}
+}
