@@ -52,7 +52,7 @@ func TestNewRejects(t *testing.T) {
 	for _, u := range []string{
 		"",
 		"http://127.0.0.1:6379",
-		"redis+sentinel://10.0.0.1:26379",        // no master name
+		"redis+sentinel://10.0.0.1:26379", // no master name
 		"redis://127.0.0.1:6379?no_such_option=1", // unknown option
 		"unix+cluster:///tmp/x.sock",
 		"redis://user:hunter2@[::1",
