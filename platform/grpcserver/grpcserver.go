@@ -121,7 +121,8 @@ func New(cfg Config) (*Server, error) {
 // Serve serves on lis until ctx is done, then shuts down gracefully: health
 // goes NOT_SERVING, new calls are refused, in-flight calls get ShutdownGrace
 // to finish, and whatever is left is cut off. It returns nil after a clean
-// shutdown.
+// shutdown. If the listener fails first, it stops the server at once and
+// returns the error.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.metrics.InitializeMetrics(s.GRPC)
 	for name := range s.GRPC.GetServiceInfo() {
@@ -134,6 +135,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 	select {
 	case err := <-errc:
+		// The listener failed. grpc.Server.Serve returns then but keeps
+		// serving the connections it accepted: stop those too, so nothing
+		// runs on after Serve has returned.
+		s.Health.Shutdown()
+		s.GRPC.Stop()
 		return fmt.Errorf("grpcserver: serve %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 	}

@@ -314,3 +314,48 @@ func TestMetricsCountCalls(t *testing.T) {
 		t.Errorf("finished call not logged: %s", logs.String())
 	}
 }
+
+// TestServeStopsWhenTheListenerFails checks that when Serve returns because
+// its listener failed, it does not leave the server running behind it:
+// connections it had accepted are closed, not served on.
+func TestServeStopsWhenTheListenerFails(t *testing.T) {
+	authz, _ := auth.NewAuthorizer(auth.Policy{"/grpc.testing.TestService/EmptyCall": auth.Public}, auth.Tokens{Admin: "a", Service: "s"})
+	srv, err := grpcserver.New(grpcserver.Config{Logger: logging.Discard(), Registerer: metrics.NewRegistry(), Authorizer: authz})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.GRPC.Stop)
+	testgrpc.RegisterTestServiceServer(srv.GRPC, &testService{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := testgrpc.NewTestServiceClient(conn)
+	if err := emptyCall(client)(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = lis.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Serve = nil after its listener failed, want an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its listener failed")
+	}
+	callCtx, callCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer callCancel()
+	if err := emptyCall(client)(callCtx); err == nil {
+		t.Error("a call on an accepted connection succeeded after Serve returned")
+	}
+}

@@ -39,7 +39,8 @@ func Routes(mux *http.ServeMux, gatherer prometheus.Gatherer, log *slog.Logger, 
 }
 
 // Serve serves h on lis until ctx is done, then shuts down, giving open
-// requests grace to finish.
+// requests grace to finish. If the listener fails first, it closes every
+// connection and returns the error.
 func Serve(ctx context.Context, lis net.Listener, h http.Handler, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           h,
@@ -53,6 +54,9 @@ func Serve(ctx context.Context, lis net.Listener, h http.Handler, grace time.Dur
 	go func() { errc <- srv.Serve(lis) }()
 	select {
 	case err := <-errc:
+		// The listener failed; close the connections already accepted, or
+		// they would go on being served after Serve has returned.
+		_ = srv.Close()
 		return fmt.Errorf("httpserver: serve %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 	}

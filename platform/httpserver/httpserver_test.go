@@ -88,3 +88,47 @@ func TestShutdown(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+// TestServeStopsWhenTheListenerFails checks that when Serve returns because
+// its listener failed, connections it had accepted are closed, not served on.
+func TestServeStopsWhenTheListenerFails(t *testing.T) {
+	mux := http.NewServeMux()
+	httpserver.Routes(mux, metrics.NewRegistry(), logging.Discard())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- httpserver.Serve(ctx, lis, mux, time.Second) }()
+	transport := &http.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
+	url := "http://" + lis.Addr().String() + "/healthz"
+	get := func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body) // so the connection is kept for reuse
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = lis.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Serve = nil after its listener failed, want an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its listener failed")
+	}
+	if err := get(); err == nil {
+		t.Error("a request on an accepted connection succeeded after Serve returned")
+	}
+}

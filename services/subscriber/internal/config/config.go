@@ -174,8 +174,43 @@ func checkPublicURL(raw string) error {
 		return fmt.Errorf("%q must not contain user info", raw)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return fmt.Errorf("%q must not have a query or fragment", raw)
-	case strings.ContainsAny(raw, "{}\"<> "):
-		return fmt.Errorf("%q contains characters that do not belong in a URL", raw)
+	case strings.IndexFunc(raw, func(r rune) bool { return !isURLChar(r) }) >= 0:
+		return fmt.Errorf("%q contains characters that do not belong in a URL (percent-encode them)", raw)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		// The unsubscribe links become List-Unsubscribe headers, which the
+		// sender accepts over http only for loopback hosts (local use), and
+		// RFC 8058 one-click needs https.
+		return fmt.Errorf("%q must use https (http only for loopback hosts: localhost, 127.0.0.0/8, [::1])", raw)
+	}
+	// The sender refuses a List-Unsubscribe URL that net/url would write
+	// differently, so the links built on this URL must already be in that
+	// form (e.g. a lower-case scheme).
+	link := strings.TrimRight(raw, "/") + "/unsubscribe?token=t"
+	l, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	if l.String() != link {
+		return fmt.Errorf("%q is not in canonical form (write it as %q)", raw, strings.TrimSuffix(l.String(), "/unsubscribe?token=t"))
 	}
 	return nil
+}
+
+// isURLChar reports whether r is one of the RFC 3986 characters (unreserved,
+// reserved or '%') that may appear in a link as written in a mail header.
+func isURLChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~:/?#[]@!$&'()*+,;=%", r)
+}
+
+// isLoopbackHost reports whether host is localhost, 127.0.0.0/8 or ::1.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

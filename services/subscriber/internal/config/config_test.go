@@ -102,6 +102,23 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+// TestPublicURLsTheSenderAccepts lists forms that must keep working: https,
+// and http to loopback hosts for local use.
+func TestPublicURLsTheSenderAccepts(t *testing.T) {
+	for _, u := range []string{
+		"http://127.0.0.1:8081",
+		"http://localhost:8081/",
+		"http://[::1]:8081",
+		"https://news.example.com",
+		"https://news.example.com/paperroute/",
+		"https://news.example.com:8443/a%20b",
+	} {
+		if _, err := load(t, map[string]string{"SUBSCRIBER_PUBLIC_URL": u}); err != nil {
+			t.Errorf("SUBSCRIBER_PUBLIC_URL=%s: %v", u, err)
+		}
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	short := base64.StdEncoding.EncodeToString(make([]byte, 31))
 	tests := []struct {
@@ -123,6 +140,13 @@ func TestInvalid(t *testing.T) {
 		{"public URL fragment", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://example.com/#top"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
 		{"public URL user info", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://u:p@example.com"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
 		{"public URL braces", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://example.com/{{x}}"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
+		// The sender refuses these as List-Unsubscribe, so every digest
+		// would fail to queue: refuse them at start-up instead.
+		{"public URL http to a public host", map[string]string{"SUBSCRIBER_PUBLIC_URL": "http://news.example.com"}, []string{"SUBSCRIBER_PUBLIC_URL", "https"}},
+		{"public URL http to all interfaces", map[string]string{"SUBSCRIBER_PUBLIC_URL": "http://0.0.0.0:8081"}, []string{"SUBSCRIBER_PUBLIC_URL", "https"}},
+		{"public URL upper-case scheme", map[string]string{"SUBSCRIBER_PUBLIC_URL": "HTTPS://news.example.com"}, []string{"SUBSCRIBER_PUBLIC_URL", `"https://news.example.com"`}},
+		{"public URL non-ASCII path", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://news.example.com/abmelden-ü"}, []string{"SUBSCRIBER_PUBLIC_URL", "percent-encode"}},
+		{"public URL non-ASCII host", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://bücher.example"}, []string{"SUBSCRIBER_PUBLIC_URL"}},
 		{"grpc addr", map[string]string{"SUBSCRIBER_GRPC_ADDR": "nohostport"}, []string{"SUBSCRIBER_GRPC_ADDR"}},
 		{"http addr", map[string]string{"SUBSCRIBER_HTTP_ADDR": "nohostport"}, []string{"SUBSCRIBER_HTTP_ADDR"}},
 		{"sender addr", map[string]string{"SENDER_GRPC_ADDR": "nohostport"}, []string{"SENDER_GRPC_ADDR"}},

@@ -862,3 +862,38 @@ func TestListDueSubscribers(t *testing.T) {
 		})
 	}
 }
+
+// TestListDueSubscribersSkipsWithoutStopping checks that a subscriber who
+// leaves the active state while a page is being read does not end the list
+// early: everyone after them is still listed.
+func TestListDueSubscribersSkipsWithoutStopping(t *testing.T) {
+	h := start(t)
+	var ids []string
+	for _, addr := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		h.Clock.Advance(time.Millisecond)
+		ids = append(ids, h.activate(t, addr).GetId())
+	}
+	// b as a page sees it when b unsubscribes between the read of the
+	// active index and the read of the records: indexed as active, but not.
+	if err := h.RDB.HSet(context.Background(), "sub:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	req := &subscriberv1.ListDueSubscribersRequest{PageSize: 1}
+	for {
+		res, err := h.client.ListDueSubscribers(internal(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range res.GetSubscribers() {
+			got = append(got, d.GetSubscriberId())
+		}
+		if res.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = res.GetNextPageToken()
+	}
+	if diff := cmp.Diff([]string{ids[0], ids[2]}, got); diff != "" {
+		t.Errorf("due ids mismatch (-want +got):\n%s", diff)
+	}
+}

@@ -22,8 +22,8 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"unicode"
@@ -261,11 +261,12 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 
 // clientOf is the consent evidence of a page request. The IP is the TCP
 // peer: behind a reverse proxy that is the proxy (trusting X-Forwarded-For
-// from configured proxies is future configuration).
+// from configured proxies is future configuration). A link-local peer's
+// zone ("%eth0") names our interface, not the reader, and is dropped.
 func clientOf(r *http.Request) subscription.Client {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = ""
+	var ip string
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ip = ap.Addr().WithZone("").String()
 	}
 	return subscription.Client{IP: ip, UserAgent: cleanUserAgent(r.UserAgent())}
 }

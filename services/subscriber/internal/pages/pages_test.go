@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -432,4 +433,30 @@ func mustQuery(t *testing.T, link, key string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get(key)
+}
+
+// TestConfirmOverLinkLocalIPv6 checks that a reader whose connection comes
+// from a link-local IPv6 address (the peer address then carries a zone,
+// "[fe80::1%eth0]:port") can confirm: the zone is not part of the evidence.
+func TestConfirmOverLinkLocalIPv6(t *testing.T) {
+	h := start(t)
+	_, tok := h.subscribe(t, "ada@example.com")
+	handler, err := pages.New(h.Service, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	handler.Register(mux)
+	req := httptest.NewRequest(http.MethodPost, "/confirm", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "[fe80::1%eth0]:50123"
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST confirm from a link-local peer: %d\n%s", rec.Code, rec.Body)
+	}
+	sub := h.state(t, "ada@example.com")
+	if sub.State != subscription.StateActive || sub.Consent.ConfirmIP != "fe80::1" {
+		t.Errorf("after confirming: state %v, confirm IP %q; want active, fe80::1", sub.State, sub.Consent.ConfirmIP)
+	}
 }

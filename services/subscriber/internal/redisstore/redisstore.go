@@ -179,47 +179,57 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*subscription.Sub
 }
 
 // List implements subscription.Store.
+//
+// The index is read before the records, so a record that left the state (or
+// was removed) in between is skipped rather than listed under the wrong
+// state. List then reads on from where it stopped, so that fewer than limit
+// records only ever means the index has no more: callers page on that.
 func (s *Store) List(ctx context.Context, state subscription.State, afterID string, limit int) ([]subscription.Subscriber, error) {
 	key := idxAll
 	if state != subscription.StateUnspecified {
 		key = idxKey(state)
 	}
-	start := "-"
-	if afterID != "" {
-		start = "(" + afterID
-	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: "+", ByLex: true, Count: int64(limit)}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, recKey(id))
+	var subs []subscription.Subscriber
+	for len(subs) < limit {
+		want := limit - len(subs)
+		start := "-"
+		if afterID != "" {
+			start = "(" + afterID
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
-	}
-	subs := make([]subscription.Subscriber, 0, len(ids))
-	for i, cmd := range cmds {
-		sub, err := decodeRecord(ids[i], cmd.Val())
-		if errors.Is(err, subscription.ErrNotFound) {
-			continue // removed between the range and the read
-		}
+		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: "+", ByLex: true, Count: int64(want)}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
 		}
-		// The index was read before the records: a record that changed
-		// state since is left out rather than listed under the wrong state.
-		if state != subscription.StateUnspecified && sub.State != state {
-			continue
+		if len(ids) == 0 {
+			break
 		}
-		subs = append(subs, sub)
+		cmds := make([]*redis.MapStringStringCmd, len(ids))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = p.HGetAll(ctx, recKey(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
+		}
+		for i, cmd := range cmds {
+			sub, err := decodeRecord(ids[i], cmd.Val())
+			if errors.Is(err, subscription.ErrNotFound) {
+				continue // removed between the range and the read
+			}
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
+			}
+			if state != subscription.StateUnspecified && sub.State != state {
+				continue // changed state between the range and the read
+			}
+			subs = append(subs, sub)
+		}
+		if len(ids) < want {
+			break
+		}
+		afterID = ids[len(ids)-1]
 	}
 	return subs, nil
 }

@@ -307,3 +307,40 @@ func TestCorruptRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestListReadsPastSkippedRecords checks that a short result means the end:
+// records that left the state (or were removed) between List's read of the
+// index and its read of the records are skipped, and List reads on instead
+// of returning a short page that callers would take for the last one.
+func TestListReadsPastSkippedRecords(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	ids := []string{"01J0000000000000000000000A", "01J0000000000000000000000B", "01J0000000000000000000000C", "01J0000000000000000000000D"}
+	for i, id := range ids {
+		if err := s.Create(ctx, fmt.Sprintf("u%d@example.com", i), record(id, fmt.Sprintf("u%d@example.com", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(ctx, id, func(c *subscription.Subscriber) (bool, error) { c.State = subscription.StateActive; return true, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What List sees when B unsubscribes and C is removed between its
+	// ZRANGE and its HGETALLs: still indexed as active, but not active.
+	if err := rdb.HSet(ctx, "sub:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, "sub:rec:"+ids[2]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List(ctx, subscription.StateActive, "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotIDs []string
+	for _, sub := range got {
+		gotIDs = append(gotIDs, sub.ID)
+	}
+	if diff := cmp.Diff([]string{ids[0], ids[3]}, gotIDs); diff != "" {
+		t.Errorf("List(active, limit 2) mismatch (-want +got):\n%s", diff)
+	}
+}

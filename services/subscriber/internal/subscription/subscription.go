@@ -91,7 +91,7 @@ type Store interface {
 	Update(ctx context.Context, id string, fn func(s *Subscriber) (changed bool, err error)) (Subscriber, error)
 	// List returns up to limit records in id order whose id is greater
 	// than afterID ("" = from the start), in state (StateUnspecified =
-	// any).
+	// any). Fewer than limit means there are no more: paging relies on it.
 	List(ctx context.Context, state State, afterID string, limit int) ([]Subscriber, error)
 }
 
