@@ -3,6 +3,7 @@ package senderd_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -126,6 +127,43 @@ func (h *harness) stop() error {
 		h.t.Fatal("Run did not return after its context was cancelled")
 		return nil
 	}
+}
+
+// startReplica runs another sender process on the same Redis and relay,
+// with its own consumer name, the harness env and overrides. The returned
+// func stops it and returns Run's result; it is also stopped at cleanup.
+func (h *harness) startReplica(consumer string, overrides map[string]string) (stop func() error) {
+	h.t.Helper()
+	env := map[string]string{
+		"SENDER_GRPC_ADDR": "127.0.0.1:0",
+		"SENDER_HTTP_ADDR": "127.0.0.1:0",
+	}
+	for k, v := range h.env {
+		env[k] = v
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	env["SENDER_CONSUMER"] = consumer
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("replica", consumer)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- senderd.Run(ctx, envload.MapGetenv(env, nil), senderd.Deps{Logger: log}) }()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(waitLimit):
+				result = errors.New("replica did not stop after its context was cancelled")
+			}
+		})
+		return result
+	}
+	h.t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 func newClient(t testing.TB, addr, token string) senderv1.SenderServiceClient {

@@ -73,6 +73,9 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	}
 	store := redisstore.New(rdb, cfg.Partitions)
 	if err := store.EnsureGroups(ctx); err != nil {
+		if errors.Is(err, redisstore.ErrPartitionsChanged) {
+			return fmt.Errorf("senderd: SENDER_PARTITIONS: %w", err)
+		}
 		return fmt.Errorf("senderd: %w", err)
 	}
 

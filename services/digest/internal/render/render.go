@@ -47,7 +47,8 @@ const (
 // unsubscribeSentinel stands in for UnsubscribeVar while html/template
 // renders: it would percent-encode the braces in an href. It is replaced
 // only where it is a whole href attribute value, which paper text (escaped
-// by html/template) can never produce.
+// by html/template) can never produce; a paper link that is the sentinel
+// is dropped.
 const unsubscribeSentinel = "https://unsubscribe.paperroute.invalid/"
 
 // ErrNoPapers is returned for an edition without papers: there is nothing
@@ -157,12 +158,16 @@ func (r *Renderer) render(date time.Time, papers []paper.Paper) (Message, error)
 		p.Preheader += fmt.Sprintf(" and %d more trending %s", n, plural(n, "paper", "papers"))
 	}
 	for _, pp := range papers {
+		repo := pp.GitHubRepo
+		if strings.HasPrefix(repo, unsubscribeSentinel) {
+			repo = "" // it would become the reader's unsubscribe link
+		}
 		p.Cards = append(p.Cards, card{
 			Title:    cut(pp.Title, maxTitleRunes),
 			URL:      pp.URL(),
 			Authors:  authors(pp.Authors),
 			Why:      why(pp),
-			Repo:     pp.GitHubRepo,
+			Repo:     repo,
 			Abstract: abstract(pp),
 		})
 	}

@@ -217,6 +217,23 @@ func TestRenderHostilePapers(t *testing.T) {
 	}
 }
 
+// The unsubscribe sentinel is an ordinary https URL, which a paper's
+// githubRepo (author-supplied, kept by the import) can be too: it must not
+// turn the paper's "code" link into the reader's unsubscribe link.
+func TestRenderPaperLinkCannotBecomeTheUnsubscribeLink(t *testing.T) {
+	doc := `[{"paper":{"id":"2606.00003","title":"Spoof","upvotes":1,
+		"githubRepo":"https://unsubscribe.paperroute.invalid/"}}]`
+	papers, err := hfdaily.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: papers})
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	checkTemplate(t, msg)
+}
+
 // worstCase returns n papers with every field at its limit and made of
 // the characters that grow most when escaped.
 func worstCase(n int) []paper.Paper {

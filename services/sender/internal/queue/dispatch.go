@@ -220,15 +220,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}()
 
-	var wg sync.WaitGroup
+	var wg, workers sync.WaitGroup
 	for p := range d.cfg.Partitions {
 		wg.Go(func() { d.readLoop(ctx, p) })
 		wg.Go(func() { d.reclaimLoop(ctx, p) })
 	}
-	wg.Go(func() { d.heartbeatLoop(ctx) })
 	for range d.cfg.Workers {
-		wg.Go(func() { d.workLoop(ctx, hard) })
+		workers.Go(func() { d.workLoop(ctx, hard) })
 	}
+	// The heartbeat outlives ctx until the last worker is done: sends that
+	// finish during the grace period are still ours, and another replica
+	// must not claim (and send) them meanwhile.
+	beat, stopBeat := context.WithCancel(hard)
+	defer stopBeat()
+	wg.Go(func() { d.heartbeatLoop(beat) })
+	workers.Wait()
+	stopBeat()
 	wg.Wait()
 	return nil
 }
@@ -282,12 +289,19 @@ func (d *Dispatcher) dispatch(entries []Entry) {
 				d.release(1)
 				continue
 			}
-			if lane == LaneTransactional {
-				d.tx <- e // never blocks: the channel holds as many entries as there are slots
-			} else {
-				d.bulk <- e
-			}
+			d.hand(e)
 		}
+	}
+}
+
+// hand puts an entry that is in d.inflight and holds a slot into its lane's
+// channel. It never blocks: each channel holds as many entries as there are
+// slots.
+func (d *Dispatcher) hand(e Entry) {
+	if e.Lane == LaneTransactional {
+		d.tx <- e
+	} else {
+		d.bulk <- e
 	}
 }
 
@@ -352,11 +366,23 @@ func (d *Dispatcher) readLoop(ctx context.Context, p int) {
 		held := min(n, len(entries))
 		d.release(n - held)
 		d.dispatch(entries[:held])
+		// The rest are ours too: put them in flight now, so that the
+		// heartbeat keeps them from being claimed by another replica
+		// however long the wait for slots takes.
+		var rest []Entry
 		for _, e := range entries[held:] {
-			if !d.acquireOne(ctx) {
-				return // the rest stays pending and is claimed later
+			if d.inflight.add(e) {
+				rest = append(rest, e)
 			}
-			d.dispatch([]Entry{e})
+		}
+		for i, e := range rest {
+			if !d.acquireOne(ctx) {
+				for _, e := range rest[i:] {
+					d.inflight.remove(e) // stays pending and is claimed later
+				}
+				return
+			}
+			d.hand(e)
 		}
 	}
 }
@@ -647,7 +673,8 @@ type entryKey struct {
 	streamID  string
 }
 
-// inflight is the set of entries held here (in a channel or a worker).
+// inflight is the set of entries held here (in a channel, in a worker, or
+// read and waiting for a slot).
 type inflight struct {
 	mu sync.Mutex
 	m  map[entryKey]Entry

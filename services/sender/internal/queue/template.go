@@ -4,6 +4,7 @@ import (
 	"html"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxVariableNameLength bounds a variable name.
@@ -135,12 +136,28 @@ func compile(c Content) *compiled {
 // render fills in vars; values are HTML-escaped in the HTML body only. The
 // subject and text body are plain text, and values hold no control
 // characters (validated at Enqueue), so nothing can break out of a header.
+// Values can make a subject longer than its template; it is cut to
+// MaxSubjectBytes so the header line stays within RFC 5322's limit.
 func (c *compiled) render(vars map[string]string) Rendered {
 	return Rendered{
-		Subject: c.subject.Render(vars, nil),
+		Subject: truncateSubject(c.subject.Render(vars, nil)),
 		HTML:    c.html.Render(vars, html.EscapeString),
 		Text:    c.text.Render(vars, nil),
 	}
+}
+
+// truncateSubject cuts s to at most MaxSubjectBytes at a rune boundary,
+// ending it with "…" when something was cut.
+func truncateSubject(s string) string {
+	if len(s) <= MaxSubjectBytes {
+		return s
+	}
+	const ellipsis = "…"
+	cut := MaxSubjectBytes - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 func mergeNames(lists ...[]string) []string {

@@ -20,8 +20,10 @@ const (
 	MaxBatch = 1000
 	// MaxIdempotencyKeyBytes bounds an idempotency key.
 	MaxIdempotencyKeyBytes = 200
-	// MaxSubjectBytes is RFC 5322's line length limit.
-	MaxSubjectBytes = 998
+	// MaxSubjectBytes bounds a subject template, and a subject after its
+	// variables are filled in is cut to this length (see render): with
+	// "Subject: " in front it stays inside RFC 5322's 998-character line.
+	MaxSubjectBytes = 900
 	// MaxBodyBytes bounds each of the HTML and text bodies.
 	MaxBodyBytes = 1 << 20
 	// MaxVariables bounds the variables of one message.

@@ -9,6 +9,7 @@
 //	snd:msg:{p}:<message id>       hash: the message record
 //	snd:stats:{p}                  hash: counters "tx:sent", "tx:dead", "bulk:sent", "bulk:dead"
 //	snd:content:<content id>       hash: subject, html, text, vars (no hash tag; only single-key commands)
+//	snd:partitions                 string: the partition count the queue was created with
 //
 // Streams are never trimmed. Content expires 30 days after it was last
 // stored or used by Enqueue; a record expires 30 days after it became SENT
@@ -38,6 +39,10 @@ const (
 	ContentTTL = 30 * 24 * time.Hour
 	RecordTTL  = 30 * 24 * time.Hour
 )
+
+// ErrPartitionsChanged is returned by EnsureGroups when the queue in Redis
+// was created with another partition count.
+var ErrPartitionsChanged = errors.New("redisstore: the partition count of an existing queue must not change")
 
 // Store implements queue.Store and queue.Queue on Redis.
 type Store struct {
@@ -76,10 +81,27 @@ func (s *Store) recordKey(id string) string {
 	return RecordKey(queue.Partition(id, s.partitions), id)
 }
 
-// EnsureGroups creates the consumer group on every stream, creating the
-// streams too. The group starts at id 0, so entries added before it existed
-// are delivered as well. An existing group is left alone.
+// PartitionsKey holds the partition count the queue was created with.
+const PartitionsKey = "snd:partitions"
+
+// EnsureGroups checks that the queue in Redis has this Store's partition
+// count (recording it for a new queue) and creates the consumer group on
+// every stream, creating the streams too. The group starts at id 0, so
+// entries added before it existed are delivered as well. An existing group
+// is left alone. A queue created with another partition count is
+// ErrPartitionsChanged: records and entries are found by the count, so
+// running with another one would strand or drop queued mail.
 func (s *Store) EnsureGroups(ctx context.Context) error {
+	if err := s.rdb.SetNX(ctx, PartitionsKey, s.partitions, 0).Err(); err != nil {
+		return fmt.Errorf("redisstore: record the partition count: %w", err)
+	}
+	n, err := s.rdb.Get(ctx, PartitionsKey).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: read the partition count: %w", err)
+	}
+	if n != s.partitions {
+		return fmt.Errorf("%w: the queue has %d partitions, not %d", ErrPartitionsChanged, n, s.partitions)
+	}
 	for p := range s.partitions {
 		if err := s.ensurePartitionGroups(ctx, p); err != nil {
 			return err

@@ -327,3 +327,27 @@ func BenchmarkEnqueueBatch100(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// Records and entries are found by the partition count: a process started
+// with another count would never read some partitions and would look up
+// records in the wrong one (dropping their entries as orphans, or queueing a
+// known idempotency key a second time). Such a start must fail.
+func TestEnsureGroupsRefusesAnotherPartitionCount(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	if _, err := s.Enqueue(ctx, []queue.Message{message("queued-before", queue.LaneBulk)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{partitions - 1, partitions + 1} {
+		err := redisstore.New(rdb, n).EnsureGroups(ctx)
+		if !errors.Is(err, redisstore.ErrPartitionsChanged) {
+			t.Errorf("EnsureGroups with %d partitions on a queue of %d = %v, want ErrPartitionsChanged", n, partitions, err)
+		}
+	}
+	if n := rdb.Exists(ctx, redisstore.StreamKey(queue.LaneBulk, partitions)).Val(); n != 0 {
+		t.Error("the refused start created streams")
+	}
+	if err := redisstore.New(rdb, partitions).EnsureGroups(ctx); err != nil {
+		t.Errorf("EnsureGroups with the same count again = %v", err)
+	}
+}

@@ -139,7 +139,9 @@ func (MessageState) EnumDescriptor() ([]byte, []int) {
 // HTML-escaped.
 type Content struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Subject line, at most 998 bytes, no line breaks.
+	// Subject line, at most 900 bytes, no line breaks. After the variables
+	// are filled in it is cut to 900 bytes (ending in "…") so the header line
+	// stays within RFC 5322's 998 characters.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// HTML body (optional if text_body is set), at most 1 MiB.
 	HtmlBody string `protobuf:"bytes,2,opt,name=html_body,json=htmlBody,proto3" json:"html_body,omitempty"`
