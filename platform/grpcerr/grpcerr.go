@@ -6,6 +6,7 @@ package grpcerr
 import (
 	"context"
 	"errors"
+	"net"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -31,8 +32,11 @@ type Table []Rule
 //     wraps a status, such as a downstream service's error wrapped with %w,
 //     whose message is not for this service's callers) keeps it;
 //   - a *validation.Error becomes InvalidArgument with BadRequest details;
-//   - context cancellation and deadlines become Canceled and DeadlineExceeded;
 //   - the first matching Rule decides the code and message;
+//   - context cancellation and deadlines become Canceled and DeadlineExceeded;
+//   - a network failure reaching a dependency (Redis, another service)
+//     becomes Unavailable, which tells callers to retry (every paperroute
+//     write is idempotent);
 //   - anything else becomes Internal with the message "internal error".
 //
 // The returned error wraps err, so the logging interceptor records the real
@@ -62,6 +66,10 @@ func (t Table) Status(err error) error {
 		return &statusError{st: status.New(codes.Canceled, "request canceled"), cause: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &statusError{st: status.New(codes.DeadlineExceeded, "deadline exceeded"), cause: err}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return &statusError{st: status.New(codes.Unavailable, "temporarily unavailable; retry with backoff"), cause: err}
 	}
 	return &statusError{st: status.New(codes.Internal, "internal error"), cause: err}
 }

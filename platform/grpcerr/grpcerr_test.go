@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -31,6 +33,7 @@ func TestTableStatus(t *testing.T) {
 		{"canceled", fmt.Errorf("op: %w", context.Canceled), codes.Canceled, "request canceled"},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 		{"existing status kept", status.Error(codes.Unauthenticated, "who are you"), codes.Unauthenticated, "who are you"},
+		{"dependency down", fmt.Errorf("redisstore: get x: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), codes.Unavailable, "temporarily unavailable; retry with backoff"},
 		{"downstream status wrapped is not passed on", fmt.Errorf("enqueue confirmation: %w", status.Error(codes.Unavailable, "sender: connection refused 10.0.0.9")), codes.Internal, "internal error"},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,9 @@ func New(rawURL string) (redis.UniversalClient, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redisclient: parse URL %s: %w", Redact(rawURL), errors.Unwrap(err))
+		// url.Parse's message quotes parts of the URL, which may hold the
+		// password: say only that it does not parse.
+		return nil, errors.New("redisclient: the Redis URL does not parse as a URL (check escaping of special characters in the password)")
 	}
 	base, mode, _ := strings.Cut(u.Scheme, "+")
 	switch base {

@@ -56,6 +56,7 @@ func TestNewRejects(t *testing.T) {
 		"redis://127.0.0.1:6379?no_such_option=1", // unknown option
 		"unix+cluster:///tmp/x.sock",
 		"redis://user:hunter2@[::1",
+		"redis://user:hu%tter2@127.0.0.1:6379",
 	} {
 		t.Run(u, func(t *testing.T) {
 			c, err := redisclient.New(u)
@@ -63,7 +64,7 @@ func TestNewRejects(t *testing.T) {
 				c.Close()
 				t.Fatalf("New(%q) accepted", u)
 			}
-			if strings.Contains(err.Error(), "hunter2") {
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "%tt") {
 				t.Errorf("error leaks the password: %v", err)
 			}
 		})
