@@ -91,7 +91,7 @@ func startRedisServer(ctx context.Context, bin, dir string) (*devRedis, error) {
 		err := c.Ping(pctx).Err()
 		cancel()
 		if err == nil {
-			return &devRedis{url: "redis://" + addr, desc: "redis-server, data in " + dir, stop: stop}, nil
+			return &devRedis{url: "redis://" + addr, desc: "redis://" + addr + " (redis-server, data in " + dir + ")", stop: stop}, nil
 		}
 		select {
 		case <-exited:

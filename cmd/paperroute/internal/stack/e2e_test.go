@@ -57,7 +57,7 @@ func env(redisURL, smtpAddr string) func(string) string {
 }
 
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	addrs   stack.Addrs
 	catcher *mailcatcher.Server
 	sub     subscriberv1.SubscriberServiceClient
@@ -67,7 +67,7 @@ type world struct {
 	http    *http.Client
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t testing.TB) *world {
 	t.Helper()
 	rdb := redistest.Start(t)
 	catcher, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
