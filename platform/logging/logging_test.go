@@ -38,3 +38,26 @@ func TestBadSettings(t *testing.T) {
 		t.Error("level loud accepted")
 	}
 }
+
+func TestBufferConcurrentWrites(t *testing.T) {
+	var b logging.Buffer
+	log, err := logging.New(&b, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 100 {
+				log.Info("line")
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if got := strings.Count(b.String(), "msg=line"); got != 400 {
+		t.Errorf("Buffer kept %d lines, want 400", got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/httpserver"
+	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
 
@@ -50,13 +51,7 @@ const redisPingTimeout = 5 * time.Second
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // Run closes the listeners in deps, also when it fails to start.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	serving := false
-	defer func() {
-		if !serving {
-			closeListener(deps.GRPCListener)
-			closeListener(deps.HTTPListener)
-		}
-	}()
+	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
 	if deps.Logger == nil {
 		return errors.New("digestd: Deps.Logger is required")
 	}
@@ -128,23 +123,16 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	mux := http.NewServeMux()
 	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
-	grpcLis, httpLis := deps.GRPCListener, deps.HTTPListener
-	if grpcLis == nil {
-		if grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-			return fmt.Errorf("digestd: listen gRPC: %w", err)
-		}
-		defer func() {
-			if !serving {
-				closeListener(grpcLis)
-			}
-		}()
+	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("digestd: gRPC: %w", err)
 	}
-	if httpLis == nil {
-		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("digestd: listen HTTP: %w", err)
-		}
+	defer listener.Close(grpcLis)
+	httpLis, err := listener.Open(deps.HTTPListener, cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("digestd: HTTP: %w", err)
 	}
-	serving = true
+	defer listener.Close(httpLis)
 	log.Info("digest service listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
 		"redis", redisclient.Redact(cfg.RedisURL), "subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr)
 
@@ -169,11 +157,5 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 func closeAndLog(log *slog.Logger, what string, closeFn func() error) {
 	if err := closeFn(); err != nil {
 		log.Warn("digestd: close "+what, "err", err)
-	}
-}
-
-func closeListener(l net.Listener) {
-	if l != nil {
-		_ = l.Close()
 	}
 }

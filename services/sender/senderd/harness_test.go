@@ -1,7 +1,6 @@
 package senderd_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/platform/grpcclient"
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/mailcatcher"
 	"github.com/paperroute/paperroute/platform/redistest"
 	"github.com/paperroute/paperroute/services/sender/senderd"
@@ -38,7 +38,7 @@ type harness struct {
 	rdb   redis.UniversalClient
 	mail  *mailcatcher.Server
 	env   map[string]string
-	logs  *syncBuffer
+	logs  *logging.Buffer
 
 	client   senderv1.SenderServiceClient // service token
 	admin    senderv1.SenderServiceClient // operator token
@@ -57,7 +57,7 @@ func newHarness(t testing.TB, redisOpts ...redistest.Option) *harness {
 	}
 	t.Cleanup(func() { _ = mc.Close() })
 	h := &harness{
-		t: t, redis: r, rdb: r.Client(), mail: mc, logs: &syncBuffer{},
+		t: t, redis: r, rdb: r.Client(), mail: mc, logs: &logging.Buffer{},
 		env: map[string]string{
 			"REDIS_URL":                r.URL(),
 			"SENDER_SMTP_ADDR":         mc.Addr(),
@@ -316,24 +316,6 @@ func (f *faults) failFirst(stage mailcatcher.Stage, n int, err error) mailcatche
 		}
 		return nil
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // putContent stores content and returns its id.

@@ -18,6 +18,7 @@ import (
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/httpserver"
+	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
@@ -46,14 +47,8 @@ const pingTimeout = 5 * time.Second
 // An unreachable SMTP relay is not: the workers keep dialling with backoff
 // while the API accepts mail into the queue.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error) {
-	defer func() {
-		// Listeners handed in are ours; close those Serve never got to.
-		for _, l := range []net.Listener{deps.GRPCListener, deps.HTTPListener} {
-			if l != nil {
-				_ = l.Close()
-			}
-		}
-	}()
+	// Listeners handed in are ours; close those Serve never got to.
+	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
 	if deps.Logger == nil {
 		return errors.New("senderd: Deps.Logger is required")
 	}
@@ -130,15 +125,16 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	mux := http.NewServeMux()
 	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
-	grpcLis, err := listen(deps.GRPCListener, cfg.GRPCAddr)
+	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("senderd: gRPC: %w", err)
 	}
-	httpLis, err := listen(deps.HTTPListener, cfg.HTTPAddr)
+	defer listener.Close(grpcLis)
+	httpLis, err := listener.Open(deps.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
-		_ = grpcLis.Close()
 		return fmt.Errorf("senderd: HTTP: %w", err)
 	}
+	defer listener.Close(httpLis)
 	log.InfoContext(ctx, "sender: serving",
 		"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
 		"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions, "workers", cfg.Workers, "consumer", cfg.Consumer)
@@ -156,14 +152,3 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 // maxRecvBytes bounds one request. An Enqueue batch of 1000 digest messages
 // by content id is well under 1 MiB; inline content is for small mail.
 const maxRecvBytes = 8 << 20
-
-func listen(given net.Listener, addr string) (net.Listener, error) {
-	if given != nil {
-		return given, nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	return l, nil
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/httpserver"
+	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
@@ -51,7 +52,7 @@ const redisPingTimeout = 5 * time.Second
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	// Whatever happens, a listener handed to Run is not leaked; closing one
 	// the servers already closed is harmless.
-	defer closeListeners(deps.GRPCListener, deps.HTTPListener)
+	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
 	if deps.Logger == nil {
 		return errors.New("subscriberd: Deps.Logger is required")
 	}
@@ -120,16 +121,16 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		return redisclient.Ping(ctx, rdb, redisPingTimeout)
 	})
 
-	grpcLis, err := listen(deps.GRPCListener, cfg.GRPCAddr)
+	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("subscriberd: gRPC: %w", err)
 	}
-	defer grpcLis.Close()
-	httpLis, err := listen(deps.HTTPListener, cfg.HTTPAddr)
+	defer listener.Close(grpcLis)
+	httpLis, err := listener.Open(deps.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("subscriberd: HTTP: %w", err)
 	}
-	defer httpLis.Close()
+	defer listener.Close(httpLis)
 
 	log.InfoContext(ctx, "subscriber service started",
 		"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
@@ -144,23 +145,4 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	}
 	log.InfoContext(ctx, "subscriber service stopped")
 	return nil
-}
-
-func listen(given net.Listener, addr string) (net.Listener, error) {
-	if given != nil {
-		return given, nil
-	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	return lis, nil
-}
-
-func closeListeners(ls ...net.Listener) {
-	for _, l := range ls {
-		if l != nil {
-			_ = l.Close()
-		}
-	}
 }

@@ -1,38 +1,18 @@
 package devmode_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode"
 	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/mailcatcher"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
-// stack's loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freeAddrs(extra map[string]string) func(string) string {
 	m := map[string]string{
@@ -53,8 +33,8 @@ func freeAddrs(extra map[string]string) func(string) string {
 
 type devRun struct {
 	demo   devmode.Demo
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *logging.Buffer
+	stderr *logging.Buffer
 }
 
 // runDev starts `paperroute dev` on varDir, waits for the demo digest, shuts
@@ -63,7 +43,7 @@ func runDev(t *testing.T, varDir string, getenv func(string) string) devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := devRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := devRun{stdout: &logging.Buffer{}, stderr: &logging.Buffer{}}
 	ready := make(chan devmode.Demo, 1)
 	done := make(chan error, 1)
 	go func() {

@@ -5,11 +5,11 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
 )
 
@@ -36,7 +36,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		"LOG_FORMAT":               "json",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr logging.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, envload.MapGetenv(env, nil), &bytes.Buffer{}, &stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -68,21 +68,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -5,31 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func env(redisURL string) map[string]string {
 	return map[string]string{
@@ -46,7 +28,7 @@ func env(redisURL string) map[string]string {
 
 func TestRunStartsAndShutsDown(t *testing.T) {
 	rds := redistest.Start(t, redistest.WithoutAppendOnly())
-	var stdout, stderr syncBuffer
+	var stdout, stderr logging.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, envload.MapGetenv(env(rds.URL()), nil), &stdout, &stderr) }()
@@ -78,7 +60,7 @@ func TestRunReportsBadConfig(t *testing.T) {
 			for k, v := range change {
 				e[k] = v
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr logging.Buffer
 			if err := run(context.Background(), envload.MapGetenv(e, nil), &stdout, &stderr); err == nil {
 				t.Fatal("run succeeded, want an error")
 			}
