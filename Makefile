@@ -30,7 +30,7 @@ help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Run everything locally (paperroute dev) and deliver a demo digest to ./var/mail.
+run: $(BIN)/.grpcurl-$(GRPCURL_VERSION) ## Run everything locally (paperroute dev) and deliver a demo digest to ./var/mail.
 	go build -o $(BIN)/paperroute ./cmd/paperroute
 	$(BIN)/paperroute dev
 

@@ -3,6 +3,8 @@ package devmode
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 
@@ -38,23 +40,30 @@ paperroute dev is running.
 The admin token is in {{.AdminTokenPath}}. Try:
 
   TOKEN=$(cat {{q .AdminTokenPath}})
-  grpcurl -plaintext {{.Addrs.SubscriberGRPC}} list
-  grpcurl -plaintext -d '{"email":"you@example.com"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/Subscribe
-  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"state":"SUBSCRIBER_STATE_ACTIVE"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/ListSubscribers
-  printf '{"format":"PAPER_FORMAT_HF_DAILY_JSON","data":"%s"}' "$(base64 -w0 {{.SampleFile}})" | grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d @ {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/ImportPapers
-  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"edition":"{{.Demo.Edition}}"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/RunDigest
-  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"run_id":"<id from RunDigest>"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/GetDigestRun
-  grpcurl -plaintext -H "authorization: Bearer $TOKEN" {{.Addrs.SenderGRPC}} paperroute.sender.v1.SenderService/GetQueueStats
+  {{.Grpcurl}} -plaintext {{.Addrs.SubscriberGRPC}} list
+  {{.Grpcurl}} -plaintext -d '{"email":"you@example.com"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/Subscribe
+  {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d '{"state":"SUBSCRIBER_STATE_ACTIVE"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/ListSubscribers
+  printf '{"format":"PAPER_FORMAT_HF_DAILY_JSON","data":"%s"}' "$(base64 -w0 {{.SampleFile}})" | {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d @ {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/ImportPapers
+  {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d '{"edition":"{{.Demo.Edition}}"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/RunDigest
+  {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d '{"run_id":"<id from RunDigest>"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/GetDigestRun
+  {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" {{.Addrs.SenderGRPC}} paperroute.sender.v1.SenderService/GetQueueStats
 
-(grpcurl is in ./bin after 'make tools'; more recipes in docs/operations.md.)
+(More recipes in docs/operations.md.)
 Ctrl-C stops everything.
 `))
 
 func printBanner(w io.Writer, d bannerData) {
+	// make run installs the pinned grpcurl into ./bin; use it when it is
+	// there, so the commands work without a grpcurl on PATH.
+	grpcurl := "grpcurl"
+	if _, err := os.Stat(filepath.Join("bin", "grpcurl")); err == nil {
+		grpcurl = "bin/grpcurl"
+	}
 	data := struct {
 		bannerData
 		SampleFile string
-	}{d, SamplePapersFile}
+		Grpcurl    string
+	}{d, SamplePapersFile, grpcurl}
 	if err := bannerTmpl.Execute(w, data); err != nil {
 		fmt.Fprintf(w, "paperroute dev is running (banner failed: %v)\n", err)
 	}
