@@ -16,6 +16,7 @@ type bannerData struct {
 	Redis          string
 	SMTP           string
 	MailDir        string
+	AdminToken     string
 	AdminTokenPath string
 	LogPath        string
 	Demo           demoResult
@@ -37,7 +38,8 @@ paperroute dev is running.
   {{.Demo.EMLPath}}
   {{.Demo.HTMLPath}}   <- open this in a browser
 
-The admin token is in {{.AdminTokenPath}}. Try:
+Admin token (dev only; also in {{.AdminTokenPath}}): {{.AdminToken}}
+Try:
 
   TOKEN=$(cat {{q .AdminTokenPath}})
   {{.Grpcurl}} -plaintext {{.Addrs.SubscriberGRPC}} list

@@ -138,7 +138,7 @@ func Run(ctx context.Context, getenv func(string) string, opts Options) error {
 	}
 	printBanner(opts.Stdout, bannerData{
 		Addrs: st.Addrs(), Redis: rdb.desc, SMTP: catcher.Addr(), MailDir: mailDir,
-		AdminTokenPath: sec.AdminTokenPath, Demo: demo, LogPath: logFile.Name(),
+		AdminToken: sec.AdminToken, AdminTokenPath: sec.AdminTokenPath, Demo: demo, LogPath: logFile.Name(),
 	})
 	if opts.Ready != nil {
 		opts.Ready(Demo{Addrs: st.Addrs(), EMLPath: demo.EMLPath, HTMLPath: demo.HTMLPath})

@@ -107,6 +107,9 @@ func TestDevDeliversTheDemoDigestAndRestarts(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(token))) < 20 {
 		t.Errorf("admin token file: %q, %v", token, err)
 	}
+	if !strings.Contains(out, "Admin token (dev only; also in "+varDir+"/admin-token): "+strings.TrimSpace(string(token))) {
+		t.Errorf("banner does not print the generated admin token:\n%s", out)
+	}
 
 	// A second start on the same var dir keeps the data (AOF) and does not
 	// mail the same edition twice; it points at the earlier mail instead.
