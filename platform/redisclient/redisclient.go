@@ -69,6 +69,24 @@ func New(rawURL string) (redis.UniversalClient, error) {
 	}
 }
 
+// StartupTimeout is how long Open waits for Redis to answer.
+const StartupTimeout = 5 * time.Second
+
+// Open is what a service does at start-up: New, then Ping within
+// StartupTimeout, so a wrong or unreachable REDIS_URL fails at once with an
+// error naming the (redacted) URL. The client is closed again on failure.
+func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+	c, err := New(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := Ping(ctx, c, StartupTimeout); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), errors.Unwrap(err))
+	}
+	return c, nil
+}
+
 // Ping checks that the server answers within timeout; services call it at
 // start-up so a wrong REDIS_URL fails fast with a clear error.
 func Ping(ctx context.Context, c redis.UniversalClient, timeout time.Duration) error {

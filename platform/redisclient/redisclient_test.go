@@ -97,3 +97,23 @@ func TestPingRealServer(t *testing.T) {
 		t.Fatalf("Ping after restart = %v", err)
 	}
 }
+
+func TestOpen(t *testing.T) {
+	srv := redistest.Start(t)
+	c, err := redisclient.Open(context.Background(), srv.URL())
+	if err != nil {
+		t.Fatalf("Open(running server) = %v", err)
+	}
+	c.Close()
+	srv.Kill()
+	_, err = redisclient.Open(context.Background(), "redis://user:s3cret@"+srv.Addr())
+	if err == nil {
+		t.Fatal("Open(killed server) succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), srv.Addr()) {
+		t.Errorf("Open error = %q, want the redacted URL", err)
+	}
+	if _, err := redisclient.Open(context.Background(), "http://x"); err == nil {
+		t.Error("Open(bad scheme) succeeded")
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -44,9 +43,6 @@ type Deps struct {
 	HTTPListener net.Listener
 }
 
-// redisPingTimeout bounds the start-up check that Redis answers.
-const redisPingTimeout = 5 * time.Second
-
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // Run closes the listeners in deps, also when it fails to start.
@@ -64,14 +60,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		log.Warn("DIGEST_POSTAL_ADDRESS is the placeholder; production mail must carry the sender's real postal address")
 	}
 
-	rdb, err := redisclient.New(cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("digestd: %w", err)
 	}
 	defer closeAndLog(log, "redis", rdb.Close)
-	if err := redisclient.Ping(ctx, rdb, redisPingTimeout); err != nil {
-		return fmt.Errorf("digestd: redis %s: %w", redisclient.Redact(cfg.RedisURL), err)
-	}
 
 	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -39,9 +38,6 @@ type Deps struct {
 	HTTPListener net.Listener
 }
 
-// pingTimeout bounds the start-up check of Redis.
-const pingTimeout = 5 * time.Second
-
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // An unreachable SMTP relay is not: the workers keep dialling with backoff
@@ -58,14 +54,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		return fmt.Errorf("senderd: %w", err)
 	}
 
-	rdb, err := redisclient.New(cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
 	defer rdb.Close()
-	if err := redisclient.Ping(ctx, rdb, pingTimeout); err != nil {
-		return fmt.Errorf("senderd: redis at %s: %w", redisclient.Redact(cfg.RedisURL), err)
-	}
 	store := redisstore.New(rdb, cfg.Partitions)
 	if err := store.EnsureGroups(ctx); err != nil {
 		if errors.Is(err, redisstore.ErrPartitionsChanged) {

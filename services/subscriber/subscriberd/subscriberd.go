@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -43,10 +42,6 @@ type Deps struct {
 	HTTPListener net.Listener
 }
 
-// redisPingTimeout bounds the start-up check and each /healthz check of
-// Redis.
-const redisPingTimeout = 5 * time.Second
-
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
@@ -62,14 +57,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
 
-	rdb, err := redisclient.New(cfg.RedisURL)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
 	defer rdb.Close()
-	if err := redisclient.Ping(ctx, rdb, redisPingTimeout); err != nil {
-		return fmt.Errorf("subscriberd: redis %s: %w", redisclient.Redact(cfg.RedisURL), err)
-	}
 
 	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
 	if err != nil {
@@ -117,9 +109,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	}
 	mux := http.NewServeMux()
 	pageHandler.Register(mux)
-	httpserver.Routes(mux, reg, log, func(ctx context.Context) error {
-		return redisclient.Ping(ctx, rdb, redisPingTimeout)
-	})
+	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
 	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
 	if err != nil {
