@@ -83,6 +83,123 @@ func (SubscriberState) EnumDescriptor() ([]byte, []int) {
 	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{0}
 }
 
+// How often a subscriber gets a digest.
+type Frequency int32
+
+const (
+	Frequency_FREQUENCY_UNSPECIFIED Frequency = 0
+	// One edition per local calendar day.
+	Frequency_FREQUENCY_DAILY Frequency = 1
+	// One edition per ISO week, on weekly_day.
+	Frequency_FREQUENCY_WEEKLY Frequency = 2
+)
+
+// Enum value maps for Frequency.
+var (
+	Frequency_name = map[int32]string{
+		0: "FREQUENCY_UNSPECIFIED",
+		1: "FREQUENCY_DAILY",
+		2: "FREQUENCY_WEEKLY",
+	}
+	Frequency_value = map[string]int32{
+		"FREQUENCY_UNSPECIFIED": 0,
+		"FREQUENCY_DAILY":       1,
+		"FREQUENCY_WEEKLY":      2,
+	}
+)
+
+func (x Frequency) Enum() *Frequency {
+	p := new(Frequency)
+	*p = x
+	return p
+}
+
+func (x Frequency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Frequency) Descriptor() protoreflect.EnumDescriptor {
+	return file_paperroute_subscriber_v1_subscriber_proto_enumTypes[1].Descriptor()
+}
+
+func (Frequency) Type() protoreflect.EnumType {
+	return &file_paperroute_subscriber_v1_subscriber_proto_enumTypes[1]
+}
+
+func (x Frequency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Frequency.Descriptor instead.
+func (Frequency) EnumDescriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{1}
+}
+
+// A day of the week (ISO order).
+type Weekday int32
+
+const (
+	Weekday_WEEKDAY_UNSPECIFIED Weekday = 0
+	Weekday_WEEKDAY_MONDAY      Weekday = 1
+	Weekday_WEEKDAY_TUESDAY     Weekday = 2
+	Weekday_WEEKDAY_WEDNESDAY   Weekday = 3
+	Weekday_WEEKDAY_THURSDAY    Weekday = 4
+	Weekday_WEEKDAY_FRIDAY      Weekday = 5
+	Weekday_WEEKDAY_SATURDAY    Weekday = 6
+	Weekday_WEEKDAY_SUNDAY      Weekday = 7
+)
+
+// Enum value maps for Weekday.
+var (
+	Weekday_name = map[int32]string{
+		0: "WEEKDAY_UNSPECIFIED",
+		1: "WEEKDAY_MONDAY",
+		2: "WEEKDAY_TUESDAY",
+		3: "WEEKDAY_WEDNESDAY",
+		4: "WEEKDAY_THURSDAY",
+		5: "WEEKDAY_FRIDAY",
+		6: "WEEKDAY_SATURDAY",
+		7: "WEEKDAY_SUNDAY",
+	}
+	Weekday_value = map[string]int32{
+		"WEEKDAY_UNSPECIFIED": 0,
+		"WEEKDAY_MONDAY":      1,
+		"WEEKDAY_TUESDAY":     2,
+		"WEEKDAY_WEDNESDAY":   3,
+		"WEEKDAY_THURSDAY":    4,
+		"WEEKDAY_FRIDAY":      5,
+		"WEEKDAY_SATURDAY":    6,
+		"WEEKDAY_SUNDAY":      7,
+	}
+)
+
+func (x Weekday) Enum() *Weekday {
+	p := new(Weekday)
+	*p = x
+	return p
+}
+
+func (x Weekday) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Weekday) Descriptor() protoreflect.EnumDescriptor {
+	return file_paperroute_subscriber_v1_subscriber_proto_enumTypes[2].Descriptor()
+}
+
+func (Weekday) Type() protoreflect.EnumType {
+	return &file_paperroute_subscriber_v1_subscriber_proto_enumTypes[2]
+}
+
+func (x Weekday) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Weekday.Descriptor instead.
+func (Weekday) EnumDescriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{2}
+}
+
 // Subscriber is everything an operator sees of one subscriber.
 type Subscriber struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -97,7 +214,9 @@ type Subscriber struct {
 	// When the record last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Evidence of consent, for audits and GDPR export.
-	Consent       *ConsentEvidence `protobuf:"bytes,6,opt,name=consent,proto3" json:"consent,omitempty"`
+	Consent *ConsentEvidence `protobuf:"bytes,6,opt,name=consent,proto3" json:"consent,omitempty"`
+	// What the subscriber wants to receive, and when.
+	Preferences   *Preferences `protobuf:"bytes,7,opt,name=preferences,proto3" json:"preferences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +293,113 @@ func (x *Subscriber) GetConsent() *ConsentEvidence {
 	return nil
 }
 
+func (x *Subscriber) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// A subscriber's choices: what goes in their digest and when it arrives.
+type Preferences struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Topic ids from digest's ListTopics catalogue.
+	Topics []string `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	// Free keywords matched against paper titles, keywords and abstracts.
+	Keywords []string `protobuf:"bytes,2,rep,name=keywords,proto3" json:"keywords,omitempty"`
+	// Daily or weekly.
+	Frequency Frequency `protobuf:"varint,3,opt,name=frequency,proto3,enum=paperroute.subscriber.v1.Frequency" json:"frequency,omitempty"`
+	// For FREQUENCY_WEEKLY: the day of the week the edition arrives.
+	WeeklyDay Weekday `protobuf:"varint,4,opt,name=weekly_day,json=weeklyDay,proto3,enum=paperroute.subscriber.v1.Weekday" json:"weekly_day,omitempty"`
+	// Local hour of delivery, 0-23.
+	DeliveryHour int32 `protobuf:"varint,5,opt,name=delivery_hour,json=deliveryHour,proto3" json:"delivery_hour,omitempty"`
+	// IANA time zone name, e.g. "Europe/Berlin".
+	Timezone string `protobuf:"bytes,6,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// BCP 47 locale, e.g. "en" or "de-CH".
+	Locale        string `protobuf:"bytes,7,opt,name=locale,proto3" json:"locale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Preferences) Reset() {
+	*x = Preferences{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preferences) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preferences) ProtoMessage() {}
+
+func (x *Preferences) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preferences.ProtoReflect.Descriptor instead.
+func (*Preferences) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Preferences) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *Preferences) GetKeywords() []string {
+	if x != nil {
+		return x.Keywords
+	}
+	return nil
+}
+
+func (x *Preferences) GetFrequency() Frequency {
+	if x != nil {
+		return x.Frequency
+	}
+	return Frequency_FREQUENCY_UNSPECIFIED
+}
+
+func (x *Preferences) GetWeeklyDay() Weekday {
+	if x != nil {
+		return x.WeeklyDay
+	}
+	return Weekday_WEEKDAY_UNSPECIFIED
+}
+
+func (x *Preferences) GetDeliveryHour() int32 {
+	if x != nil {
+		return x.DeliveryHour
+	}
+	return 0
+}
+
+func (x *Preferences) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *Preferences) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
 // ConsentEvidence records how and when consent was given and withdrawn.
 type ConsentEvidence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -202,7 +428,7 @@ type ConsentEvidence struct {
 
 func (x *ConsentEvidence) Reset() {
 	*x = ConsentEvidence{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[1]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +440,7 @@ func (x *ConsentEvidence) String() string {
 func (*ConsentEvidence) ProtoMessage() {}
 
 func (x *ConsentEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[1]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +453,7 @@ func (x *ConsentEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentEvidence.ProtoReflect.Descriptor instead.
 func (*ConsentEvidence) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{1}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConsentEvidence) GetConsentTextVersion() string {
@@ -304,14 +530,28 @@ type SubscribeRequest struct {
 	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// The end user's user agent as seen by the frontend (optional, at most
 	// 512 characters).
-	UserAgent     string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	UserAgent string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// Topic ids from digest's ListTopics catalogue.
+	Topics []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	// Free keywords.
+	Keywords []string `protobuf:"bytes,6,rep,name=keywords,proto3" json:"keywords,omitempty"`
+	// Daily (the default when unspecified) or weekly.
+	Frequency Frequency `protobuf:"varint,7,opt,name=frequency,proto3,enum=paperroute.subscriber.v1.Frequency" json:"frequency,omitempty"`
+	// For FREQUENCY_WEEKLY: the day of the week.
+	WeeklyDay Weekday `protobuf:"varint,8,opt,name=weekly_day,json=weeklyDay,proto3,enum=paperroute.subscriber.v1.Weekday" json:"weekly_day,omitempty"`
+	// Local hour of delivery, 0-23 (unset: the service default).
+	DeliveryHour *int32 `protobuf:"varint,9,opt,name=delivery_hour,json=deliveryHour,proto3,oneof" json:"delivery_hour,omitempty"`
+	// IANA time zone name (unset: the service default).
+	Timezone string `protobuf:"bytes,10,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// BCP 47 locale (unset: "en").
+	Locale        string `protobuf:"bytes,11,opt,name=locale,proto3" json:"locale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[2]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +563,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[2]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +576,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{2}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SubscribeRequest) GetEmail() string {
@@ -367,6 +607,55 @@ func (x *SubscribeRequest) GetUserAgent() string {
 	return ""
 }
 
+func (x *SubscribeRequest) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetKeywords() []string {
+	if x != nil {
+		return x.Keywords
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetFrequency() Frequency {
+	if x != nil {
+		return x.Frequency
+	}
+	return Frequency_FREQUENCY_UNSPECIFIED
+}
+
+func (x *SubscribeRequest) GetWeeklyDay() Weekday {
+	if x != nil {
+		return x.WeeklyDay
+	}
+	return Weekday_WEEKDAY_UNSPECIFIED
+}
+
+func (x *SubscribeRequest) GetDeliveryHour() int32 {
+	if x != nil && x.DeliveryHour != nil {
+		return *x.DeliveryHour
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
 // SubscribeResponse is the same neutral answer for every valid request.
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -378,7 +667,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[3]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +679,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[3]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +692,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{3}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SubscribeResponse) GetMessage() string {
@@ -429,7 +718,7 @@ type ConfirmSubscriptionRequest struct {
 
 func (x *ConfirmSubscriptionRequest) Reset() {
 	*x = ConfirmSubscriptionRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[4]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +730,7 @@ func (x *ConfirmSubscriptionRequest) String() string {
 func (*ConfirmSubscriptionRequest) ProtoMessage() {}
 
 func (x *ConfirmSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[4]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +743,7 @@ func (x *ConfirmSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{4}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfirmSubscriptionRequest) GetToken() string {
@@ -491,7 +780,7 @@ type ConfirmSubscriptionResponse struct {
 
 func (x *ConfirmSubscriptionResponse) Reset() {
 	*x = ConfirmSubscriptionResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[5]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +792,7 @@ func (x *ConfirmSubscriptionResponse) String() string {
 func (*ConfirmSubscriptionResponse) ProtoMessage() {}
 
 func (x *ConfirmSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[5]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +805,7 @@ func (x *ConfirmSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{5}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfirmSubscriptionResponse) GetEmail() string {
@@ -544,7 +833,7 @@ type UnsubscribeRequest struct {
 
 func (x *UnsubscribeRequest) Reset() {
 	*x = UnsubscribeRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[6]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +845,7 @@ func (x *UnsubscribeRequest) String() string {
 func (*UnsubscribeRequest) ProtoMessage() {}
 
 func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[6]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +858,7 @@ func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{6}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UnsubscribeRequest) GetToken() string {
@@ -590,7 +879,7 @@ type UnsubscribeResponse struct {
 
 func (x *UnsubscribeResponse) Reset() {
 	*x = UnsubscribeResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[7]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +891,7 @@ func (x *UnsubscribeResponse) String() string {
 func (*UnsubscribeResponse) ProtoMessage() {}
 
 func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[7]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +904,7 @@ func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
 func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{7}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UnsubscribeResponse) GetEmail() string {
@@ -638,7 +927,7 @@ type GetSubscriberRequest struct {
 
 func (x *GetSubscriberRequest) Reset() {
 	*x = GetSubscriberRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[8]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +939,7 @@ func (x *GetSubscriberRequest) String() string {
 func (*GetSubscriberRequest) ProtoMessage() {}
 
 func (x *GetSubscriberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[8]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +952,7 @@ func (x *GetSubscriberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriberRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriberRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{8}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSubscriberRequest) GetSubscriberId() string {
@@ -691,7 +980,7 @@ type GetSubscriberResponse struct {
 
 func (x *GetSubscriberResponse) Reset() {
 	*x = GetSubscriberResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[9]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +992,7 @@ func (x *GetSubscriberResponse) String() string {
 func (*GetSubscriberResponse) ProtoMessage() {}
 
 func (x *GetSubscriberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[9]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +1005,7 @@ func (x *GetSubscriberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriberResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriberResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{9}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSubscriberResponse) GetSubscriber() *Subscriber {
@@ -741,7 +1030,7 @@ type ListSubscribersRequest struct {
 
 func (x *ListSubscribersRequest) Reset() {
 	*x = ListSubscribersRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[10]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +1042,7 @@ func (x *ListSubscribersRequest) String() string {
 func (*ListSubscribersRequest) ProtoMessage() {}
 
 func (x *ListSubscribersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[10]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +1055,7 @@ func (x *ListSubscribersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscribersRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscribersRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{10}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSubscribersRequest) GetPageSize() int32 {
@@ -803,7 +1092,7 @@ type ListSubscribersResponse struct {
 
 func (x *ListSubscribersResponse) Reset() {
 	*x = ListSubscribersResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[11]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1104,7 @@ func (x *ListSubscribersResponse) String() string {
 func (*ListSubscribersResponse) ProtoMessage() {}
 
 func (x *ListSubscribersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[11]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1117,7 @@ func (x *ListSubscribersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscribersResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscribersResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{11}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSubscribersResponse) GetSubscribers() []*Subscriber {
@@ -860,7 +1149,7 @@ type ListDueSubscribersRequest struct {
 
 func (x *ListDueSubscribersRequest) Reset() {
 	*x = ListDueSubscribersRequest{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[12]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1161,7 @@ func (x *ListDueSubscribersRequest) String() string {
 func (*ListDueSubscribersRequest) ProtoMessage() {}
 
 func (x *ListDueSubscribersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[12]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1174,7 @@ func (x *ListDueSubscribersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDueSubscribersRequest.ProtoReflect.Descriptor instead.
 func (*ListDueSubscribersRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{12}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDueSubscribersRequest) GetDueTime() *timestamppb.Timestamp {
@@ -922,7 +1211,7 @@ type ListDueSubscribersResponse struct {
 
 func (x *ListDueSubscribersResponse) Reset() {
 	*x = ListDueSubscribersResponse{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[13]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1223,7 @@ func (x *ListDueSubscribersResponse) String() string {
 func (*ListDueSubscribersResponse) ProtoMessage() {}
 
 func (x *ListDueSubscribersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[13]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1236,7 @@ func (x *ListDueSubscribersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDueSubscribersResponse.ProtoReflect.Descriptor instead.
 func (*ListDueSubscribersResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{13}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDueSubscribersResponse) GetSubscribers() []*DueSubscriber {
@@ -974,13 +1263,17 @@ type DueSubscriber struct {
 	// Signed RFC 8058 one-click unsubscribe URL for List-Unsubscribe and the
 	// footer link.
 	UnsubscribeUrl string `protobuf:"bytes,3,opt,name=unsubscribe_url,json=unsubscribeUrl,proto3" json:"unsubscribe_url,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The subscriber's preferences (topics, keywords, frequency, slot).
+	Preferences *Preferences `protobuf:"bytes,4,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	// Signed link to the preferences page, for the footer.
+	ManageUrl     string `protobuf:"bytes,5,opt,name=manage_url,json=manageUrl,proto3" json:"manage_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DueSubscriber) Reset() {
 	*x = DueSubscriber{}
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[14]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1285,7 @@ func (x *DueSubscriber) String() string {
 func (*DueSubscriber) ProtoMessage() {}
 
 func (x *DueSubscriber) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[14]
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1298,7 @@ func (x *DueSubscriber) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DueSubscriber.ProtoReflect.Descriptor instead.
 func (*DueSubscriber) Descriptor() ([]byte, []int) {
-	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{14}
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DueSubscriber) GetSubscriberId() string {
@@ -1029,11 +1322,25 @@ func (x *DueSubscriber) GetUnsubscribeUrl() string {
 	return ""
 }
 
+func (x *DueSubscriber) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+func (x *DueSubscriber) GetManageUrl() string {
+	if x != nil {
+		return x.ManageUrl
+	}
+	return ""
+}
+
 var File_paperroute_subscriber_v1_subscriber_proto protoreflect.FileDescriptor
 
 const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\n" +
-	")paperroute/subscriber/v1/subscriber.proto\x12\x18paperroute.subscriber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x02\n" +
+	")paperroute/subscriber/v1/subscriber.proto\x12\x18paperroute.subscriber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
 	"\n" +
 	"Subscriber\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1043,7 +1350,17 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12C\n" +
-	"\aconsent\x18\x06 \x01(\v2).paperroute.subscriber.v1.ConsentEvidenceR\aconsent\"\xcd\x03\n" +
+	"\aconsent\x18\x06 \x01(\v2).paperroute.subscriber.v1.ConsentEvidenceR\aconsent\x12G\n" +
+	"\vpreferences\x18\a \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"\x9f\x02\n" +
+	"\vPreferences\x12\x16\n" +
+	"\x06topics\x18\x01 \x03(\tR\x06topics\x12\x1a\n" +
+	"\bkeywords\x18\x02 \x03(\tR\bkeywords\x12A\n" +
+	"\tfrequency\x18\x03 \x01(\x0e2#.paperroute.subscriber.v1.FrequencyR\tfrequency\x12@\n" +
+	"\n" +
+	"weekly_day\x18\x04 \x01(\x0e2!.paperroute.subscriber.v1.WeekdayR\tweeklyDay\x12#\n" +
+	"\rdelivery_hour\x18\x05 \x01(\x05R\fdeliveryHour\x12\x1a\n" +
+	"\btimezone\x18\x06 \x01(\tR\btimezone\x12\x16\n" +
+	"\x06locale\x18\a \x01(\tR\x06locale\"\xcd\x03\n" +
 	"\x0fConsentEvidence\x120\n" +
 	"\x14consent_text_version\x18\x01 \x01(\tR\x12consentTextVersion\x12;\n" +
 	"\vsignup_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1055,13 +1372,23 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"confirm_ip\x18\x06 \x01(\tR\tconfirmIp\x12,\n" +
 	"\x12confirm_user_agent\x18\a \x01(\tR\x10confirmUserAgent\x12E\n" +
 	"\x10unsubscribe_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0funsubscribeTime\x12/\n" +
-	"\x13unsubscribe_channel\x18\t \x01(\tR\x12unsubscribeChannel\"\x96\x01\n" +
+	"\x13unsubscribe_channel\x18\t \x01(\tR\x12unsubscribeChannel\"\xbf\x03\n" +
 	"\x10SubscribeRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x120\n" +
 	"\x14consent_text_version\x18\x02 \x01(\tR\x12consentTextVersion\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\x04 \x01(\tR\tuserAgent\"-\n" +
+	"user_agent\x18\x04 \x01(\tR\tuserAgent\x12\x16\n" +
+	"\x06topics\x18\x05 \x03(\tR\x06topics\x12\x1a\n" +
+	"\bkeywords\x18\x06 \x03(\tR\bkeywords\x12A\n" +
+	"\tfrequency\x18\a \x01(\x0e2#.paperroute.subscriber.v1.FrequencyR\tfrequency\x12@\n" +
+	"\n" +
+	"weekly_day\x18\b \x01(\x0e2!.paperroute.subscriber.v1.WeekdayR\tweeklyDay\x12(\n" +
+	"\rdelivery_hour\x18\t \x01(\x05H\x00R\fdeliveryHour\x88\x01\x01\x12\x1a\n" +
+	"\btimezone\x18\n" +
+	" \x01(\tR\btimezone\x12\x16\n" +
+	"\x06locale\x18\v \x01(\tR\x06localeB\x10\n" +
+	"\x0e_delivery_hour\"-\n" +
 	"\x11SubscribeResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"n\n" +
 	"\x1aConfirmSubscriptionRequest\x12\x14\n" +
@@ -1098,17 +1425,33 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8f\x01\n" +
 	"\x1aListDueSubscribersResponse\x12I\n" +
 	"\vsubscribers\x18\x01 \x03(\v2'.paperroute.subscriber.v1.DueSubscriberR\vsubscribers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"s\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdb\x01\n" +
 	"\rDueSubscriber\x12#\n" +
 	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12'\n" +
-	"\x0funsubscribe_url\x18\x03 \x01(\tR\x0eunsubscribeUrl*\xb2\x01\n" +
+	"\x0funsubscribe_url\x18\x03 \x01(\tR\x0eunsubscribeUrl\x12G\n" +
+	"\vpreferences\x18\x04 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\x12\x1d\n" +
+	"\n" +
+	"manage_url\x18\x05 \x01(\tR\tmanageUrl*\xb2\x01\n" +
 	"\x0fSubscriberState\x12 \n" +
 	"\x1cSUBSCRIBER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUBSCRIBER_STATE_PENDING\x10\x01\x12\x1b\n" +
 	"\x17SUBSCRIBER_STATE_ACTIVE\x10\x02\x12!\n" +
 	"\x1dSUBSCRIBER_STATE_UNSUBSCRIBED\x10\x03\x12\x1f\n" +
-	"\x1bSUBSCRIBER_STATE_SUPPRESSED\x10\x042\xd5\x05\n" +
+	"\x1bSUBSCRIBER_STATE_SUPPRESSED\x10\x04*Q\n" +
+	"\tFrequency\x12\x19\n" +
+	"\x15FREQUENCY_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fFREQUENCY_DAILY\x10\x01\x12\x14\n" +
+	"\x10FREQUENCY_WEEKLY\x10\x02*\xb6\x01\n" +
+	"\aWeekday\x12\x17\n" +
+	"\x13WEEKDAY_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n" +
+	"\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n" +
+	"\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n" +
+	"\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n" +
+	"\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n" +
+	"\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n" +
+	"\x0eWEEKDAY_SUNDAY\x10\a2\xd5\x05\n" +
 	"\x11SubscriberService\x12d\n" +
 	"\tSubscribe\x12*.paperroute.subscriber.v1.SubscribeRequest\x1a+.paperroute.subscriber.v1.SubscribeResponse\x12\x82\x01\n" +
 	"\x13ConfirmSubscription\x124.paperroute.subscriber.v1.ConfirmSubscriptionRequest\x1a5.paperroute.subscriber.v1.ConfirmSubscriptionResponse\x12j\n" +
@@ -1129,58 +1472,67 @@ func file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP() []byte {
 	return file_paperroute_subscriber_v1_subscriber_proto_rawDescData
 }
 
-var file_paperroute_subscriber_v1_subscriber_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_paperroute_subscriber_v1_subscriber_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_paperroute_subscriber_v1_subscriber_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_paperroute_subscriber_v1_subscriber_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_paperroute_subscriber_v1_subscriber_proto_goTypes = []any{
 	(SubscriberState)(0),                // 0: paperroute.subscriber.v1.SubscriberState
-	(*Subscriber)(nil),                  // 1: paperroute.subscriber.v1.Subscriber
-	(*ConsentEvidence)(nil),             // 2: paperroute.subscriber.v1.ConsentEvidence
-	(*SubscribeRequest)(nil),            // 3: paperroute.subscriber.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),           // 4: paperroute.subscriber.v1.SubscribeResponse
-	(*ConfirmSubscriptionRequest)(nil),  // 5: paperroute.subscriber.v1.ConfirmSubscriptionRequest
-	(*ConfirmSubscriptionResponse)(nil), // 6: paperroute.subscriber.v1.ConfirmSubscriptionResponse
-	(*UnsubscribeRequest)(nil),          // 7: paperroute.subscriber.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),         // 8: paperroute.subscriber.v1.UnsubscribeResponse
-	(*GetSubscriberRequest)(nil),        // 9: paperroute.subscriber.v1.GetSubscriberRequest
-	(*GetSubscriberResponse)(nil),       // 10: paperroute.subscriber.v1.GetSubscriberResponse
-	(*ListSubscribersRequest)(nil),      // 11: paperroute.subscriber.v1.ListSubscribersRequest
-	(*ListSubscribersResponse)(nil),     // 12: paperroute.subscriber.v1.ListSubscribersResponse
-	(*ListDueSubscribersRequest)(nil),   // 13: paperroute.subscriber.v1.ListDueSubscribersRequest
-	(*ListDueSubscribersResponse)(nil),  // 14: paperroute.subscriber.v1.ListDueSubscribersResponse
-	(*DueSubscriber)(nil),               // 15: paperroute.subscriber.v1.DueSubscriber
-	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
+	(Frequency)(0),                      // 1: paperroute.subscriber.v1.Frequency
+	(Weekday)(0),                        // 2: paperroute.subscriber.v1.Weekday
+	(*Subscriber)(nil),                  // 3: paperroute.subscriber.v1.Subscriber
+	(*Preferences)(nil),                 // 4: paperroute.subscriber.v1.Preferences
+	(*ConsentEvidence)(nil),             // 5: paperroute.subscriber.v1.ConsentEvidence
+	(*SubscribeRequest)(nil),            // 6: paperroute.subscriber.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),           // 7: paperroute.subscriber.v1.SubscribeResponse
+	(*ConfirmSubscriptionRequest)(nil),  // 8: paperroute.subscriber.v1.ConfirmSubscriptionRequest
+	(*ConfirmSubscriptionResponse)(nil), // 9: paperroute.subscriber.v1.ConfirmSubscriptionResponse
+	(*UnsubscribeRequest)(nil),          // 10: paperroute.subscriber.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),         // 11: paperroute.subscriber.v1.UnsubscribeResponse
+	(*GetSubscriberRequest)(nil),        // 12: paperroute.subscriber.v1.GetSubscriberRequest
+	(*GetSubscriberResponse)(nil),       // 13: paperroute.subscriber.v1.GetSubscriberResponse
+	(*ListSubscribersRequest)(nil),      // 14: paperroute.subscriber.v1.ListSubscribersRequest
+	(*ListSubscribersResponse)(nil),     // 15: paperroute.subscriber.v1.ListSubscribersResponse
+	(*ListDueSubscribersRequest)(nil),   // 16: paperroute.subscriber.v1.ListDueSubscribersRequest
+	(*ListDueSubscribersResponse)(nil),  // 17: paperroute.subscriber.v1.ListDueSubscribersResponse
+	(*DueSubscriber)(nil),               // 18: paperroute.subscriber.v1.DueSubscriber
+	(*timestamppb.Timestamp)(nil),       // 19: google.protobuf.Timestamp
 }
 var file_paperroute_subscriber_v1_subscriber_proto_depIdxs = []int32{
 	0,  // 0: paperroute.subscriber.v1.Subscriber.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	16, // 1: paperroute.subscriber.v1.Subscriber.create_time:type_name -> google.protobuf.Timestamp
-	16, // 2: paperroute.subscriber.v1.Subscriber.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 3: paperroute.subscriber.v1.Subscriber.consent:type_name -> paperroute.subscriber.v1.ConsentEvidence
-	16, // 4: paperroute.subscriber.v1.ConsentEvidence.signup_time:type_name -> google.protobuf.Timestamp
-	16, // 5: paperroute.subscriber.v1.ConsentEvidence.confirm_time:type_name -> google.protobuf.Timestamp
-	16, // 6: paperroute.subscriber.v1.ConsentEvidence.unsubscribe_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: paperroute.subscriber.v1.ConfirmSubscriptionResponse.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	1,  // 8: paperroute.subscriber.v1.GetSubscriberResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
-	0,  // 9: paperroute.subscriber.v1.ListSubscribersRequest.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	1,  // 10: paperroute.subscriber.v1.ListSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.Subscriber
-	16, // 11: paperroute.subscriber.v1.ListDueSubscribersRequest.due_time:type_name -> google.protobuf.Timestamp
-	15, // 12: paperroute.subscriber.v1.ListDueSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.DueSubscriber
-	3,  // 13: paperroute.subscriber.v1.SubscriberService.Subscribe:input_type -> paperroute.subscriber.v1.SubscribeRequest
-	5,  // 14: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:input_type -> paperroute.subscriber.v1.ConfirmSubscriptionRequest
-	7,  // 15: paperroute.subscriber.v1.SubscriberService.Unsubscribe:input_type -> paperroute.subscriber.v1.UnsubscribeRequest
-	9,  // 16: paperroute.subscriber.v1.SubscriberService.GetSubscriber:input_type -> paperroute.subscriber.v1.GetSubscriberRequest
-	11, // 17: paperroute.subscriber.v1.SubscriberService.ListSubscribers:input_type -> paperroute.subscriber.v1.ListSubscribersRequest
-	13, // 18: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:input_type -> paperroute.subscriber.v1.ListDueSubscribersRequest
-	4,  // 19: paperroute.subscriber.v1.SubscriberService.Subscribe:output_type -> paperroute.subscriber.v1.SubscribeResponse
-	6,  // 20: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:output_type -> paperroute.subscriber.v1.ConfirmSubscriptionResponse
-	8,  // 21: paperroute.subscriber.v1.SubscriberService.Unsubscribe:output_type -> paperroute.subscriber.v1.UnsubscribeResponse
-	10, // 22: paperroute.subscriber.v1.SubscriberService.GetSubscriber:output_type -> paperroute.subscriber.v1.GetSubscriberResponse
-	12, // 23: paperroute.subscriber.v1.SubscriberService.ListSubscribers:output_type -> paperroute.subscriber.v1.ListSubscribersResponse
-	14, // 24: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:output_type -> paperroute.subscriber.v1.ListDueSubscribersResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 1: paperroute.subscriber.v1.Subscriber.create_time:type_name -> google.protobuf.Timestamp
+	19, // 2: paperroute.subscriber.v1.Subscriber.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 3: paperroute.subscriber.v1.Subscriber.consent:type_name -> paperroute.subscriber.v1.ConsentEvidence
+	4,  // 4: paperroute.subscriber.v1.Subscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	1,  // 5: paperroute.subscriber.v1.Preferences.frequency:type_name -> paperroute.subscriber.v1.Frequency
+	2,  // 6: paperroute.subscriber.v1.Preferences.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
+	19, // 7: paperroute.subscriber.v1.ConsentEvidence.signup_time:type_name -> google.protobuf.Timestamp
+	19, // 8: paperroute.subscriber.v1.ConsentEvidence.confirm_time:type_name -> google.protobuf.Timestamp
+	19, // 9: paperroute.subscriber.v1.ConsentEvidence.unsubscribe_time:type_name -> google.protobuf.Timestamp
+	1,  // 10: paperroute.subscriber.v1.SubscribeRequest.frequency:type_name -> paperroute.subscriber.v1.Frequency
+	2,  // 11: paperroute.subscriber.v1.SubscribeRequest.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
+	0,  // 12: paperroute.subscriber.v1.ConfirmSubscriptionResponse.state:type_name -> paperroute.subscriber.v1.SubscriberState
+	3,  // 13: paperroute.subscriber.v1.GetSubscriberResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	0,  // 14: paperroute.subscriber.v1.ListSubscribersRequest.state:type_name -> paperroute.subscriber.v1.SubscriberState
+	3,  // 15: paperroute.subscriber.v1.ListSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.Subscriber
+	19, // 16: paperroute.subscriber.v1.ListDueSubscribersRequest.due_time:type_name -> google.protobuf.Timestamp
+	18, // 17: paperroute.subscriber.v1.ListDueSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.DueSubscriber
+	4,  // 18: paperroute.subscriber.v1.DueSubscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	6,  // 19: paperroute.subscriber.v1.SubscriberService.Subscribe:input_type -> paperroute.subscriber.v1.SubscribeRequest
+	8,  // 20: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:input_type -> paperroute.subscriber.v1.ConfirmSubscriptionRequest
+	10, // 21: paperroute.subscriber.v1.SubscriberService.Unsubscribe:input_type -> paperroute.subscriber.v1.UnsubscribeRequest
+	12, // 22: paperroute.subscriber.v1.SubscriberService.GetSubscriber:input_type -> paperroute.subscriber.v1.GetSubscriberRequest
+	14, // 23: paperroute.subscriber.v1.SubscriberService.ListSubscribers:input_type -> paperroute.subscriber.v1.ListSubscribersRequest
+	16, // 24: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:input_type -> paperroute.subscriber.v1.ListDueSubscribersRequest
+	7,  // 25: paperroute.subscriber.v1.SubscriberService.Subscribe:output_type -> paperroute.subscriber.v1.SubscribeResponse
+	9,  // 26: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:output_type -> paperroute.subscriber.v1.ConfirmSubscriptionResponse
+	11, // 27: paperroute.subscriber.v1.SubscriberService.Unsubscribe:output_type -> paperroute.subscriber.v1.UnsubscribeResponse
+	13, // 28: paperroute.subscriber.v1.SubscriberService.GetSubscriber:output_type -> paperroute.subscriber.v1.GetSubscriberResponse
+	15, // 29: paperroute.subscriber.v1.SubscriberService.ListSubscribers:output_type -> paperroute.subscriber.v1.ListSubscribersResponse
+	17, // 30: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:output_type -> paperroute.subscriber.v1.ListDueSubscribersResponse
+	25, // [25:31] is the sub-list for method output_type
+	19, // [19:25] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_subscriber_v1_subscriber_proto_init() }
@@ -1188,13 +1540,14 @@ func file_paperroute_subscriber_v1_subscriber_proto_init() {
 	if File_paperroute_subscriber_v1_subscriber_proto != nil {
 		return
 	}
+	file_paperroute_subscriber_v1_subscriber_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_subscriber_v1_subscriber_proto_rawDesc), len(file_paperroute_subscriber_v1_subscriber_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   15,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
