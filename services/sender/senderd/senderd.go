@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
@@ -61,7 +62,10 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		return fmt.Errorf("senderd: %w", err)
 	}
 	defer rdb.Close()
-	store := redisstore.New(rdb, cfg.Partitions)
+	if err := checkEvictionPolicy(ctx, rdb, cfg.AllowEviction, log); err != nil {
+		return fmt.Errorf("senderd: %w", err)
+	}
+	store := redisstore.New(rdb, cfg.Partitions).WithRetention(cfg.Retention)
 	if err := store.EnsureGroups(ctx); err != nil {
 		if errors.Is(err, redisstore.ErrPartitionsChanged) {
 			return fmt.Errorf("senderd: SENDER_PARTITIONS: %w", err)
@@ -87,15 +91,18 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		return fmt.Errorf("senderd: %w", err)
 	}
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
-		Partitions:  cfg.Partitions,
-		Workers:     cfg.Workers,
-		Consumer:    cfg.Consumer,
-		MaxAttempts: cfg.MaxAttempts,
-		RetryAfter:  cfg.RetryAfter,
-		MaxPerConn:  cfg.SMTPMaxPerConn,
-		Grace:       cfg.ShutdownGrace,
-		Logger:      log,
-		Metrics:     deliveryMetrics,
+		Partitions:    cfg.Partitions,
+		Workers:       cfg.Workers,
+		Consumer:      cfg.Consumer,
+		MaxAttempts:   cfg.MaxAttempts,
+		RetryAfter:    cfg.RetryAfter,
+		RetryMaxDelay: cfg.RetryMaxDelay,
+		Lease:         cfg.Lease,
+		RetryUnknown:  cfg.RetryUnknown,
+		MaxPerConn:    cfg.SMTPMaxPerConn,
+		Grace:         cfg.ShutdownGrace,
+		Logger:        log,
+		Metrics:       deliveryMetrics,
 	}, store, mailer)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
@@ -115,7 +122,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
-	senderv1.RegisterSenderServiceServer(srv.GRPC, grpcapi.NewServer(queue.NewService(store, nil)))
+	senderv1.RegisterSenderServiceServer(srv.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 
 	mux := http.NewServeMux()
 	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -147,3 +154,23 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 // maxRecvBytes bounds one request. An Enqueue batch of 1000 digest messages
 // by content id is well under 1 MiB; inline content is for small mail.
 const maxRecvBytes = 8 << 20
+
+// checkEvictionPolicy refuses a Redis that may evict keys (evicted records
+// and entries are lost mail) unless allowed, then it warns loudly. A Redis
+// that does not allow CONFIG GET (some managed services) gets a warning.
+func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow bool, log *slog.Logger) error {
+	vals, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		log.WarnContext(ctx, "sender: cannot read Redis' maxmemory-policy; make sure it is noeviction, or mail may be lost", "err", err)
+		return nil
+	}
+	policy := vals["maxmemory-policy"]
+	if policy == "" || policy == "noeviction" {
+		return nil
+	}
+	if !allow {
+		return fmt.Errorf("redis maxmemory-policy is %q: set it to noeviction (evicted keys are lost mail), or SENDER_ALLOW_EVICTION=true to run anyway", policy)
+	}
+	log.ErrorContext(ctx, "sender: Redis may evict keys (maxmemory-policy is not noeviction): queued mail can be lost", "maxmemory-policy", policy)
+	return nil
+}
