@@ -12,7 +12,9 @@ import (
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
+	sendermetrics "github.com/paperroute/paperroute/services/sender/internal/metrics"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
@@ -56,7 +58,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		}
 		return err
 	}
-	deliveryMetrics, err := queue.NewMetrics(s.Metrics)
+	deliveryMetrics, err := sendermetrics.NewDelivery(s.Metrics)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Addr:            cfg.SMTPAddr,
 		Username:        cfg.SMTPUsername,
 		Password:        cfg.SMTPPassword,
-		TLS:             cfg.SMTPTLS,
+		TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
 		Timeout:         cfg.SMTPTimeout,
 		From:            cfg.From,
 		MessageIDDomain: cfg.MessageIDDomain,
@@ -72,7 +74,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	dispatcher, err := queue.NewDispatcher(queue.DispatcherConfig{
+	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:  cfg.Partitions,
 		Workers:     cfg.Workers,
 		Consumer:    cfg.Consumer,
