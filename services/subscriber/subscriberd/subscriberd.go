@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
@@ -16,8 +17,8 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
@@ -54,7 +55,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		return fmt.Errorf("sender client: %w", err)
 	}
 	s.OnClose("sender client", senderConn.Close)
-	mailer, err := sendermail.New(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
+	mailer, err := peers.NewSender(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	grpcapi.Register(s.GRPC, grpcapi.New(svc))
+	subscriberv1.RegisterSubscriberServiceServer(s.GRPC, grpcapi.NewServer(svc))
 
 	pageHandler, err := pages.New(svc, s.Logger)
 	if err != nil {
