@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode/sample"
 	"github.com/paperroute/paperroute/cmd/paperroute/internal/stack"
 )
 
@@ -65,7 +66,7 @@ func printBanner(w io.Writer, d bannerData) {
 		bannerData
 		SampleFile string
 		Grpcurl    string
-	}{d, SamplePapersFile, grpcurl}
+	}{d, sample.File, grpcurl}
 	if err := bannerTmpl.Execute(w, data); err != nil {
 		fmt.Fprintf(w, "paperroute dev is running (banner failed: %v)\n", err)
 	}

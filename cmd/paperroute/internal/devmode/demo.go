@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -22,17 +21,9 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/mailcatcher"
+
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode/sample"
 )
-
-// samplePapers is a real Hugging Face daily papers API response, loaded into
-// the dev stack so the demo digest has content.
-//
-//go:embed testdata/hf-daily-papers-2026-06-12.json
-var samplePapers []byte
-
-// SamplePapersFile is where the sample lives in the repository, for the
-// printed grpcurl commands.
-const SamplePapersFile = "cmd/paperroute/internal/devmode/testdata/hf-daily-papers-2026-06-12.json"
 
 // DemoEmail is the demo subscriber's address.
 const DemoEmail = "demo@example.com"
@@ -67,7 +58,7 @@ func runDemo(ctx context.Context, c clients, catcher *mailcatcher.Server, mailDi
 	res.Edition = now.UTC().Format(time.DateOnly)
 
 	imp, err := c.digest.ImportPapers(ctx, &digestv1.ImportPapersRequest{
-		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: samplePapers,
+		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: sample.Papers,
 	}, grpc.WaitForReady(true))
 	if err != nil {
 		return res, fmt.Errorf("import sample papers: %w", err)

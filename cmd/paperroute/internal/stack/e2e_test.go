@@ -266,7 +266,7 @@ func TestWalkingSkeleton(t *testing.T) {
 
 	w.subscribeAndConfirm(ctx, reader)
 
-	papers, err := os.ReadFile("../devmode/testdata/hf-daily-papers-2026-06-12.json")
+	papers, err := os.ReadFile("../devmode/sample/hf-daily-papers-2026-06-12.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,3 +190,40 @@ type Sender interface {
 	// request order. A batch refused for an invalid message is ErrRejected.
 	Enqueue(ctx context.Context, msgs []Message) ([]EnqueueResult, error)
 }
+
+// Card is one paper as an edition shows it.
+type Card struct {
+	Paper paper.Paper
+	// Why says why the paper is in the edition, e.g.
+	// "▲ 118 · 12 comments · matches: diffusion models".
+	Why string
+	// ForYou is true for a paper chosen for the reader's topics or
+	// keywords; false for one that is only trending.
+	ForYou bool
+}
+
+// Edition is what one digest mail shows.
+type Edition struct {
+	// Date is the edition's date; only the calendar day is shown.
+	Date time.Time
+	// Cards in the order they are shown (ForYou cards first); at least one.
+	Cards []Card
+}
+
+// Rendered is a rendered digest: a sender template whose variables the
+// sender fills per recipient.
+type Rendered struct {
+	Subject string
+	HTML    string
+	Text    string
+	// Cards is how many of the edition's cards the mail shows, from the
+	// start of the list (fewer than given when the size budget is hit).
+	Cards int
+}
+
+// Renderer renders editions into mail.
+type Renderer interface {
+	// Render renders ed; it may drop cards from the end to stay within
+	// the mail's size budget.
+	Render(ed Edition) (Rendered, error)
+}

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
-	"github.com/paperroute/paperroute/platform/grpcerr"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
@@ -18,13 +17,12 @@ import (
 // Server implements digestv1.DigestServiceServer.
 type Server struct {
 	digestv1.UnimplementedDigestServiceServer
-	svc    *digest.Service
-	status grpcerr.Table
+	svc *digest.Service
 }
 
 // NewServer returns a Server for svc.
 func NewServer(svc *digest.Service) *Server {
-	return &Server{svc: svc, status: StatusTable()}
+	return &Server{svc: svc}
 }
 
 // ImportPapers implements digestv1.DigestServiceServer.
@@ -35,7 +33,7 @@ func (s *Server) ImportPapers(ctx context.Context, req *digestv1.ImportPapersReq
 	}
 	res, err := s.svc.ImportPapers(ctx, format, req.GetData())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.ImportPapersResponse{
 		CreatedCount: int32(res.Created),
@@ -48,7 +46,7 @@ func (s *Server) ImportPapers(ctx context.Context, req *digestv1.ImportPapersReq
 func (s *Server) ListPapers(ctx context.Context, req *digestv1.ListPapersRequest) (*digestv1.ListPapersResponse, error) {
 	papers, next, err := s.svc.ListPapers(ctx, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	resp := &digestv1.ListPapersResponse{Papers: make([]*digestv1.Paper, len(papers)), NextPageToken: next}
 	for i, p := range papers {
@@ -61,7 +59,7 @@ func (s *Server) ListPapers(ctx context.Context, req *digestv1.ListPapersRequest
 func (s *Server) RunDigest(ctx context.Context, req *digestv1.RunDigestRequest) (*digestv1.RunDigestResponse, error) {
 	run, err := s.svc.RunDigest(ctx, req.GetEdition(), req.GetDryRun())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.RunDigestResponse{Run: runProto(run)}, nil
 }
@@ -70,7 +68,7 @@ func (s *Server) RunDigest(ctx context.Context, req *digestv1.RunDigestRequest) 
 func (s *Server) GetDigestRun(ctx context.Context, req *digestv1.GetDigestRunRequest) (*digestv1.GetDigestRunResponse, error) {
 	run, err := s.svc.GetRun(ctx, req.GetRunId())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.GetDigestRunResponse{Run: runProto(run)}, nil
 }
