@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 )
 
 // Entry is one queue entry: a reference from a lane's stream in one
@@ -65,7 +67,7 @@ type Mail struct {
 	MessageID string
 	To        string
 	Lane      Lane
-	Rendered
+	mailtemplate.Rendered
 	// ListUnsubscribeURL is empty, https (one-click) or http to a loopback
 	// host.
 	ListUnsubscribeURL string
@@ -192,7 +194,7 @@ func NewDispatcher(cfg DispatcherConfig, q Queue, mailer Mailer) (*Dispatcher, e
 		tx:       make(chan Entry, total),
 		bulk:     make(chan Entry, total),
 		inflight: inflight{m: map[entryKey]Entry{}},
-		contents: contentCache{m: map[string]*compiled{}},
+		contents: contentCache{m: map[string]*mailtemplate.Compiled{}},
 	}, nil
 }
 
@@ -520,7 +522,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		MessageID:          msg.ID,
 		To:                 msg.Recipient,
 		Lane:               msg.Lane,
-		Rendered:           tmpl.render(msg.Variables),
+		Rendered:           tmpl.Render(msg.Variables),
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
 	}
 	start := d.now()
@@ -639,7 +641,7 @@ func alive(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // content returns the compiled template of a content id, from the cache or
 // the store.
-func (d *Dispatcher) content(ctx context.Context, id string) (*compiled, error) {
+func (d *Dispatcher) content(ctx context.Context, id string) (*mailtemplate.Compiled, error) {
 	if c, ok := d.contents.get(id); ok {
 		return c, nil
 	}
@@ -647,7 +649,7 @@ func (d *Dispatcher) content(ctx context.Context, id string) (*compiled, error) 
 	if err != nil {
 		return nil, err
 	}
-	tmpl := compile(c)
+	tmpl := c.Compile()
 	d.contents.put(id, tmpl)
 	return tmpl, nil
 }
@@ -710,18 +712,18 @@ func (f *inflight) snapshot() []Entry {
 // contentCache keeps recently used compiled templates, evicting the oldest.
 type contentCache struct {
 	mu    sync.Mutex
-	m     map[string]*compiled
+	m     map[string]*mailtemplate.Compiled
 	order []string
 }
 
-func (c *contentCache) get(id string) (*compiled, bool) {
+func (c *contentCache) get(id string) (*mailtemplate.Compiled, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.m[id]
 	return t, ok
 }
 
-func (c *contentCache) put(id string, t *compiled) {
+func (c *contentCache) put(id string, t *mailtemplate.Compiled) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[id]; ok {

@@ -14,6 +14,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"time"
+
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 )
 
 // Errors the Service and Dispatcher report.
@@ -128,7 +130,12 @@ func (c Content) ID() string {
 
 // Variables lists the distinct {{variables}} the content uses, sorted.
 func (c Content) Variables() []string {
-	return mergeNames(ParseTemplate(c.Subject).Names(), ParseTemplate(c.HTML).Names(), ParseTemplate(c.Text).Names())
+	return c.Compile().Names()
+}
+
+// Compile parses the content's templates.
+func (c Content) Compile() *mailtemplate.Compiled {
+	return mailtemplate.Compile(c.Subject, c.HTML, c.Text)
 }
 
 // Message is one queued message and its delivery status.

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/paperroute/paperroute/platform/mailcatcher"
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
@@ -60,7 +61,7 @@ func dial(t *testing.T, m *smtpmail.Mailer) queue.Conn {
 func mail(to string) *queue.Mail {
 	return &queue.Mail{
 		MessageID: queue.MessageID(to), To: to, Lane: queue.LaneBulk,
-		Rendered:           queue.Rendered{Subject: "Café ▲ digest", Text: "text part", HTML: "<p>html part</p>"},
+		Rendered:           mailtemplate.Rendered{Subject: "Café ▲ digest", Text: "text part", HTML: "<p>html part</p>"},
 		ListUnsubscribeURL: "https://paperroute.example/unsubscribe?token=" + strings.Repeat("t", 900),
 	}
 }
