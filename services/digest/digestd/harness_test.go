@@ -25,6 +25,7 @@ import (
 
 	"github.com/paperroute/paperroute/services/digest/digestd"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 )
 
 const fixture = "../internal/hfdaily/testdata/hf-daily-papers-2026-06-12.json"
@@ -37,7 +38,7 @@ type service struct {
 	redis   *redistest.Server
 	rdb     redis.UniversalClient
 	subs    *peertest.Subscribers
-	sender  *peertest.Sender
+	sender  *sendertest.Fake
 	stop    func() error // stops the service and returns Run's result
 }
 
@@ -48,14 +49,14 @@ func start(t *testing.T, extra map[string]string) *service {
 	s := &service{redis: redistest.Start(t, redistest.WithoutAppendOnly())}
 	s.rdb = s.redis.Client()
 	s.subs = peertest.StartSubscribers(t)
-	s.sender = peertest.StartSender(t)
+	s.sender = sendertest.Start(t, peertest.Tokens.Service)
 
 	env := map[string]string{
 		"REDIS_URL":                s.redis.URL(),
 		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
 		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
 		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr,
-		"SENDER_GRPC_ADDR":         s.sender.Addr,
+		"SENDER_GRPC_ADDR":         s.sender.Addr(),
 		"SHUTDOWN_GRACE":           "5s",
 	}
 	for k, v := range extra {

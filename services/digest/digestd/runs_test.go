@@ -95,7 +95,7 @@ func TestRunDigest(t *testing.T) {
 		}
 	})
 	t.Run("dry run counts and sends nothing", func(t *testing.T) {
-		puts, batches := len(s.sender.Puts()), s.sender.Batches()
+		puts, batches := len(s.sender.Puts()), s.sender.Calls()
 		run := s.runDigest(t, "2026-06-14", true)
 		if diff := cmp.Diff(counts{State: "SUCCEEDED", Due: 3}, countsOf(run)); diff != "" {
 			t.Errorf("dry run (-want +got):\n%s", diff)
@@ -103,9 +103,9 @@ func TestRunDigest(t *testing.T) {
 		if !run.GetDryRun() || len(run.GetPaperIds()) != 10 {
 			t.Errorf("dry run = %v, want dry_run and the 10 papers it would send", run)
 		}
-		if len(s.sender.Puts()) != puts || s.sender.Batches() != batches {
+		if len(s.sender.Puts()) != puts || s.sender.Calls() != batches {
 			t.Errorf("dry run called the sender: %d PutContent and %d Enqueue calls before, %d and %d after",
-				puts, batches, len(s.sender.Puts()), s.sender.Batches())
+				puts, batches, len(s.sender.Puts()), s.sender.Calls())
 		}
 	})
 }
@@ -121,7 +121,7 @@ func TestRunDigestPagesThroughSubscribers(t *testing.T) {
 	if got := s.subs.Calls(); got != 3 {
 		t.Errorf("ListDueSubscribers called %d times, want 3 pages of up to 500", got)
 	}
-	if got := s.sender.Batches(); got != 3 {
+	if got := s.sender.Calls(); got != 3 {
 		t.Errorf("Enqueue called %d times, want one batch per page", got)
 	}
 	if got := len(run.GetPaperIds()); got != 3 {
@@ -136,7 +136,7 @@ func TestRunDigestWithoutPapersSkipsEveryone(t *testing.T) {
 	if diff := cmp.Diff(counts{State: "SUCCEEDED", Due: 3, Skipped: 3}, countsOf(run)); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}
-	if len(s.sender.Puts()) != 0 || s.sender.Batches() != 0 {
+	if len(s.sender.Puts()) != 0 || s.sender.Calls() != 0 {
 		t.Error("a run without papers called the sender")
 	}
 }

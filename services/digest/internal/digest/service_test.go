@@ -21,6 +21,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 )
 
 // config returns a Config on a private Redis and fake peers reached over
@@ -31,13 +32,13 @@ func config(t *testing.T, now func() time.Time) digest.Config {
 	subs := peertest.StartSubscribers(t, &subscriberv1.DueSubscriber{
 		SubscriberId: "sub1", Email: "a@example.com", UnsubscribeUrl: "https://paperroute.example/u?t=1",
 	})
-	sender := peertest.StartSender(t)
+	sender := sendertest.Start(t, peertest.Tokens.Service)
 	subConn, err := grpcclient.New(subs.Addr, peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subConn.Close() })
-	sendConn, err := grpcclient.New(sender.Addr, peertest.Tokens.Service)
+	sendConn, err := grpcclient.New(sender.Addr(), peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}

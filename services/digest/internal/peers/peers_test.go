@@ -18,6 +18,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 )
 
 func TestSubscribersListDue(t *testing.T) {
@@ -52,8 +53,8 @@ func TestSubscribersListDue(t *testing.T) {
 }
 
 func TestSenderWrongTokenIsRefused(t *testing.T) {
-	fake := peertest.StartSender(t)
-	conn, err := grpcclient.New(fake.Addr, "not-the-service-token")
+	fake := sendertest.Start(t, peertest.Tokens.Service)
+	conn, err := grpcclient.New(fake.Addr(), "not-the-service-token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +66,8 @@ func TestSenderWrongTokenIsRefused(t *testing.T) {
 }
 
 func TestSenderEnqueue(t *testing.T) {
-	fake := peertest.StartSender(t)
-	conn, err := grpcclient.New(fake.Addr, peertest.Tokens.Service)
+	fake := sendertest.Start(t, peertest.Tokens.Service)
+	conn, err := grpcclient.New(fake.Addr(), peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
