@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 )
@@ -56,8 +58,15 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("digestd: %w", err)
 	}
-	if cfg.PostalAddress == config.DefaultPostalAddress {
-		log.Warn("DIGEST_POSTAL_ADDRESS is the placeholder; production mail must carry the sender's real postal address")
+	catalogue := ranking.DefaultCatalogue()
+	if cfg.TopicsFile != "" {
+		data, err := os.ReadFile(cfg.TopicsFile)
+		if err != nil {
+			return fmt.Errorf("digestd: DIGEST_TOPICS_FILE: %w", err)
+		}
+		if catalogue, err = ranking.ParseCatalogue(data); err != nil {
+			return fmt.Errorf("digestd: DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
+		}
 	}
 
 	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
@@ -88,6 +97,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         renderer,
+		Sent:             store,
+		Catalogue:        catalogue,
+		Ranking:          rankingParams(cfg),
+		WeeklyWindow:     cfg.WeeklyWindow,
+		SentMemory:       cfg.SentMemory,
 		Logger:           log,
 		PapersPerEdition: cfg.PapersPerEdition,
 		MaxImportBytes:   cfg.MaxImportBytes,
@@ -111,7 +125,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("digestd: %w", err)
 	}
-	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(svc))
+	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(svc, authz.IsOperator))
+	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
+	if err != nil {
+		return fmt.Errorf("digestd: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -132,6 +150,9 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, grpcLis) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpLis, mux, cfg.ShutdownGrace) })
+	if cfg.Scheduler {
+		g.Go(func() error { return sched.Run(gctx) })
+	}
 	g.Go(func() error {
 		// Runs stop when the service does: each in-flight run is marked
 		// FAILED "interrupted by shutdown; run it again".
@@ -145,6 +166,14 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	}
 	log.Info("digest service stopped")
 	return nil
+}
+
+// rankingParams are the published trending parameters with the configured
+// daily window.
+func rankingParams(cfg config.Config) ranking.Params {
+	p := ranking.DefaultParams()
+	p.Window = cfg.TrendingWindow
+	return p
 }
 
 func closeAndLog(log *slog.Logger, what string, closeFn func() error) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/platform/logging"
 
@@ -40,10 +41,44 @@ func TestAuth(t *testing.T) {
 			_, err := c.GetDigestRun(ctx, &digestv1.GetDigestRunRequest{})
 			return err
 		},
+		"ListDigestRuns": func(c digestv1.DigestServiceClient) error {
+			_, err := c.ListDigestRuns(ctx, &digestv1.ListDigestRunsRequest{})
+			return err
+		},
+		// A preview of one subscriber's digest is for operators only.
+		"PreviewDigest": func(c digestv1.DigestServiceClient) error {
+			_, err := c.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{SubscriberId: "01J0000000000000000000000"})
+			return err
+		},
+	}
+	public := map[string]func(digestv1.DigestServiceClient) error{
+		"PreviewDigest": func(c digestv1.DigestServiceClient) error {
+			_, err := c.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{Preferences: &subscriberv1.Preferences{Topics: []string{"diffusion"}}})
+			return err
+		},
+		"ListTrending": func(c digestv1.DigestServiceClient) error {
+			_, err := c.ListTrending(ctx, &digestv1.ListTrendingRequest{})
+			return err
+		},
+		"ListTopics": func(c digestv1.DigestServiceClient) error {
+			_, err := c.ListTopics(ctx, &digestv1.ListTopicsRequest{})
+			return err
+		},
 	}
 	for _, m := range digestv1.DigestService_ServiceDesc.Methods {
-		if _, ok := calls[m.MethodName]; !ok {
+		_, op := calls[m.MethodName]
+		_, pub := public[m.MethodName]
+		if !op && !pub {
 			t.Errorf("method %s has no auth test", m.MethodName)
+		}
+	}
+	for name, call := range public {
+		for _, token := range []string{"", "not-the-token", peertest.Tokens.Service} {
+			t.Run(name+" is public, token "+token, func(t *testing.T) {
+				if code := status.Code(call(digestv1.NewDigestServiceClient(dial(t, s.addr, token)))); code == codes.Unauthenticated || code == codes.PermissionDenied {
+					t.Errorf("public call refused: %v", code)
+				}
+			})
 		}
 	}
 	clients := []struct {
@@ -58,8 +93,14 @@ func TestAuth(t *testing.T) {
 	for name, call := range calls {
 		for _, c := range clients {
 			t.Run(name+" with "+c.name, func(t *testing.T) {
+				want := c.want
+				if name == "PreviewDigest" {
+					// PUBLIC at the door; the handler refuses a subscriber
+					// id without the operator token.
+					want = codes.PermissionDenied
+				}
 				err := call(digestv1.NewDigestServiceClient(dial(t, s.addr, c.token)))
-				wantCode(t, err, c.want, "")
+				wantCode(t, err, want, "")
 			})
 		}
 		t.Run(name+" with the admin token", func(t *testing.T) {
@@ -116,6 +157,7 @@ func TestRunFailsFast(t *testing.T) {
 	base := map[string]string{
 		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
 		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
+		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
 	}
 	tests := []struct {
 		name string

@@ -58,6 +58,10 @@ func start(t *testing.T, extra map[string]string) *service {
 		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr,
 		"SENDER_GRPC_ADDR":         s.sender.Addr(),
 		"SHUTDOWN_GRACE":           "5s",
+		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		// Tests run slots themselves (RunDigest with a slot), on their own
+		// clock; the scheduler has its own tests.
+		"DIGEST_SCHEDULER": "false",
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -27,8 +27,10 @@ func TestRunDigest(t *testing.T) {
 	if diff := cmp.Diff(counts{State: "SUCCEEDED", Due: 3, Queued: 3}, countsOf(run)); diff != "" {
 		t.Errorf("first run (-want +got):\n%s", diff)
 	}
-	wantPapers := []string{"2606.13681", "2606.13392", "2606.08063", "2606.13289", "2606.13106",
-		"2606.12243", "2606.06113", "2606.12303", "2606.11662", "2606.11409"}
+	// The ten best by the trending score (docs/ranking.md) of the papers
+	// featured in the 72 hours before the edition's end.
+	wantPapers := []string{"2606.13681", "2606.13392", "2606.08063", "2606.13289", "2606.06113",
+		"2606.13106", "2606.12243", "2606.11409", "2606.11662", "2606.12303"}
 	if diff := cmp.Diff(wantPapers, run.GetPaperIds()); diff != "" {
 		t.Errorf("edition papers (-want +got):\n%s", diff)
 	}
@@ -61,11 +63,13 @@ func TestRunDigest(t *testing.T) {
 	var want []*senderv1.OutboundMessage
 	for _, d := range due(3) {
 		want = append(want, &senderv1.OutboundMessage{
-			IdempotencyKey:     "digest:" + d.GetSubscriberId() + ":2026-06-12",
-			Recipient:          d.GetEmail(),
-			Lane:               senderv1.Lane_LANE_BULK,
-			ContentId:          queued[0].GetContentId(),
-			Variables:          map[string]string{"unsubscribe_url": d.GetUnsubscribeUrl()},
+			IdempotencyKey: "digest:" + d.GetSubscriberId() + ":2026-06-12",
+			Recipient:      d.GetEmail(),
+			Lane:           senderv1.Lane_LANE_BULK,
+			ContentId:      queued[0].GetContentId(),
+			// No manage_url from the subscriber service: the manage link
+			// falls back to the unsubscribe page.
+			Variables:          map[string]string{"unsubscribe_url": d.GetUnsubscribeUrl(), "manage_url": d.GetUnsubscribeUrl()},
 			ListUnsubscribeUrl: d.GetUnsubscribeUrl(),
 		})
 	}
@@ -157,9 +161,11 @@ func TestRunDigestFailures(t *testing.T) {
 		want:      counts{State: "SUCCEEDED", Due: 3, Failed: 3},
 		wantError: "could not queue digests",
 	}, {
+		// Content is rendered per page (readers' topics decide the
+		// papers), after the page's subscribers were counted due.
 		name:      "sender put content fails",
 		breakIt:   func(s *service) { s.sender.FailPutContent(status.Error(codes.Internal, "disk full")) },
-		want:      counts{State: "FAILED"},
+		want:      counts{State: "FAILED", Due: 3},
 		wantError: "could not store the edition's content in the sender",
 	}, {
 		name:      "subscriber service fails",

@@ -45,6 +45,10 @@ type demoResult struct {
 	EMLPath      string
 	HTMLPath     string
 	SentEarlier  bool // the edition's digest was delivered by an earlier run
+	// NothingNew: the demo subscriber was sent every sample paper on an
+	// earlier day (a digest never repeats a paper), so today's edition
+	// was skipped.
+	NothingNew bool
 	SubscriberID string
 }
 
@@ -57,8 +61,12 @@ func runDemo(ctx context.Context, c clients, catcher *mailcatcher.Server, mailDi
 	var res demoResult
 	res.Edition = now.UTC().Format(time.DateOnly)
 
+	papers, err := sample.PapersFeaturedOn(now.UTC())
+	if err != nil {
+		return res, err
+	}
 	imp, err := c.digest.ImportPapers(ctx, &digestv1.ImportPapersRequest{
-		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: sample.Papers,
+		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: papers,
 	}, grpc.WaitForReady(true))
 	if err != nil {
 		return res, fmt.Errorf("import sample papers: %w", err)
@@ -82,6 +90,10 @@ func runDemo(ctx context.Context, c clients, catcher *mailcatcher.Server, mailDi
 	// Sending is idempotent per edition: after an earlier dev run the same
 	// day, the sender already has this digest and sends nothing new.
 	res.SentEarlier = done.GetQueuedCount() == 0 && done.GetDuplicateCount() > 0
+	if done.GetQueuedCount() == 0 && done.GetDuplicateCount() == 0 && done.GetSkippedCount() > 0 {
+		res.NothingNew = true
+		return res, nil
+	}
 
 	key := "digest:" + id + ":" + res.Edition
 	msg, err := waitSent(ctx, c.sender, key)

@@ -31,6 +31,7 @@ func TestRunStartsAndShutsDown(t *testing.T) {
 		"PAPERROUTE_SERVICE_TOKEN": "service-token-for-tests",
 		"DIGEST_GRPC_ADDR":         freeAddr(t),
 		"DIGEST_HTTP_ADDR":         httpAddr,
+		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
 		"LOG_FORMAT":               "text",
 	}, nil)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,31 +14,68 @@ import (
 
 	"github.com/paperroute/paperroute/platform/validation"
 
-	"github.com/paperroute/paperroute/services/digest/internal/ranking"
+	"github.com/paperroute/paperroute/services/digest/internal/schedule"
 )
 
 var editionPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
-// parseEdition checks an edition date; empty means today (UTC).
-func (s *Service) parseEdition(edition string) (string, error) {
-	if edition == "" {
-		return s.now().UTC().Format(time.DateOnly), nil
-	}
-	if !editionPattern.MatchString(edition) {
-		return "", validation.Field("edition", "must be a date written YYYY-MM-DD, e.g. 2026-06-12")
-	}
-	t, err := time.Parse(time.DateOnly, edition)
-	if err != nil || t.Year() < 2000 {
-		return "", validation.Field("edition", "is not a real calendar date (from 2000 on)")
-	}
-	return edition, nil
+// RunRequest says what a run covers: one edition date for every
+// subscriber the subscriber service says is due now, or one 15-minute
+// slot (what the scheduler runs), where each due subscriber gets the
+// edition of their own local date or ISO week.
+type RunRequest struct {
+	// Edition is "YYYY-MM-DD"; empty (and no Slot) means today in UTC.
+	Edition string
+	// Slot is the start of a slot (a UTC quarter hour); zero for an
+	// edition run.
+	Slot time.Time
+	// DryRun renders and counts but records and queues nothing.
+	DryRun bool
 }
 
-// RunDigest starts a run for edition ("YYYY-MM-DD", empty for today UTC)
-// and returns it at once, RUNNING; the work goes on in the background. A
-// dry run counts but queues nothing.
-func (s *Service) RunDigest(ctx context.Context, edition string, dryRun bool) (Run, error) {
-	edition, err := s.parseEdition(edition)
+// checkRun validates req against the clock: a real run may not be for a
+// date more than one day after today (UTC) — a typo like 9999-12-31 would
+// otherwise burn that edition's send-once keys — a dry run may look
+// further.
+func (s *Service) checkRun(req RunRequest) (RunRequest, error) {
+	now := s.now().UTC()
+	limit := now.Truncate(24*time.Hour).AddDate(0, 0, 2) // start of the day after tomorrow
+	var verr validation.Errors
+	switch {
+	case req.Edition != "" && !req.Slot.IsZero():
+		verr.Add("slot", "set edition or slot, not both")
+	case !req.Slot.IsZero():
+		slot := req.Slot.UTC()
+		switch {
+		case slot.Year() < 2000 || slot.Year() > 9999:
+			verr.Add("slot", "is not a time from 2000 on")
+		case !slot.Equal(schedule.SlotStart(slot)):
+			verr.Add("slot", "must be the start of a 15-minute slot (a quarter hour, UTC)")
+		case !req.DryRun && !slot.Before(limit):
+			verr.Add("slot", "is more than one day after today (UTC); a dry run may look further")
+		}
+		req.Slot = slot
+	case req.Edition == "":
+		req.Edition = now.Format(time.DateOnly)
+	case !editionPattern.MatchString(req.Edition):
+		verr.Add("edition", "must be a date written YYYY-MM-DD, e.g. 2026-06-12")
+	default:
+		t, err := time.Parse(time.DateOnly, req.Edition)
+		switch {
+		case err != nil || t.Year() < 2000:
+			verr.Add("edition", "is not a real calendar date (from 2000 on)")
+		case !req.DryRun && !t.Before(limit):
+			verr.Add("edition", "is more than one day after today (UTC); a dry run may look further")
+		}
+	}
+	return req, verr.Err()
+}
+
+// RunDigest starts a run and returns it at once, RUNNING; the work goes on
+// in the background. Running the same edition or slot again is safe and is
+// how a FAILED run is resumed: what was queued comes back as duplicates.
+func (s *Service) RunDigest(ctx context.Context, req RunRequest) (Run, error) {
+	req, err := s.checkRun(req)
 	if err != nil {
 		return Run{}, err
 	}
@@ -47,7 +84,8 @@ func (s *Service) RunDigest(ctx context.Context, edition string, dryRun bool) (R
 	if err != nil {
 		return Run{}, fmt.Errorf("digest: new run id: %w", err)
 	}
-	run := Run{ID: id.String(), Edition: edition, State: RunRunning, DryRun: dryRun, CreateTime: now}
+	run := Run{ID: id.String(), Edition: req.Edition, Slot: req.Slot, State: RunRunning, DryRun: req.DryRun,
+		CreateTime: now, HeartbeatTime: now}
 
 	err = s.background(func() error {
 		if err := s.cfg.Runs.CreateRun(ctx, run); err != nil {
@@ -58,11 +96,15 @@ func (s *Service) RunDigest(ctx context.Context, edition string, dryRun bool) (R
 	if err != nil {
 		return Run{}, err
 	}
-	s.cfg.Logger.InfoContext(ctx, "digest run started", "run_id", run.ID, "edition", edition, "dry_run", dryRun)
+	s.cfg.Logger.InfoContext(ctx, "digest run started", "run_id", run.ID, "edition", run.Edition, "slot", run.Slot, "dry_run", run.DryRun)
 	return run, nil
 }
 
-// GetRun returns a run by id.
+// staleError is the error of a run whose process stopped.
+const staleError = "the process running it stopped; run it again (nothing is sent twice)"
+
+// GetRun returns a run by id. A RUNNING run whose heartbeat stopped (its
+// process died) is marked FAILED first.
 func (s *Service) GetRun(ctx context.Context, id string) (Run, error) {
 	parsed, err := ulid.ParseStrict(id)
 	if err != nil {
@@ -72,12 +114,91 @@ func (s *Service) GetRun(ctx context.Context, id string) (Run, error) {
 	if err != nil {
 		return Run{}, fmt.Errorf("digest: get run %s: %w", parsed, err)
 	}
+	return s.checkStale(ctx, run)
+}
+
+// ListRuns returns one page of runs, newest first.
+func (s *Service) ListRuns(ctx context.Context, pageSize int, pageToken string) ([]Run, string, error) {
+	switch {
+	case pageSize < 0:
+		return nil, "", validation.Field("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	runs, next, err := s.cfg.Runs.ListRuns(ctx, pageSize, pageToken)
+	if errors.Is(err, ErrBadCursor) {
+		return nil, "", validation.Field("page_token", "is not a token from a previous response")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("digest: list runs: %w", err)
+	}
+	for i := range runs {
+		if runs[i], err = s.checkStale(ctx, runs[i]); err != nil {
+			return nil, "", err
+		}
+	}
+	return runs, next, nil
+}
+
+func (s *Service) checkStale(ctx context.Context, run Run) (Run, error) {
+	if run.State != RunRunning {
+		return run, nil
+	}
+	hb := run.HeartbeatTime
+	if hb.IsZero() {
+		hb = run.CreateTime
+	}
+	now := s.now().UTC()
+	before := now.Add(-StaleAfter)
+	if !hb.Before(before) {
+		return run, nil
+	}
+	failed, err := s.cfg.Runs.FailIfStale(ctx, run.ID, before, staleError, now)
+	if err != nil {
+		return Run{}, fmt.Errorf("digest: mark stale run %s failed: %w", run.ID, err)
+	}
+	if failed {
+		run.State, run.Error, run.FinishTime = RunFailed, staleError, now
+		s.cfg.Logger.WarnContext(ctx, "digest run marked failed: its process stopped", "run_id", run.ID)
+	}
 	return run, nil
+}
+
+// heartbeat records every HeartbeatInterval that the run is alive, until
+// the returned stop is called.
+func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.cfg.Runs.Heartbeat(ctx, id, s.now().UTC()); err != nil && ctx.Err() == nil {
+					s.cfg.Logger.WarnContext(ctx, "digest run heartbeat failed", "run_id", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 // execute does a run's work and records how it ended.
 func (s *Service) execute(ctx context.Context, run Run) {
+	stop := s.heartbeat(ctx, run.ID)
 	counts, warning, err := s.work(ctx, run)
+	stop()
 
 	state, errText := RunSucceeded, warning
 	interrupted := err != nil && ctx.Err() != nil
@@ -90,9 +211,9 @@ func (s *Service) execute(ctx context.Context, run Run) {
 	errText = shorten(errText, maxErrorText)
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	log := s.cfg.Logger.With("run_id", run.ID, "edition", run.Edition, "dry_run", run.DryRun,
+	log := s.cfg.Logger.With("run_id", run.ID, "edition", run.Edition, "slot", run.Slot, "dry_run", run.DryRun,
 		"state", state.String(), "due", counts.Due, "queued", counts.Queued, "duplicate", counts.Duplicate,
-		"skipped", counts.Skipped, "failed", counts.Failed)
+		"skipped", counts.Skipped, "failed", counts.Failed, "missed", counts.Missed, "contents", counts.Contents)
 	if ferr := s.cfg.Runs.FinishRun(finishCtx, run.ID, state, errText, s.now().UTC()); ferr != nil {
 		log.ErrorContext(finishCtx, "digest run finished but its end could not be recorded", "err", ferr)
 		return
@@ -127,133 +248,11 @@ func (e *runError) LogValue() slog.Value {
 	return slog.StringValue(e.text + ": " + e.cause.Error())
 }
 
-// work picks the papers, renders once, stores the content once and walks
-// the due subscribers page by page. It returns the counts so far, a warning
-// for the first enqueue failure, and an error if the run stopped early.
-func (s *Service) work(ctx context.Context, run Run) (Counts, string, error) {
-	var total Counts
-	papers, _, err := s.cfg.Papers.ListPapers(ctx, s.cfg.PapersPerEdition, "")
-	if err != nil {
-		return total, "", &runError{"could not read the papers", err}
-	}
-	var (
-		msg       Rendered
-		contentID string
-	)
-	if len(papers) > 0 {
-		date, _ := time.Parse(time.DateOnly, run.Edition)
-		ed := Edition{Date: date, Cards: make([]Card, len(papers))}
-		for i, p := range papers {
-			ed.Cards[i] = Card{Paper: p, Why: ranking.Why(p, nil)}
-		}
-		msg, err = s.cfg.Renderer.Render(ed)
-		if err != nil {
-			return total, "", &runError{"could not render the edition", err}
-		}
-		papers = papers[:msg.Cards]
-	}
-	ids := make([]string, len(papers))
-	for i, p := range papers {
-		ids[i] = p.ID
-	}
-	if err := s.cfg.Runs.SetRunPapers(ctx, run.ID, ids); err != nil {
-		return total, "", &runError{"could not record the edition's papers", err}
-	}
-	if len(papers) > 0 && !run.DryRun {
-		contentID, err = s.cfg.Sender.PutContent(ctx, Content{Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text})
-		if err != nil {
-			return total, "", &runError{"could not store the edition's content in the sender", err}
-		}
-	}
-
-	var warning string
-	dueTime := run.CreateTime
-	token := ""
-	for {
-		subs, next, err := s.cfg.Subscribers.ListDue(ctx, dueTime, DuePageSize, token)
-		if err != nil {
-			return total, warning, &runError{"could not list the due subscribers", err}
-		}
-		page := Counts{Due: int64(len(subs))}
-		switch {
-		case len(papers) == 0:
-			page.Skipped = page.Due
-		case run.DryRun:
-		default:
-			c, w := s.enqueue(ctx, run, contentID, subs)
-			page = page.Add(c)
-			if warning == "" {
-				warning = w
-			}
-		}
-		// Record what this page did even if shutdown interrupted it.
-		if err := s.addCounts(ctx, run.ID, page); err != nil {
-			return total, warning, &runError{"could not record the run's progress", err}
-		}
-		total = total.Add(page)
-		if ctx.Err() != nil {
-			return total, warning, ctx.Err()
-		}
-		if next == "" {
-			return total, warning, nil
-		}
-		if next == token {
-			return total, warning, &runError{"the subscriber service returned the same page token twice", nil}
-		}
-		token = next
-	}
-}
-
 // addCounts records a page's counts, also after ctx is cancelled.
 func (s *Service) addCounts(ctx context.Context, id string, c Counts) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	return s.cfg.Runs.AddRunCounts(ctx, id, c)
-}
-
-// enqueue queues one page's digests in one batch. If the sender refuses
-// the batch because one message is invalid, each message is queued alone,
-// so one bad address does not hold back the rest of the page.
-func (s *Service) enqueue(ctx context.Context, run Run, contentID string, subs []DueSubscriber) (Counts, string) {
-	var c Counts
-	var warning string
-	msgs := make([]Message, 0, len(subs))
-	for _, sub := range subs {
-		if sub.ID == "" || sub.Email == "" || sub.UnsubscribeURL == "" {
-			c.Failed++
-			if warning == "" {
-				warning = "a due subscriber came without an id, address or unsubscribe URL"
-			}
-			continue
-		}
-		msgs = append(msgs, Message{
-			Key:                "digest:" + sub.ID + ":" + run.Edition,
-			Recipient:          sub.Email,
-			ContentID:          contentID,
-			Variables:          map[string]string{"unsubscribe_url": sub.UnsubscribeURL},
-			ListUnsubscribeURL: sub.UnsubscribeURL,
-		})
-	}
-	if len(msgs) == 0 {
-		return c, warning
-	}
-	results, err := s.cfg.Sender.Enqueue(ctx, msgs)
-	switch {
-	case ctx.Err() != nil:
-		// Interrupted: the batch may or may not be queued; the next run
-		// finds out (as duplicates), so count nothing.
-		return c, warning
-	case !errors.Is(err, ErrRejected) || len(msgs) == 1:
-		return tally(c, warning, len(msgs), results, err)
-	}
-	for i := range msgs {
-		results, err := s.cfg.Sender.Enqueue(ctx, msgs[i:i+1])
-		if ctx.Err() != nil {
-			return c, warning
-		}
-		c, warning = tally(c, warning, 1, results, err)
-	}
-	return c, warning
 }
 
 // tally adds one Enqueue call's outcome to c.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 )
 
 // Defaults and bounds of the service's knobs.
@@ -27,6 +28,10 @@ const (
 	finishTimeout = 5 * time.Second
 	// maxErrorText bounds the error text kept on a run.
 	maxErrorText = 300
+	// HeartbeatInterval is how often a RUNNING run says it is alive, and
+	// StaleAfter how long without that until it counts as dead (FAILED).
+	HeartbeatInterval = 20 * time.Second
+	StaleAfter        = 2 * time.Minute
 )
 
 // Config is what a Service needs.
@@ -36,6 +41,17 @@ type Config struct {
 	Subscribers Subscribers
 	Sender      Sender
 	Renderer    Renderer
+	// Sent is the never-resend memory.
+	Sent SentStore
+	// Catalogue is the topic catalogue readers choose from.
+	Catalogue *ranking.Catalogue
+	// Ranking are the trending parameters; Ranking.Window is the window of
+	// a daily edition, WeeklyWindow that of a weekly one.
+	Ranking      ranking.Params
+	WeeklyWindow time.Duration
+	// SentMemory is how long the papers sent to a subscriber are
+	// remembered (never sent again); longer than both windows.
+	SentMemory time.Duration
 	// Logger receives one line per run start and end. Required.
 	Logger *slog.Logger
 	// PapersPerEdition is how many papers an edition carries (1..50).
@@ -63,8 +79,13 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
 	switch {
-	case cfg.Papers == nil || cfg.Runs == nil || cfg.Subscribers == nil || cfg.Sender == nil || cfg.Renderer == nil || cfg.Logger == nil:
-		return nil, errors.New("digest: Papers, Runs, Subscribers, Sender, Renderer and Logger are required")
+	case cfg.Papers == nil || cfg.Runs == nil || cfg.Subscribers == nil || cfg.Sender == nil || cfg.Renderer == nil ||
+		cfg.Sent == nil || cfg.Catalogue == nil || cfg.Logger == nil:
+		return nil, errors.New("digest: Papers, Runs, Subscribers, Sender, Renderer, Sent, Catalogue and Logger are required")
+	case cfg.Ranking.Window <= 0 || cfg.WeeklyWindow <= 0 || cfg.Ranking.Gravity <= 0 || cfg.Ranking.OffsetHours <= 0:
+		return nil, errors.New("digest: Ranking (window, gravity, offset) and WeeklyWindow must be positive")
+	case cfg.SentMemory < max(cfg.Ranking.Window, cfg.WeeklyWindow):
+		return nil, fmt.Errorf("digest: SentMemory %v must be at least the longest window", cfg.SentMemory)
 	case cfg.PapersPerEdition < 1 || cfg.PapersPerEdition > 50:
 		return nil, fmt.Errorf("digest: PapersPerEdition %d is outside 1..50", cfg.PapersPerEdition)
 	case cfg.MaxImportBytes < 1 || cfg.MaxImportBytes > hfdaily.MaxBytes:

@@ -19,6 +19,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
@@ -53,6 +54,11 @@ func config(t *testing.T, now func() time.Time) digest.Config {
 		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         r,
+		Sent:             store,
+		Catalogue:        ranking.DefaultCatalogue(),
+		Ranking:          ranking.DefaultParams(),
+		WeeklyWindow:     8 * 24 * time.Hour,
+		SentMemory:       30 * 24 * time.Hour,
 		Logger:           logging.Discard(),
 		PapersPerEdition: 10,
 		MaxImportBytes:   8 << 20,
@@ -99,7 +105,7 @@ func TestRunDigestUsesTheClock(t *testing.T) {
 	now := time.Date(2026, 6, 12, 23, 30, 0, 0, la)
 	svc := newService(t, func() time.Time { return now })
 
-	run, err := svc.RunDigest(context.Background(), "", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,14 +167,14 @@ func TestImportPapersRespectsTheConfiguredLimit(t *testing.T) {
 
 func TestNoRunsAfterShutdown(t *testing.T) {
 	svc := newService(t, nil)
-	run, err := svc.RunDigest(context.Background(), "2026-06-12", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RunDigest(context.Background(), "2026-06-12", true); !errors.Is(err, digest.ErrShuttingDown) {
+	if _, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true}); !errors.Is(err, digest.ErrShuttingDown) {
 		t.Errorf("RunDigest after Shutdown = %v, want ErrShuttingDown", err)
 	}
 	got, err := svc.GetRun(context.Background(), run.ID)
@@ -179,7 +185,7 @@ func TestNoRunsAfterShutdown(t *testing.T) {
 
 func TestGetRunAcceptsLowerCase(t *testing.T) {
 	svc := newService(t, nil)
-	run, err := svc.RunDigest(context.Background(), "2026-06-12", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

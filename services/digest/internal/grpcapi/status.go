@@ -15,4 +15,5 @@ import (
 var errorTable = grpcerr.Table{
 	{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
 	{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
+	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "no papers in the recent window: nothing to preview yet"},
 }

@@ -8,6 +8,10 @@ package schedule
 import (
 	"fmt"
 	"time"
+
+	// Every IANA zone must load, also on a minimal container image
+	// without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 // SlotLength is the scheduler's step. Every delivery instant falls on a
