@@ -39,16 +39,16 @@ type clients struct {
 
 // demoResult says where the demo digest is.
 type demoResult struct {
-	Edition      string
-	Imported     int
-	MessageID    string
-	EMLPath      string
-	HTMLPath     string
-	SentEarlier  bool // the edition's digest was delivered by an earlier run
+	Edition     string
+	Imported    int
+	MessageID   string
+	EMLPath     string
+	HTMLPath    string
+	SentEarlier bool // the edition's digest was delivered by an earlier run
 	// NothingNew: the demo subscriber was sent every sample paper on an
 	// earlier day (a digest never repeats a paper), so today's edition
 	// was skipped.
-	NothingNew bool
+	NothingNew   bool
 	SubscriberID string
 }
 

@@ -291,4 +291,3 @@ func (s *Service) enqueue(ctx context.Context, msgs []Message) (Counts, string) 
 	}
 	return c, warning
 }
-
