@@ -79,6 +79,9 @@ type Server struct {
 	GRPC *grpc.Server
 	// Mux is the HTTP side; /healthz and /metrics are already on it.
 	Mux *http.ServeMux
+	// Authorizer enforces Spec.Policy; handlers whose answer depends on
+	// the caller's class (an operator sees more) ask it.
+	Authorizer *auth.Authorizer
 
 	wrap    func(http.Handler) http.Handler
 	workers []worker
@@ -152,7 +155,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.GRPC = gsrv.GRPC
+	s.GRPC, s.Authorizer = gsrv.GRPC, authz
 	httpserver.Routes(s.Mux, s.Metrics, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	if err := spec.Setup(ctx, s); err != nil {
 		return fail(err)

@@ -7,6 +7,7 @@ package digestd
 import (
 	"context"
 	"fmt"
+	"os"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
@@ -14,11 +15,11 @@ import (
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
-
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 )
@@ -50,10 +51,18 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	})
 }
 
-// setup wires the digest service, its peers and its gRPC API onto s.
+// setup wires the digest service, its peers, its gRPC API and the
+// scheduler onto s.
 func setup(_ context.Context, s *service.Server, cfg config.Config) error {
-	if cfg.PostalAddress == config.DefaultPostalAddress {
-		s.Logger.Warn("DIGEST_POSTAL_ADDRESS is the placeholder; production mail must carry the sender's real postal address")
+	catalogue := ranking.DefaultCatalogue()
+	if cfg.TopicsFile != "" {
+		data, err := os.ReadFile(cfg.TopicsFile)
+		if err != nil {
+			return fmt.Errorf("DIGEST_TOPICS_FILE: %w", err)
+		}
+		if catalogue, err = ranking.ParseCatalogue(data); err != nil {
+			return fmt.Errorf("DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
+		}
 	}
 	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
 	if err != nil {
@@ -77,6 +86,11 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         renderer,
+		Sent:             store,
+		Catalogue:        catalogue,
+		Ranking:          rankingParams(cfg),
+		WeeklyWindow:     cfg.WeeklyWindow,
+		SentMemory:       cfg.SentMemory,
 		Logger:           s.Logger,
 		PapersPerEdition: cfg.PapersPerEdition,
 		MaxImportBytes:   cfg.MaxImportBytes,
@@ -84,7 +98,14 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc))
+	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, s.Authorizer.IsOperator))
+	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
+	if err != nil {
+		return err
+	}
+	if cfg.Scheduler {
+		s.Go("scheduler", sched.Run)
+	}
 	s.Go("digest runs", func(ctx context.Context) error {
 		// Runs stop when the service does: each in-flight run is marked
 		// FAILED "interrupted by shutdown; run it again".
@@ -94,4 +115,12 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		return svc.Shutdown(shutdownCtx)
 	})
 	return nil
+}
+
+// rankingParams are the published trending parameters with the configured
+// daily window.
+func rankingParams(cfg config.Config) ranking.Params {
+	p := ranking.DefaultParams()
+	p.Window = cfg.TrendingWindow
+	return p
 }
