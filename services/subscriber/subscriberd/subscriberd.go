@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/grpcserver"
@@ -26,8 +27,8 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
@@ -68,7 +69,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		return fmt.Errorf("subscriberd: sender: %w", err)
 	}
 	defer senderConn.Close()
-	mailer, err := sendermail.New(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
+	mailer, err := peers.NewSender(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
@@ -101,7 +102,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
-	grpcapi.Register(gsrv.GRPC, grpcapi.New(svc))
+	subscriberv1.RegisterSubscriberServiceServer(gsrv.GRPC, grpcapi.NewServer(svc))
 
 	pageHandler, err := pages.New(svc, log)
 	if err != nil {
