@@ -13,6 +13,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/digest/internal/config"
@@ -37,6 +38,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		service.CloseListeners(deps)
 		return fmt.Errorf("digest: %w", err)
 	}
+	browser, err := browserrpc.FromEnv(getenv, "DIGEST")
+	if err != nil {
+		service.CloseListeners(deps)
+		return fmt.Errorf("digest: config: %w", err)
+	}
 	return service.Run(ctx, deps, service.Spec{
 		Name:          "digest",
 		GRPCAddr:      cfg.GRPCAddr,
@@ -46,6 +52,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
 		MaxRecvBytes:  cfg.MaxRecvBytes(),
 		ShutdownGrace: cfg.ShutdownGrace,
+		Browser:       browser,
 		LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
 		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
 	})

@@ -11,6 +11,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
@@ -34,6 +35,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		service.CloseListeners(deps)
 		return fmt.Errorf("subscriber: %w", err)
 	}
+	browser, err := browserrpc.FromEnv(getenv, "SUBSCRIBER")
+	if err != nil {
+		service.CloseListeners(deps)
+		return fmt.Errorf("subscriber: config: %w", err)
+	}
 	return service.Run(ctx, deps, service.Spec{
 		Name:          "subscriber",
 		GRPCAddr:      cfg.GRPCAddr,
@@ -42,6 +48,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Policy:        grpcapi.Policy(),
 		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
 		ShutdownGrace: cfg.ShutdownGrace,
+		Browser:       browser,
 		LogAttrs:      []any{"public_url", cfg.PublicURL, "sender", cfg.SenderAddr},
 		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
 	})

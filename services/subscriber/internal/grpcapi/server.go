@@ -6,6 +6,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/paperroute/paperroute/platform/browserrpc"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
@@ -34,7 +36,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 	err := s.svc.Subscribe(ctx, subscription.SubscribeRequest{
 		Email:              req.GetEmail(),
 		ConsentTextVersion: req.GetConsentTextVersion(),
-		Client:             subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()},
+		Client:             caller(ctx, req.GetClientIp(), req.GetUserAgent()),
 	})
 	if err != nil {
 		return nil, errorTable.Status(err)
@@ -44,7 +46,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 
 // ConfirmSubscription implements subscriberv1.SubscriberServiceServer.
 func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.ConfirmSubscriptionRequest) (*subscriberv1.ConfirmSubscriptionResponse, error) {
-	sub, err := s.svc.Confirm(ctx, req.GetToken(), subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()})
+	sub, err := s.svc.Confirm(ctx, req.GetToken(), caller(ctx, req.GetClientIp(), req.GetUserAgent()))
 	if err != nil {
 		return nil, errorTable.Status(err)
 	}
@@ -193,4 +195,14 @@ func stateFromProto(s subscriberv1.SubscriberState) subscription.State {
 		return subscription.StateSuppressed
 	}
 	return subscription.State(-1)
+}
+
+// caller is the end user behind a call: for a browser call (Connect or
+// gRPC-Web through the HTTP port) the address and user agent the server saw,
+// which the page cannot forge; for native gRPC what the frontend passed.
+func caller(ctx context.Context, ip, userAgent string) subscription.Client {
+	if bip, bua, ok := browserrpc.Caller(ctx); ok {
+		return subscription.Client{IP: bip, UserAgent: bua}
+	}
+	return subscription.Client{IP: ip, UserAgent: userAgent}
 }
