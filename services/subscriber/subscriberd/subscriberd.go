@@ -11,7 +11,6 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
-	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
@@ -30,27 +29,18 @@ type Deps = service.Deps
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("subscriber: %w", err)
-	}
-	browser, err := browserrpc.FromEnv(getenv, "SUBSCRIBER")
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("subscriber: config: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "subscriber",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		ShutdownGrace: cfg.ShutdownGrace,
-		Browser:       browser,
-		LogAttrs:      []any{"public_url", cfg.PublicURL, "sender", cfg.SenderAddr},
-		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "SUBSCRIBER", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "subscriber",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs:      []any{"public_url", cfg.PublicURL, "sender", cfg.SenderAddr},
+			Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 
