@@ -38,7 +38,14 @@ type Scheduler struct {
 	store SchedulerStore
 	owner string
 	tick  time.Duration
+	// attempts counts runs of a slot that left subscribers failed; after
+	// MaxSlotAttempts the slot is given up (its failures stay on the runs).
+	attempts map[time.Time]int
 }
+
+// MaxSlotAttempts is how often the scheduler runs a slot whose digests
+// could not all be queued before it moves on.
+const MaxSlotAttempts = 5
 
 // NewScheduler returns a scheduler for svc that looks for due slots every
 // tick.
@@ -50,7 +57,7 @@ func NewScheduler(svc *Service, store SchedulerStore, tick time.Duration) (*Sche
 	if err != nil {
 		return nil, fmt.Errorf("digest: scheduler owner id: %w", err)
 	}
-	return &Scheduler{svc: svc, store: store, owner: owner.String(), tick: tick}, nil
+	return &Scheduler{svc: svc, store: store, owner: owner.String(), tick: tick, attempts: map[time.Time]int{}}, nil
 }
 
 // Run schedules until ctx is done. Errors of one tick are logged and the
@@ -104,6 +111,14 @@ func (sc *Scheduler) Tick(ctx context.Context) ([]Run, error) {
 		if run.State != RunSucceeded {
 			return runs, fmt.Errorf("digest: slot %s: run %s %s: %s", slot.Format(time.RFC3339), run.ID, run.State, run.Error)
 		}
+		if run.Counts.Failed > 0 {
+			sc.attempts[slot]++
+			if sc.attempts[slot] < MaxSlotAttempts {
+				return runs, fmt.Errorf("digest: slot %s: run %s could not queue %d digests (attempt %d of %d): %s",
+					slot.Format(time.RFC3339), run.ID, run.Counts.Failed, sc.attempts[slot], MaxSlotAttempts, run.Error)
+			}
+		}
+		delete(sc.attempts, slot)
 		if err := sc.store.SetCursor(ctx, slot); err != nil {
 			return runs, fmt.Errorf("digest: scheduler cursor: %w", err)
 		}
