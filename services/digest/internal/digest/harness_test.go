@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/grpcclient"
@@ -45,6 +47,7 @@ func (c *clock) Set(t time.Time) {
 type harness struct {
 	t      *testing.T
 	clock  *clock
+	rdb    redis.UniversalClient
 	store  *redisstore.Store
 	subs   *peertest.Subscribers
 	sender *sendertest.Fake
@@ -55,7 +58,8 @@ type harness struct {
 func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: now}}
-	h.store = redisstore.New(redistest.Start(t, redistest.WithoutAppendOnly()).Client())
+	h.rdb = redistest.Start(t, redistest.WithoutAppendOnly()).Client()
+	h.store = redisstore.New(h.rdb)
 	h.subs = peertest.StartSubscribers(t)
 	h.sender = sendertest.Start(t, peertest.Tokens.Service)
 	subConn, err := grpcclient.New(h.subs.Addr, peertest.Tokens.Service)

@@ -94,10 +94,15 @@ func (sc *Scheduler) Tick(ctx context.Context) ([]Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("digest: scheduler cursor: %w", err)
 	}
-	from := cursor.Add(schedule.SlotLength)
 	if cursor.IsZero() {
-		from = last // first start ever: begin with the current slot
+		// First start ever: begin with the current slot, and say so in the
+		// store, so that a restart catches up from here.
+		cursor = last.Add(-schedule.SlotLength)
+		if err := sc.store.SetCursor(ctx, cursor); err != nil {
+			return nil, fmt.Errorf("digest: scheduler cursor: %w", err)
+		}
 	}
+	from := cursor.Add(schedule.SlotLength)
 	if earliest := schedule.SlotStart(now.Add(-CatchUpHorizon)); from.Before(earliest) {
 		from = earliest
 	}
