@@ -61,14 +61,14 @@ type Fake struct {
 	store *memStore
 	addr  string
 
-	mu        sync.Mutex
-	putErr    error
-	enqErr    error
-	reject    func(*senderv1.OutboundMessage) bool
-	blocked   chan struct{}
-	calls     int
-	puts      []*senderv1.Content
-	queued    []*senderv1.OutboundMessage
+	mu      sync.Mutex
+	putErr  error
+	enqErr  error
+	reject  func(*senderv1.OutboundMessage) bool
+	blocked chan struct{}
+	calls   int
+	puts    []*senderv1.Content
+	queued  []*senderv1.OutboundMessage
 }
 
 var _ senderv1.SenderServiceServer = (*Fake)(nil)

@@ -1,4 +1,6 @@
-// Package sendermail hands the subscriber service's transactional mail
+// Package peers holds the subscriber service's clients of other services.
+//
+// Sender hands the subscriber service's transactional mail
 // (confirmations, "already subscribed") to the sender service over gRPC; it
 // implements subscription.Mailer.
 //
@@ -11,7 +13,7 @@
 // "{{x}}@example.com" written into a body would itself be read as a template
 // variable by the sender. As variables, untrusted values are data, never
 // template. The fixed parts of the HTML are rendered once with html/template.
-package sendermail
+package peers
 
 import (
 	"bytes"
@@ -28,8 +30,8 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
-// Sender is the part of the generated sender client this package uses.
-type Sender interface {
+// SenderClient is the part of the generated sender client this package uses.
+type SenderClient interface {
 	Enqueue(ctx context.Context, in *senderv1.EnqueueRequest, opts ...grpc.CallOption) (*senderv1.EnqueueResponse, error)
 }
 
@@ -37,24 +39,24 @@ type Sender interface {
 // call open indefinitely.
 const callTimeout = 10 * time.Second
 
-// Mailer is a subscription.Mailer that enqueues on the sender.
-type Mailer struct {
-	sender  Sender
+// Sender is a subscription.Mailer that enqueues on the sender.
+type Sender struct {
+	sender  SenderClient
 	confirm content
 	already content
 }
 
-var _ subscription.Mailer = (*Mailer)(nil)
+var _ subscription.Mailer = (*Sender)(nil)
 
 // content is one mail's template, with the sender's {{variables}}.
 type content struct {
 	subject, text, html string
 }
 
-// New returns a Mailer that enqueues through sender (usually
+// NewSender returns a Sender that enqueues through sender (usually
 // senderv1.NewSenderServiceClient on a platform/grpcclient connection).
 // confirmTTL is how long confirmation links work, as the mail says.
-func New(sender Sender, confirmTTL time.Duration) (*Mailer, error) {
+func NewSender(sender SenderClient, confirmTTL time.Duration) (*Sender, error) {
 	validity := "The link works for " + humanDuration(confirmTTL) + "."
 	confirm, err := render(mailPage{
 		Title:  "Confirm your subscription",
@@ -76,7 +78,7 @@ func New(sender Sender, confirmTTL time.Duration) (*Mailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mailer{
+	return &Sender{
 		sender: sender,
 		confirm: content{
 			subject: "Confirm your paperroute subscription",
@@ -134,7 +136,7 @@ const htmlTemplate = `<!DOCTYPE html>
 func render(p mailPage) (string, error) {
 	tmpl, err := template.New("mail").Parse(htmlTemplate)
 	if err != nil {
-		return "", fmt.Errorf("sendermail: parse template: %w", err)
+		return "", fmt.Errorf("peers: sender: parse template: %w", err)
 	}
 	var buf bytes.Buffer
 	err = tmpl.Execute(&buf, struct {
@@ -142,13 +144,13 @@ func render(p mailPage) (string, error) {
 		Href template.HTMLAttr
 	}{p, template.HTMLAttr(`href="` + p.URLVar + `"`)})
 	if err != nil {
-		return "", fmt.Errorf("sendermail: render %q: %w", p.Title, err)
+		return "", fmt.Errorf("peers: sender: render %q: %w", p.Title, err)
 	}
 	return buf.String(), nil
 }
 
 // SendConfirmation implements subscription.Mailer.
-func (m *Mailer) SendConfirmation(ctx context.Context, c subscription.ConfirmationMail) error {
+func (m *Sender) SendConfirmation(ctx context.Context, c subscription.ConfirmationMail) error {
 	return m.enqueue(ctx, c.IdempotencyKey, c.To, m.confirm, map[string]string{
 		"email":       c.To,
 		"confirm_url": c.ConfirmURL,
@@ -156,14 +158,14 @@ func (m *Mailer) SendConfirmation(ctx context.Context, c subscription.Confirmati
 }
 
 // SendAlreadySubscribed implements subscription.Mailer.
-func (m *Mailer) SendAlreadySubscribed(ctx context.Context, c subscription.AlreadySubscribedMail) error {
+func (m *Sender) SendAlreadySubscribed(ctx context.Context, c subscription.AlreadySubscribedMail) error {
 	return m.enqueue(ctx, c.IdempotencyKey, c.To, m.already, map[string]string{
 		"email":           c.To,
 		"unsubscribe_url": c.UnsubscribeURL,
 	})
 }
 
-func (m *Mailer) enqueue(ctx context.Context, key, to string, c content, vars map[string]string) error {
+func (m *Sender) enqueue(ctx context.Context, key, to string, c content, vars map[string]string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	_, err := m.sender.Enqueue(ctx, &senderv1.EnqueueRequest{Messages: []*senderv1.OutboundMessage{{
@@ -185,7 +187,7 @@ func (m *Mailer) enqueue(ctx context.Context, key, to string, c content, vars ma
 	// show the sender's internals to our caller.
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
-		return fmt.Errorf("sendermail: enqueue %s: %w (%v)", key, subscription.ErrMailUnavailable, err)
+		return fmt.Errorf("peers: sender: enqueue %s: %w (%v)", key, subscription.ErrMailUnavailable, err)
 	}
-	return fmt.Errorf("sendermail: enqueue %s: %v", key, err)
+	return fmt.Errorf("peers: sender: enqueue %s: %v", key, err)
 }

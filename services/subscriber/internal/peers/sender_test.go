@@ -1,4 +1,4 @@
-package sendermail_test
+package peers_test
 
 import (
 	"context"
@@ -12,21 +12,21 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/grpcclient"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
-const serviceToken = "sendermail-test-token"
+const serviceToken = "peers-test-token"
 
-func newMailer(t *testing.T, fake *sendertest.Fake, token string) *sendermail.Mailer {
+func newMailer(t *testing.T, fake *sendertest.Fake, token string) *peers.Sender {
 	t.Helper()
 	conn, err := grpcclient.New(fake.Addr(), token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	m, err := sendermail.New(senderv1.NewSenderServiceClient(conn), 168*time.Hour)
+	m, err := peers.NewSender(senderv1.NewSenderServiceClient(conn), 168*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

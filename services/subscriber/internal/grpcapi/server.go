@@ -6,11 +6,9 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
-	"github.com/paperroute/paperroute/platform/grpcerr"
 	"github.com/paperroute/paperroute/platform/validation"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
@@ -19,21 +17,16 @@ import (
 // the address's state, so the answer reveals nothing.
 const SubscribeMessage = "Thanks! Check your inbox to confirm your subscription."
 
-// Server implements subscriberv1.SubscriberServiceServer.
+// Server implements subscriberv1.SubscriberServiceServer. Register it with
+// subscriberv1.RegisterSubscriberServiceServer.
 type Server struct {
 	subscriberv1.UnimplementedSubscriberServiceServer
-	svc  *subscription.Service
-	errs grpcerr.Table
+	svc *subscription.Service
 }
 
-// New returns a Server over svc.
-func New(svc *subscription.Service) *Server {
-	return &Server{svc: svc, errs: errorTable()}
-}
-
-// Register registers srv on s.
-func Register(s grpc.ServiceRegistrar, srv *Server) {
-	subscriberv1.RegisterSubscriberServiceServer(s, srv)
+// NewServer returns the gRPC adapter for svc.
+func NewServer(svc *subscription.Service) *Server {
+	return &Server{svc: svc}
 }
 
 // Subscribe implements subscriberv1.SubscriberServiceServer.
@@ -44,7 +37,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 		Client:             subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()},
 	})
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &subscriberv1.SubscribeResponse{Message: SubscribeMessage}, nil
 }
@@ -53,7 +46,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.ConfirmSubscriptionRequest) (*subscriberv1.ConfirmSubscriptionResponse, error) {
 	sub, err := s.svc.Confirm(ctx, req.GetToken(), subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()})
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &subscriberv1.ConfirmSubscriptionResponse{Email: sub.Email, State: stateToProto(sub.State)}, nil
 }
@@ -62,7 +55,7 @@ func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.Conf
 func (s *Server) Unsubscribe(ctx context.Context, req *subscriberv1.UnsubscribeRequest) (*subscriberv1.UnsubscribeResponse, error) {
 	sub, err := s.svc.Unsubscribe(ctx, req.GetToken(), subscription.ChannelAPI)
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &subscriberv1.UnsubscribeResponse{Email: sub.Email}, nil
 }
@@ -90,7 +83,7 @@ func (s *Server) GetSubscriber(ctx context.Context, req *subscriberv1.GetSubscri
 		sub, err = s.svc.GetByEmail(ctx, email)
 	}
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &subscriberv1.GetSubscriberResponse{Subscriber: subscriberToProto(sub)}, nil
 }
@@ -103,7 +96,7 @@ func (s *Server) ListSubscribers(ctx context.Context, req *subscriberv1.ListSubs
 		State:     stateFromProto(req.GetState()),
 	})
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	out := &subscriberv1.ListSubscribersResponse{NextPageToken: res.NextPageToken}
 	for _, sub := range res.Subscribers {
@@ -117,7 +110,7 @@ func (s *Server) ListDueSubscribers(ctx context.Context, req *subscriberv1.ListD
 	var due time.Time
 	if req.DueTime != nil {
 		if err := req.GetDueTime().CheckValid(); err != nil {
-			return nil, s.errs.Status(validation.Field("due_time", "is not a valid timestamp"))
+			return nil, errorTable.Status(validation.Field("due_time", "is not a valid timestamp"))
 		}
 		due = req.GetDueTime().AsTime()
 	}
@@ -127,7 +120,7 @@ func (s *Server) ListDueSubscribers(ctx context.Context, req *subscriberv1.ListD
 		PageToken: req.GetPageToken(),
 	})
 	if err != nil {
-		return nil, s.errs.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	out := &subscriberv1.ListDueSubscribersResponse{NextPageToken: res.NextPageToken}
 	for _, d := range res.Subscribers {
