@@ -143,7 +143,7 @@ func (s *Service) runSlot(ctx context.Context, slot time.Time) (Run, error) {
 	if err != nil {
 		return Run{}, fmt.Errorf("digest: new run id: %w", err)
 	}
-	run := Run{ID: id.String(), Slot: slot, State: RunRunning, CreateTime: now, HeartbeatTime: now}
+	run := Run{ID: id.String(), Slot: slot, State: RunRunning, CreateTime: now, HeartbeatTime: now, Scheduled: true}
 	if err := s.cfg.Runs.CreateRun(ctx, run); err != nil {
 		return Run{}, fmt.Errorf("digest: create run: %w", err)
 	}
