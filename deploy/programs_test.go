@@ -111,3 +111,33 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("deploy/compose.yaml builds %v, want %v", got, want)
 	}
 }
+
+// TestSystemdEnvironmentFile checks the example environment of the systemd
+// unit: only variables `paperroute all` reads and the docs document.
+func TestSystemdEnvironmentFile(t *testing.T) {
+	data, err := os.ReadFile("systemd/paperroute.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Errorf("deploy/systemd/paperroute.env.example:%d: not NAME=value: %q", i+1, line)
+			continue
+		}
+		names = append(names, name)
+	}
+	checkEnv(t, "deploy/systemd/paperroute.env.example", "paperroute", names, programReads(t), documentedVars(t))
+	unit, err := os.ReadFile("systemd/paperroute.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/paperroute all\n") {
+		t.Error("deploy/systemd/paperroute.service does not run `paperroute all`")
+	}
+}
