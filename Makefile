@@ -45,8 +45,12 @@ run: $(BIN)/.grpcurl-$(GRPCURL_VERSION) ## Run everything locally (paperroute de
 	go build -o $(BIN)/paperroute ./cmd/paperroute
 	$(BIN)/paperroute dev
 
+.PHONY: test-deps
+test-deps: ## Install redis-server and chromium through apt if missing (or say the command to run).
+	@scripts/test-deps.sh
+
 .PHONY: test
-test: $(BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## Test every module with the race detector (needs redis-server in PATH).
+test: test-deps $(BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## Test every module with the race detector (real redis-server and chromium).
 	@for m in $(MODULES); do \
 		echo "=== module $$m"; \
 		(cd $$m && go test -race -count=1 ./...) || { echo "FAIL module $$m"; exit 1; }; \
