@@ -63,7 +63,11 @@ func envReads(t *testing.T, root, dir string) []envRead {
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") {
+			// Test support (redistest, browsertest, sendertest, testenv…)
+			// is not part of any program: its variables (CI,
+			// UPDATE_SCREENSHOTS) are not configuration.
+			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") ||
+				strings.HasSuffix(d.Name(), "test") || d.Name() == "testenv" {
 				return filepath.SkipDir
 			}
 			return nil
