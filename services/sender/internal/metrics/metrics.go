@@ -1,24 +1,30 @@
-package queue
+// Package metrics implements delivery.Metrics with Prometheus.
+package metrics
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
-// Metrics are the delivery metrics. A nil *Metrics records nothing.
-type Metrics struct {
+// Delivery are the delivery metrics.
+type Delivery struct {
 	sent     *prometheus.CounterVec
 	dead     *prometheus.CounterVec
 	retried  *prometheus.CounterVec
 	duration prometheus.Histogram
 }
 
-// NewMetrics creates the delivery metrics and registers them on reg (the
+var _ delivery.Metrics = (*Delivery)(nil)
+
+// NewDelivery creates the delivery metrics and registers them on reg (the
 // service's own registry, so several services can share a process).
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
+func NewDelivery(reg prometheus.Registerer) (*Delivery, error) {
+	m := &Delivery{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sender_messages_sent_total",
 			Help: "Messages the relay accepted (250 after DATA), by lane.",
@@ -39,10 +45,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.sent, m.dead, m.retried, m.duration} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("queue: register metrics: %w", err)
+			return nil, fmt.Errorf("metrics: register delivery metrics: %w", err)
 		}
 	}
-	for _, lane := range Lanes() { // export zeros, so rates work from the start
+	for _, lane := range queue.Lanes() { // export zeros, so rates work from the start
 		m.sent.WithLabelValues(lane.String())
 		m.dead.WithLabelValues(lane.String())
 		m.retried.WithLabelValues(lane.String())
@@ -50,26 +56,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observeSent(lane Lane) {
-	if m != nil {
-		m.sent.WithLabelValues(lane.String()).Inc()
-	}
-}
+// Sent implements delivery.Metrics.
+func (m *Delivery) Sent(lane queue.Lane) { m.sent.WithLabelValues(lane.String()).Inc() }
 
-func (m *Metrics) observeDead(lane Lane) {
-	if m != nil {
-		m.dead.WithLabelValues(lane.String()).Inc()
-	}
-}
+// Dead implements delivery.Metrics.
+func (m *Delivery) Dead(lane queue.Lane) { m.dead.WithLabelValues(lane.String()).Inc() }
 
-func (m *Metrics) observeRetried(lane Lane) {
-	if m != nil {
-		m.retried.WithLabelValues(lane.String()).Inc()
-	}
-}
+// Retried implements delivery.Metrics.
+func (m *Delivery) Retried(lane queue.Lane) { m.retried.WithLabelValues(lane.String()).Inc() }
 
-func (m *Metrics) observeSend(d time.Duration) {
-	if m != nil {
-		m.duration.Observe(d.Seconds())
-	}
-}
+// SendDuration implements delivery.Metrics.
+func (m *Delivery) SendDuration(d time.Duration) { m.duration.Observe(d.Seconds()) }
