@@ -86,6 +86,17 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
+	// SENDER_SMTP_CONNECTIONS: a pool shared by the workers, or (0) one
+	// connection per worker.
+	var relay delivery.Mailer = mailer
+	if cfg.SMTPConnections > 0 {
+		pool, err := smtpmail.NewPool(mailer, cfg.SMTPConnections, cfg.SMTPMaxPerConn)
+		if err != nil {
+			return fmt.Errorf("senderd: %w", err)
+		}
+		defer pool.Close()
+		relay = pool
+	}
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:  cfg.Partitions,
 		Workers:     cfg.Workers,
@@ -96,7 +107,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		Grace:       cfg.ShutdownGrace,
 		Logger:      log,
 		Metrics:     deliveryMetrics,
-	}, store, mailer)
+	}, store, relay)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}

@@ -151,6 +151,7 @@ func (m *Mailer) Dial(ctx context.Context) (delivery.Conn, error) {
 		return nil, fmt.Errorf("smtpmail: connect to %s: %w", m.cfg.Addr, err)
 	}
 	c.mailer, c.client, c.session = m, client, session
+	c.pipelining, _ = session.Extension("PIPELINING")
 	return c, nil
 }
 
@@ -159,6 +160,9 @@ type conn struct {
 	mailer  *Mailer
 	client  *mail.Client
 	session *smtp.Client
+
+	// pipelining is whether the relay announced PIPELINING (RFC 2920).
+	pipelining bool
 
 	mu     sync.Mutex
 	raw    net.Conn // the TCP connection, closed to cut off a send
@@ -185,8 +189,18 @@ func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool,
 	return tc, nil
 }
 
-// Send implements delivery.Conn.
+// Send implements delivery.Conn. Mail with ASCII addresses (almost all) is
+// written by writeMessage and sent in one write (see transact); anything
+// else is built and sent by go-mail.
 func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
+	if canWrite(c.mailer.cfg.From, m) {
+		return c.sendDirect(ctx, m)
+	}
+	return c.sendGoMail(ctx, m)
+}
+
+// sendGoMail builds the message with go-mail and sends it with go-mail.
+func (c *conn) sendGoMail(ctx context.Context, m *delivery.Mail) error {
 	msg, err := c.mailer.build(m)
 	if err != nil {
 		// The message can never be built: retrying cannot help.

@@ -1,0 +1,88 @@
+package smtpmail_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/paperroute/paperroute/platform/mailcatcher"
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+)
+
+// hostileContent is text that stresses the message writer: quoted-printable
+// specials, dots at line starts (SMTP's end of data), long lines without
+// spaces, trailing white space, CRLF and LF line ends, something that looks
+// like our MIME boundary, and non-ASCII.
+var hostileContent = []struct{ name, subject, text, html string }{
+	{"specials", "a=b =?UTF-8?B?Zm9v?= c", "x=y\n.\n..\n. leading dot\nend", "<p>a=3D&amp;b</p>\r\n.\r\n"},
+	{"long lines", strings.Repeat("Ünïcödé ", 100), strings.Repeat("y", 5000), strings.Repeat("<b>é</b>", 900)},
+	{"trailing space", "trailing ", "space at end \ntab at end\t\nlast line ends in space ", "<p> </p> \r\n\t"},
+	{"boundary lookalike", "--=_paperroute_0", "--=_paperroute_000000000000000000000000\n--=_paperroute_000000000000000000000000--\n", "<pre>\n--boundary\n</pre>"},
+	{"dots at soft breaks", "ok", strings.Repeat("a", 74) + "." + strings.Repeat("b", 74) + ".." + strings.Repeat(".", 200), strings.Repeat(".", 300)},
+	{"emoji and CJK", "論文 📄 digest", "今日の論文 📄\n", "<p>今日の論文 📄</p>"},
+	{"max subject", strings.Repeat("€", 300), "t", ""},
+	{"html only", "html only", "", "<p>only html</p>"},
+}
+
+// TestDirectWriterRoundTrips sends hostile content through the relay and
+// parses what it received as a mail client would: every part decodes to
+// exactly what was rendered, and no line is longer than RFC 5322 allows.
+func TestDirectWriterRoundTrips(t *testing.T) {
+	mc := catcher(t)
+	c := dial(t, mailer(t, mc.Addr(), nil))
+	for i, tc := range hostileContent {
+		t.Run(tc.name, func(t *testing.T) {
+			to := "r" + string(rune('a'+i)) + "@example.com"
+			m := &delivery.Mail{
+				MessageID: queue.MessageID(to), To: to, Lane: queue.LaneBulk,
+				Rendered:           mailtemplate.Rendered{Subject: tc.subject, Text: tc.text, HTML: tc.html},
+				ListUnsubscribeURL: "https://paperroute.example/u?t=" + to,
+			}
+			if err := c.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			got, err := mc.WaitFor(context.Background(), mailcatcher.To(to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := mailcatcher.Parse(got.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crlf := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n") }
+			if p.Subject != tc.subject {
+				t.Errorf("subject = %q, want %q", p.Subject, tc.subject)
+			}
+			if crlf(p.Text) != crlf(tc.text) {
+				t.Errorf("text part = %q, want %q", p.Text, tc.text)
+			}
+			if crlf(p.HTML) != crlf(tc.html) {
+				t.Errorf("html part = %q, want %q", p.HTML, tc.html)
+			}
+			for _, line := range strings.Split(string(got.Data), "\r\n") {
+				if len(line) > 998 {
+					t.Errorf("a line of %d characters", len(line))
+				}
+			}
+			if p.Header.Get("List-Unsubscribe") != "<"+m.ListUnsubscribeURL+">" {
+				t.Errorf("List-Unsubscribe = %q", p.Header.Get("List-Unsubscribe"))
+			}
+		})
+	}
+}
+
+// TestNonASCIIRecipientGoesThroughGoMail: an internationalised local part
+// is left to go-mail's builder, and still arrives.
+func TestNonASCIIRecipientGoesThroughGoMail(t *testing.T) {
+	mc := catcher(t)
+	c := dial(t, mailer(t, mc.Addr(), nil))
+	to := "jürgen@example.com"
+	if err := c.Send(context.Background(), mail(to)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.WaitFor(context.Background(), mailcatcher.To(to)); err != nil {
+		t.Fatal(err)
+	}
+}
