@@ -87,7 +87,8 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		MessageID:          msg.ID,
 		To:                 msg.Recipient,
 		Lane:               msg.Lane,
-		Rendered:           tmpl.Render(msg.Variables),
+		Content:            tmpl,
+		Variables:          msg.Variables,
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
 	}
 	start := d.now()

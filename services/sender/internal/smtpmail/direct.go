@@ -49,7 +49,7 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 			bufs.Put(b)
 		}
 	}()
-	writeMessage(b, c.mailer.cfg.From, c.mailer.cfg.MessageIDDomain, m, time.Now())
+	c.mailer.writeMessage(b, m, time.Now())
 	stop := context.AfterFunc(ctx, c.cut)
 	delivered, err := c.transact(b.Bytes(), m.To)
 	if !stop() {

@@ -2,6 +2,7 @@ package smtpmail_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,4 +86,61 @@ func TestNonASCIIRecipientGoesThroughGoMail(t *testing.T) {
 	if _, err := mc.WaitFor(context.Background(), mailcatcher.To(to)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hostileValues are per-recipient values spliced into encoded content.
+var hostileValues = []string{
+	"", "plain", `<script>alert("x")</script> & 'q'`, "=3D=", ". dot first", "trailing ",
+	strings.Repeat("Ω", 700), strings.Repeat("v", 2000), "{{name}}", "€ ▲ 📄",
+}
+
+// TestSplicedContentRoundTrips sends content templates with hostile
+// literals and values through the splicing path (Mail.Content) to a real
+// SMTP server, and checks that what a mail client decodes is exactly what
+// mailtemplate renders: values spliced into the text as they are and into
+// the HTML escaped.
+func TestSplicedContentRoundTrips(t *testing.T) {
+	mc := catcher(t)
+	c := dial(t, mailer(t, mc.Addr(), nil))
+	n := 0
+	for _, tc := range hostileContent {
+		content := mailtemplate.Compile(tc.subject+" {{v}}", addVars(tc.html), addVars(tc.text))
+		for _, v := range hostileValues {
+			n++
+			to := "s" + strconv.Itoa(n) + "@example.com"
+			vars := map[string]string{"v": v, "w": v + "!"}
+			m := &delivery.Mail{MessageID: queue.MessageID(to), To: to, Lane: queue.LaneBulk, Content: content, Variables: vars}
+			if err := c.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			got, err := mc.WaitFor(context.Background(), mailcatcher.To(to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := mailcatcher.Parse(got.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := content.Render(vars)
+			crlf := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n") }
+			if p.Subject != want.Subject || crlf(p.Text) != crlf(want.Text) || crlf(p.HTML) != crlf(want.HTML) {
+				t.Errorf("%s with value %.40q: decoded\n subject %.200q\n text %.200q\n html %.200q\nwant\n subject %.200q\n text %.200q\n html %.200q",
+					tc.name, v, p.Subject, p.Text, p.HTML, want.Subject, want.Text, want.HTML)
+			}
+			for _, line := range strings.Split(string(got.Data), "\r\n") {
+				if len(line) > 998 {
+					t.Errorf("%s: a line of %d characters", tc.name, len(line))
+				}
+			}
+		}
+	}
+}
+
+// addVars puts variables at the start, in the middle, twice in a row and
+// at the end of s.
+func addVars(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "{{v}}" + s[:len(s)/2] + "{{v}}{{w}}" + s[len(s)/2:] + "{{w}}"
 }

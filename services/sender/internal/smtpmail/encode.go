@@ -26,8 +26,7 @@ import (
 // validated it; this keeps a header from ever being broken by it).
 func canWrite(from *netmail.Address, m *delivery.Mail) bool {
 	return printableASCII(from.Address) && printableASCII(m.To) && printableASCII(m.ListUnsubscribeURL) &&
-		!strings.ContainsAny(m.ListUnsubscribeURL, "<> ") && !strings.ContainsAny(m.To, "<> ") &&
-		(m.Text != "" || m.HTML != "")
+		!strings.ContainsAny(m.ListUnsubscribeURL, "<> ") && !strings.ContainsAny(m.To, "<> ")
 }
 
 func printableASCII(s string) bool {
@@ -39,19 +38,54 @@ func printableASCII(s string) bool {
 	return true
 }
 
+// body is one body part: a plain string, or a content's body encoded once
+// with the message's values to splice in.
+type body struct {
+	plain   string
+	encoded *encodedBody
+	vars    map[string]string
+}
+
+func (p body) empty() bool {
+	if p.encoded != nil {
+		return p.encoded.empty()
+	}
+	return p.plain == ""
+}
+
+// write writes the body in quoted-printable.
+func (p body) write(b *bytes.Buffer) {
+	if p.encoded != nil {
+		p.encoded.write(b, p.vars)
+		return
+	}
+	qpEncode(b, p.plain)
+}
+
 // writeMessage writes m as an RFC 5322 message with CRLF line ends, ready
 // for DATA: no line starts with a dot, so it needs no dot-stuffing.
-func writeMessage(b *bytes.Buffer, from *netmail.Address, idDomain string, m *delivery.Mail, now time.Time) {
+func (mr *Mailer) writeMessage(b *bytes.Buffer, m *delivery.Mail, now time.Time) {
+	from := mr.cfg.From
+	var subject string
+	var text, html body
+	if m.Content != nil {
+		enc := mr.encoded.get(m.Content)
+		subject = m.Content.Subject(m.Variables)
+		text = body{encoded: &enc.text, vars: m.Variables}
+		html = body{encoded: &enc.html, vars: m.Variables}
+	} else {
+		subject, text, html = m.Subject, body{plain: m.Text}, body{plain: m.HTML}
+	}
 	header(b, "Date", now.Format(time.RFC1123Z))
 	header(b, "From", from.String()) // encodes a non-ASCII display name
 	b.WriteString("To: <")
 	b.WriteString(m.To)
 	b.WriteString(">\r\n")
-	writeSubject(b, m.Subject)
+	writeSubject(b, subject)
 	b.WriteString("Message-ID: <")
 	b.WriteString(m.MessageID)
 	b.WriteByte('@')
-	b.WriteString(idDomain)
+	b.WriteString(mr.cfg.MessageIDDomain)
 	b.WriteString(">\r\n")
 	if m.ListUnsubscribeURL != "" {
 		b.WriteString("List-Unsubscribe: <")
@@ -63,12 +97,15 @@ func writeMessage(b *bytes.Buffer, from *netmail.Address, idDomain string, m *de
 	}
 	b.WriteString("MIME-Version: 1.0\r\n")
 	switch {
-	case m.Text != "" && m.HTML != "":
+	case !text.empty() && !html.empty():
 		boundary := newBoundary()
 		b.WriteString("Content-Type: multipart/alternative;\r\n boundary=\"")
 		b.WriteString(boundary)
 		b.WriteString("\"\r\n\r\n")
-		for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		for _, part := range []struct {
+			typ  string
+			body body
+		}{{"text/plain", text}, {"text/html", html}} {
 			b.WriteString("--")
 			b.WriteString(boundary)
 			b.WriteString("\r\n")
@@ -78,13 +115,20 @@ func writeMessage(b *bytes.Buffer, from *netmail.Address, idDomain string, m *de
 		b.WriteString("--")
 		b.WriteString(boundary)
 		b.WriteString("--\r\n")
-	case m.Text != "":
-		writePart(b, "text/plain", m.Text)
+	case !text.empty():
+		writePart(b, "text/plain", text)
 		endLine(b)
 	default:
-		writePart(b, "text/html", m.HTML)
+		writePart(b, "text/html", html)
 		endLine(b)
 	}
+}
+
+func header(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(": ")
+	b.WriteString(value)
+	b.WriteString("\r\n")
 }
 
 // endLine ends the message with CRLF, as DATA requires: a body that does
@@ -96,21 +140,14 @@ func endLine(b *bytes.Buffer) {
 	}
 }
 
-func header(b *bytes.Buffer, name, value string) {
-	b.WriteString(name)
-	b.WriteString(": ")
-	b.WriteString(value)
-	b.WriteString("\r\n")
-}
-
 // writePart writes a part's headers, a blank line and the body in
 // quoted-printable (ending with CRLF only if the body ends with a line
 // break).
-func writePart(b *bytes.Buffer, contentType, body string) {
+func writePart(b *bytes.Buffer, contentType string, p body) {
 	b.WriteString("Content-Transfer-Encoding: quoted-printable\r\nContent-Type: ")
 	b.WriteString(contentType)
 	b.WriteString("; charset=UTF-8\r\n\r\n")
-	qpEncode(b, body)
+	p.write(b)
 }
 
 // writeSubject writes the Subject header: as is when it is printable ASCII

@@ -77,6 +77,8 @@ type Mailer struct {
 	cfg  Config
 	host string
 	port int
+	// encoded keeps the contents encoded once for splicing (see splice.go).
+	encoded encodedCache
 }
 
 var _ delivery.Mailer = (*Mailer)(nil)
@@ -291,22 +293,23 @@ func (c *conn) Close() error {
 // go-mail encodes (address, subject, bodies) or validates (the unsubscribe
 // URL); never into header names or preformatted headers.
 func (m *Mailer) build(q *delivery.Mail) (*mail.Msg, error) {
+	r := q.Render()
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.cfg.From)
 	if err := msg.To(q.To); err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}
-	msg.Subject(q.Subject)
+	msg.Subject(r.Subject)
 	msg.SetMessageIDWithValue(q.MessageID + "@" + m.cfg.MessageIDDomain)
 	msg.SetDate()
 	switch {
-	case q.Text != "" && q.HTML != "":
-		msg.SetBodyString(mail.TypeTextPlain, q.Text)
-		msg.AddAlternativeString(mail.TypeTextHTML, q.HTML)
-	case q.Text != "":
-		msg.SetBodyString(mail.TypeTextPlain, q.Text)
+	case r.Text != "" && r.HTML != "":
+		msg.SetBodyString(mail.TypeTextPlain, r.Text)
+		msg.AddAlternativeString(mail.TypeTextHTML, r.HTML)
+	case r.Text != "":
+		msg.SetBodyString(mail.TypeTextPlain, r.Text)
 	default:
-		msg.SetBodyString(mail.TypeTextHTML, q.HTML)
+		msg.SetBodyString(mail.TypeTextHTML, r.HTML)
 	}
 	switch {
 	case q.ListUnsubscribeURL == "":
