@@ -107,7 +107,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		Grace:       cfg.ShutdownGrace,
 		Logger:      log,
 		Metrics:     deliveryMetrics,
-	}, store, relay)
+	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
