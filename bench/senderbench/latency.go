@@ -44,7 +44,7 @@ func (e *env) latency(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("go-mail: %w", err)
 	}
-	env := e.senderEnv(cfg.LatencyConns, cfg.LatencySenderEnv...)
+	env := e.senderEnv(cfg.LatencyConns, cfg.LatencyWorkers, cfg.LatencySenderEnv...)
 	snd, err := e.senderPhase(ctx, cfg.LatencyMessages, env, "", via)
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)

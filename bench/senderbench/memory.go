@@ -45,7 +45,7 @@ func (e *env) redisMemory(ctx context.Context) error {
 		return err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) // nothing listens yet
-	sp, err := startSender(ctx, r.URL(), addr, "", e.senderEnv(e.cfg.Conns))
+	sp, err := startSender(ctx, r.URL(), addr, "", e.senderEnv(e.cfg.Conns, e.cfg.Workers))
 	if err != nil {
 		return err
 	}

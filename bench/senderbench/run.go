@@ -34,6 +34,9 @@ type Config struct {
 	// Conns is the number of SMTP connections of the throughput benchmark,
 	// for go-mail and the sender alike.
 	Conns int
+	// Workers is the sender's delivery workers sharing the Conns
+	// connections.
+	Workers int
 	// Rounds repeats the throughput pair (go-mail, then the sender) to see
 	// the spread on a busy machine.
 	Rounds int
@@ -45,6 +48,7 @@ type Config struct {
 	// the relay is RTT/2 away each way.
 	LatencyMessages int
 	LatencyConns    int
+	LatencyWorkers  int
 	RTT             time.Duration
 	// LatencySenderEnv configures the sender of the latency benchmark
 	// (after SenderEnv), e.g. its connection count.
@@ -69,8 +73,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("senderbench: unknown benchmark %q (have %s)", b, strings.Join(Benchmarks, ", "))
 		}
 	}
-	if cfg.Messages < 1 || cfg.Conns < 1 || cfg.Rounds < 1 {
-		return errors.New("senderbench: messages, conns and rounds must be positive")
+	if cfg.Messages < 1 || cfg.Conns < 1 || cfg.Rounds < 1 || cfg.Workers < 1 {
+		return errors.New("senderbench: messages, conns, workers and rounds must be positive")
+	}
+	if slices.Contains(cfg.Benchmarks, "latency") && (cfg.LatencyConns < 1 || cfg.LatencyWorkers < 1 || cfg.RTT <= 0) {
+		return errors.New("senderbench: latency conns, workers and RTT must be positive")
 	}
 	work, err := os.MkdirTemp("", "senderbench-")
 	if err != nil {

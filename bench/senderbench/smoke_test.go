@@ -25,8 +25,8 @@ func TestSmoke(t *testing.T) {
 	var out bytes.Buffer
 	dir := t.TempDir()
 	err := Run(ctx, Config{
-		Benchmarks: Benchmarks, Messages: 200, Conns: 2, Rounds: 1,
-		MemoryMessages: 100, LatencyMessages: 100, LatencyConns: 8, RTT: 4 * time.Millisecond,
+		Benchmarks: Benchmarks, Messages: 200, Conns: 2, Workers: 8, Rounds: 1,
+		MemoryMessages: 100, LatencyMessages: 100, LatencyConns: 8, LatencyWorkers: 12, RTT: 4 * time.Millisecond,
 		Sink: "go-smtp", OutDir: dir, Out: &out,
 	})
 	if err != nil {

@@ -254,8 +254,14 @@ func (p *txProbe) latency(ctx context.Context) (TxLatency, error) {
 	return TxLatency{Count: len(ms), P50Ms: q(0.50), P99Ms: q(0.99), MaxMs: ms[len(ms)-1]}, nil
 }
 
-func (e *env) senderEnv(conns int, extra ...string) []string {
-	env := []string{"SENDER_WORKERS=" + strconv.Itoa(conns), "SENDER_PARTITIONS=4"}
+// senderEnv configures the sender for conns SMTP connections shared by
+// workers delivery workers (SENDER_SMTP_CONNECTIONS).
+func (e *env) senderEnv(conns, workers int, extra ...string) []string {
+	env := []string{
+		"SENDER_SMTP_CONNECTIONS=" + strconv.Itoa(conns),
+		"SENDER_WORKERS=" + strconv.Itoa(workers),
+		"SENDER_PARTITIONS=4",
+	}
 	env = append(env, e.cfg.SenderEnv...)
 	return append(env, extra...)
 }
@@ -272,7 +278,7 @@ func (e *env) throughput(ctx context.Context) error {
 	}
 	res := ThroughputResult{
 		Benchmark: "throughput", Machine: machine(), Sink: string(e.sinks.kind),
-		Messages: cfg.Messages, Conns: cfg.Conns, WireBytes: size, SenderEnv: e.senderEnv(cfg.Conns),
+		Messages: cfg.Messages, Conns: cfg.Conns, WireBytes: size, SenderEnv: e.senderEnv(cfg.Conns, cfg.Workers),
 	}
 	var ratios []float64
 	for round := range cfg.Rounds {
@@ -284,7 +290,7 @@ func (e *env) throughput(ctx context.Context) error {
 		if round == 0 {
 			profile = cfg.CPUProfile
 		}
-		snd, err := e.senderPhase(ctx, cfg.Messages, e.senderEnv(cfg.Conns), profile, nil)
+		snd, err := e.senderPhase(ctx, cfg.Messages, e.senderEnv(cfg.Conns, cfg.Workers), profile, nil)
 		if err != nil {
 			return fmt.Errorf("sender: %w", err)
 		}

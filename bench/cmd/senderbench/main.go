@@ -31,11 +31,13 @@ func main() {
 	flag.StringVar(&benches, "bench", strings.Join(senderbench.Benchmarks, ","), "benchmarks to run, comma-separated")
 	flag.IntVar(&cfg.Messages, "messages", messages, "messages in the bulk send (env BENCH_MESSAGES)")
 	flag.IntVar(&cfg.Conns, "conns", 4, "SMTP connections of the throughput benchmark")
+	flag.IntVar(&cfg.Workers, "workers", 0, "sender delivery workers sharing the connections (default 4 per connection)")
 	flag.IntVar(&cfg.Rounds, "rounds", 1, "go-mail/sender pairs of the throughput benchmark")
 	flag.StringVar(&senderEnv, "sender-env", "", "extra sender environment, comma-separated KEY=VALUE")
 	flag.IntVar(&cfg.MemoryMessages, "memory-messages", 0, "queue size of the redis-memory benchmark (default min(messages, 20000))")
 	flag.IntVar(&cfg.LatencyMessages, "latency-messages", 0, "messages of the latency benchmark (default min(messages, 10000))")
 	flag.IntVar(&cfg.LatencyConns, "latency-conns", 64, "SMTP connections of the latency benchmark")
+	flag.IntVar(&cfg.LatencyWorkers, "latency-workers", 0, "sender workers of the latency benchmark (default connections + 16)")
 	flag.DurationVar(&cfg.RTT, "rtt", 20*time.Millisecond, "round-trip time to the relay in the latency benchmark")
 	flag.StringVar(&latencyEnv, "latency-sender-env", "", "extra sender environment of the latency benchmark")
 	flag.StringVar(&cfg.Sink, "sink", "auto", "auto, smtp-sink or go-smtp")
@@ -46,6 +48,12 @@ func main() {
 	cfg.Benchmarks = split(benches)
 	cfg.SenderEnv = split(senderEnv)
 	cfg.LatencySenderEnv = split(latencyEnv)
+	if cfg.Workers == 0 {
+		cfg.Workers = 4 * cfg.Conns
+	}
+	if cfg.LatencyWorkers == 0 {
+		cfg.LatencyWorkers = cfg.LatencyConns + 16
+	}
 	if cfg.MemoryMessages == 0 {
 		cfg.MemoryMessages = min(cfg.Messages, 20000)
 	}
