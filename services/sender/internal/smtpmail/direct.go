@@ -50,12 +50,16 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 		}
 	}()
 	c.mailer.writeMessage(b, m, time.Now())
+	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
-	delivered, err := c.transact(b.Bytes(), m.To)
+	delivered, afterData, err := c.transact(b.Bytes(), m.To)
 	if !stop() {
 		c.setBroken()
 		if !delivered {
-			return fmt.Errorf("smtpmail: send cut off: %w", ctx.Err())
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("smtpmail: send cut off (%w): %w", ctx.Err(), c.classifyDirect(err, afterData))
 		}
 	}
 	if delivered {
@@ -66,30 +70,48 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 		}
 		return nil
 	}
+	return c.classifyDirect(err, afterData)
+}
+
+// classifyDirect is classify for transact's errors: 5xx rejects the
+// message (but at MAIL it is about our sender: retried), 421/451/454 is
+// throttling, and no reply once the message and its final dot may have
+// been written is an unknown outcome. Anything but a refusal before the
+// data spoils the connection.
+func (c *conn) classifyDirect(err error, afterData bool) error {
 	var re *replyError
-	if errors.As(err, &re) && re.code >= 500 && re.code <= 599 {
-		if re.stage == stageMail {
-			// A refused sender is about our configuration, not this
-			// message: retry (it dead-letters after the attempt limit).
+	if errors.As(err, &re) {
+		switch {
+		case re.code >= 500 && re.code <= 599 && re.stage == stageMail:
 			return fmt.Errorf("smtpmail: relay refused the sender: %w", err)
+		case re.code >= 500 && re.code <= 599:
+			return fmt.Errorf("smtpmail: %w: %w", delivery.ErrRejected, err)
 		}
-		return fmt.Errorf("smtpmail: %w: %w", delivery.ErrRejected, err)
+		c.setBroken()
+		if re.code == 421 || re.code == 451 || re.code == 454 {
+			return fmt.Errorf("smtpmail: %w: %w", delivery.ErrThrottled, err)
+		}
+		return fmt.Errorf("smtpmail: %w", err)
 	}
-	// 4xx, or no reply at all (broken connection, timeout): the session
-	// state is unknown, so the connection is not reused.
 	c.setBroken()
+	if afterData {
+		// The final dot was (perhaps) written and no reply came: the relay
+		// may have stored the message.
+		return fmt.Errorf("smtpmail: %w: %w", delivery.ErrOutcomeUnknown, err)
+	}
 	return fmt.Errorf("smtpmail: %w", err)
 }
 
 // transact sends one message: MAIL, RCPT and DATA (in one write when the
 // relay announced PIPELINING, RFC 2920), then the message and the final
 // dot in one write. It reports whether the relay accepted the message; a
-// refusal is a *replyError, anything else a broken connection. After a
-// refusal before the data the transaction is reset, so the connection stays
-// usable.
-func (c *conn) transact(msg []byte, to string) (bool, error) {
+// refusal is a *replyError, anything else a broken connection; afterData
+// reports that the message and its final dot may have reached the relay.
+// After a refusal before the data the transaction is reset, so the
+// connection stays usable.
+func (c *conn) transact(msg []byte, to string) (delivered, afterData bool, err error) {
 	if err := c.session.UpdateDeadline(c.mailer.cfg.Timeout); err != nil {
-		return false, err
+		return false, false, err
 	}
 	t := c.session.Text
 	cmds := []struct {
@@ -106,7 +128,7 @@ func (c *conn) transact(msg []byte, to string) (bool, error) {
 	if c.pipelining {
 		for _, cmd := range cmds {
 			if err := t.PrintfLine("%s", cmd.line); err != nil {
-				return false, err
+				return false, false, err
 			}
 		}
 		for _, cmd := range cmds {
@@ -120,18 +142,18 @@ func (c *conn) transact(msg []byte, to string) (bool, error) {
 					refused = err
 				}
 			case err != nil:
-				return false, err
+				return false, false, err
 			}
 		}
 	} else {
 		for _, cmd := range cmds {
 			if err := t.PrintfLine("%s", cmd.line); err != nil {
-				return false, err
+				return false, false, err
 			}
 			if err := reply(t, cmd.stage, cmd.want); err != nil {
 				var re *replyError
 				if !errors.As(err, &re) {
-					return false, err
+					return false, false, err
 				}
 				refused = err
 				break
@@ -144,36 +166,42 @@ func (c *conn) transact(msg []byte, to string) (bool, error) {
 			// A relay that opened DATA although MAIL or RCPT failed:
 			// close it empty. It has no valid recipient to deliver to.
 			if _, err := t.W.WriteString(".\r\n"); err != nil {
-				return false, err
+				return false, false, err
 			}
 			if err := t.W.Flush(); err != nil {
-				return false, err
+				return false, false, err
 			}
 			if err := reply(t, stageDot, 250); err == nil {
-				return false, errors.Join(refused, errors.New("the relay accepted an empty message"))
+				return false, false, errors.Join(refused, errors.New("the relay accepted an empty message"))
 			}
 		}
 		if err := c.session.Reset(); err != nil {
-			return false, errors.Join(refused, err)
+			return false, false, errors.Join(refused, err)
 		}
-		return false, refused
+		return false, false, refused
 	}
 	if bytes.Contains(msg, []byte("\n.")) {
 		msg = dotStuff(msg) // writeMessage never does this; stay safe anyway
 	}
 	if _, err := t.W.Write(msg); err != nil {
-		return false, err
+		return false, true, err
 	}
 	if _, err := t.W.WriteString(".\r\n"); err != nil {
-		return false, err
+		return false, true, err
 	}
 	if err := t.W.Flush(); err != nil {
-		return false, err
+		return false, true, err
 	}
-	if err := reply(t, stageDot, 250); err != nil {
-		return false, err
+	code, text, err := t.ReadResponse(250)
+	if err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			return false, false, &replyError{stage: stageDot, code: te.Code, msg: te.Msg}
+		}
+		return false, true, err
 	}
-	return true, nil
+	c.setLastReply(code, text)
+	return true, false, nil
 }
 
 // reply reads one reply; a reply of the wrong class is a *replyError.
@@ -199,3 +227,21 @@ func dotStuff(msg []byte) []byte {
 	}
 	return out
 }
+
+// setLastReply keeps the relay's reply to the final dot (e.g. "250 2.0.0
+// Ok: queued as 4F1X2"), the relay's own id of the message.
+func (c *conn) setLastReply(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastReply = fmt.Sprintf("%d %s", code, text)
+}
+
+// LastReply implements delivery.Replier: the reply to the last message's
+// final dot when it went through the direct path, else "".
+func (c *conn) LastReply() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastReply
+}
+
+var _ delivery.Replier = (*conn)(nil)

@@ -2,9 +2,12 @@ package smtpmail_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/paperroute/paperroute/platform/mailcatcher"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
@@ -143,4 +146,64 @@ func addVars(s string) string {
 		return ""
 	}
 	return "{{v}}" + s[:len(s)/2] + "{{v}}{{w}}" + s[len(s)/2:] + "{{w}}"
+}
+
+// TestDirectClassifiesFailures: what the delivery protocol needs to tell
+// apart on the direct path: throttling, an unknown outcome after the final
+// dot, and the relay's reply to a delivered message.
+func TestDirectClassifiesFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		stage mailcatcher.Stage
+		err   error
+		want  error
+	}{
+		{"421 at RCPT is throttling", mailcatcher.StageRcpt, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "slow down"}, delivery.ErrThrottled},
+		{"451 after the data is throttling", mailcatcher.StageData, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}, delivery.ErrThrottled},
+		{"no reply after the final dot is an unknown outcome", mailcatcher.StageData, mailcatcher.ErrDisconnect, delivery.ErrOutcomeUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mc := catcher(t)
+			mc.SetFault(func(stage mailcatcher.Stage, _ string) error {
+				if stage == tt.stage {
+					return tt.err
+				}
+				return nil
+			})
+			c := dial(t, mailer(t, mc.Addr(), nil))
+			err := c.Send(context.Background(), mail("r@example.com"))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Send = %v, want %v", err, tt.want)
+			}
+			if c.Reusable() {
+				t.Error("the connection is reusable after the failure")
+			}
+		})
+	}
+	t.Run("a disconnect before the data is not an unknown outcome", func(t *testing.T) {
+		mc := catcher(t)
+		mc.SetFault(func(stage mailcatcher.Stage, _ string) error {
+			if stage == mailcatcher.StageRcpt {
+				return mailcatcher.ErrDisconnect
+			}
+			return nil
+		})
+		c := dial(t, mailer(t, mc.Addr(), nil))
+		err := c.Send(context.Background(), mail("r@example.com"))
+		if err == nil || errors.Is(err, delivery.ErrOutcomeUnknown) || errors.Is(err, delivery.ErrRejected) {
+			t.Errorf("Send = %v, want a plain temporary error", err)
+		}
+	})
+	t.Run("the reply to a delivered message", func(t *testing.T) {
+		mc := catcher(t)
+		c := dial(t, mailer(t, mc.Addr(), nil))
+		if err := c.Send(context.Background(), mail("r@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		r, ok := c.(delivery.Replier)
+		if !ok || !strings.HasPrefix(r.LastReply(), "250 ") {
+			t.Errorf("LastReply = %q (a Replier: %v), want the relay's 250", r.LastReply(), ok)
+		}
+	})
 }

@@ -34,7 +34,10 @@ type Pool struct {
 // 60-300 s), and since NOOP is off a dead connection would cost an attempt.
 const maxIdle = 30 * time.Second
 
-var _ delivery.Mailer = (*Pool)(nil)
+var (
+	_ delivery.Mailer  = (*Pool)(nil)
+	_ delivery.Replier = (*lease)(nil)
+)
 
 // NewPool returns a pool of at most size connections opened by m, each
 // replaced after maxPerConn messages.
@@ -127,6 +130,14 @@ func (l *lease) Send(ctx context.Context, m *delivery.Mail) error {
 	l.pc.sent++
 	l.pc.lastUsed = time.Now()
 	return err
+}
+
+// LastReply implements delivery.Replier.
+func (l *lease) LastReply() string {
+	if r, ok := l.pc.c.(delivery.Replier); ok {
+		return r.LastReply()
+	}
+	return ""
 }
 
 // Reusable implements delivery.Conn: false, so that the worker gives the
