@@ -128,7 +128,7 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 		if suppressed {
 			return nil
 		}
-		sub, err = s.create(ctx, su)
+		sub, _, err = s.create(ctx, su)
 		if err != nil {
 			return err
 		}
@@ -161,6 +161,15 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 	}
 	switch sub.State {
 	case StatePending:
+		if su.Throttle && s.limits.Global.Rate > 0 {
+			wait, err := s.limiter.Allow(ctx, "global", "all", s.limits.Global)
+			if err != nil {
+				return fmt.Errorf("subscription: global limit: %w", err)
+			}
+			if wait > 0 {
+				return &LimitError{Limit: "global", RetryAfter: wait} // the job is retried later
+			}
+		}
 		return s.sendConfirmation(ctx, sub)
 	case StateActive:
 		return s.sendAlreadySubscribed(ctx, sub)
@@ -169,12 +178,13 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 	}
 }
 
-// create stores a new record for a sign-up. If a concurrent sign-up of the
-// same address created one first, it returns that one instead.
-func (s *Service) create(ctx context.Context, su Signup) (Subscriber, error) {
+// create stores a new record for a sign-up and reports true. If a
+// concurrent sign-up of the same address created one first, it returns that
+// one instead, and false.
+func (s *Service) create(ctx context.Context, su Signup) (Subscriber, bool, error) {
 	id, err := ulid.New(ulid.Timestamp(su.Consent.SignupTime), rand.Reader)
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: new id: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: new id: %w", err)
 	}
 	sub := Subscriber{
 		ID:          id.String(),
@@ -191,11 +201,15 @@ func (s *Service) create(ctx context.Context, su Signup) (Subscriber, error) {
 	err = s.store.Create(ctx, su.Identity, sub)
 	if errors.Is(err, ErrExists) {
 		sub, err = s.store.GetByIdentity(ctx, su.Identity)
+		if err != nil {
+			return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
+		}
+		return sub, false, nil
 	}
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: create subscriber: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
 	}
-	return sub, nil
+	return sub, true, nil
 }
 
 func (s *Service) checkSubscribe(ctx context.Context, req SubscribeRequest) (Signup, error) {
