@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
-	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
 )
