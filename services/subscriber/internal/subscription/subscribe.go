@@ -28,8 +28,9 @@ import (
 //   - new: a PENDING record is created and a confirmation mail sent;
 //   - UNSUBSCRIBED: back to PENDING with fresh consent evidence and
 //     preferences, and a confirmation mail;
-//   - PENDING: consent and preferences are replaced, the confirmation mail
-//     is sent again;
+//   - PENDING: the confirmation mail is sent again; consent evidence and
+//     preferences stay those of the first sign-up (a third party
+//     re-submitting an address must not overwrite them);
 //   - ACTIVE: an "already subscribed — manage your preferences" mail;
 //   - SUPPRESSED (or erased while suppressed): nothing.
 //
@@ -138,13 +139,10 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 		// An import never overrides what the address did here (it may
 		// have unsubscribed).
 		return nil
-	case sub.State == StateUnsubscribed || sub.State == StatePending:
+	case sub.State == StateUnsubscribed:
 		sub, err = s.store.Update(ctx, sub.ID, func(cur *Subscriber) (bool, error) {
-			if cur.State != StateUnsubscribed && cur.State != StatePending {
+			if cur.State != StateUnsubscribed {
 				return false, nil // changed under us; act on what it is now
-			}
-			if cur.State == StatePending && !cur.Consent.SignupTime.Before(su.Consent.SignupTime) {
-				return false, nil // this sign-up is already applied (a retried job)
 			}
 			cur.State = StatePending
 			cur.Consent = su.Consent
