@@ -30,12 +30,16 @@ func TestLoadDefaults(t *testing.T) {
 		"timeout": c.SMTPTimeout, "per conn": c.SMTPMaxPerConn, "from": c.From.String(), "msgid": c.MessageIDDomain,
 		"workers": c.Workers, "partitions": c.Partitions, "attempts": c.MaxAttempts, "retry": c.RetryAfter,
 		"grace": c.ShutdownGrace, "consumer set": c.Consumer != "",
+		"lease": c.Lease, "retry unknown": c.RetryUnknown, "retry max": c.RetryMaxDelay, "retention": c.Retention,
+		"allow eviction": c.AllowEviction,
 	}
 	want := map[string]any{
 		"grpc": "127.0.0.1:50053", "http": "127.0.0.1:8083", "redis": "redis://127.0.0.1:6379/0", "smtp": "127.0.0.1:2525",
-		"tls": "opportunistic", "timeout": 30 * time.Second, "per conn": 1000,
+		"tls": "mandatory", "timeout": 30 * time.Second, "per conn": 1000,
 		"from": `"paperroute" <digest@paperroute.localhost>`, "msgid": "paperroute.localhost",
 		"workers": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
+		"lease": time.Minute, "retry unknown": true, "retry max": 30 * time.Minute, "retention": 7 * 24 * time.Hour,
+		"allow eviction": false,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

@@ -161,18 +161,20 @@ type conn struct {
 	session *smtp.Client
 
 	mu     sync.Mutex
-	raw    net.Conn // the TCP connection, closed to cut off a send
+	raw    net.Conn    // the TCP connection, closed to cut off a send
+	fence  *fencedConn // the same, bounding every read and write by the lease
 	broken bool
 }
 
 func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool, tlsCfg *tls.Config) (net.Conn, error) {
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, network, addr)
+	tcp, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
+	raw := &fencedConn{Conn: tcp}
 	c.mu.Lock()
-	c.raw = raw
+	c.raw, c.fence = raw, raw
 	c.mu.Unlock()
 	if !implicitTLS {
 		return raw, nil
@@ -192,12 +194,16 @@ func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
 		// The message can never be built: retrying cannot help.
 		return fmt.Errorf("smtpmail: build message: %w: %w", delivery.ErrRejected, err)
 	}
+	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
 	err = c.client.SendWithSMTPClient(c.session, msg)
 	if !stop() {
 		c.setBroken()
 		if !msg.IsDelivered() {
-			return fmt.Errorf("smtpmail: send cut off: %w", ctx.Err())
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("smtpmail: send cut off (%w): %w", ctx.Err(), classify(err, c.setBroken))
 		}
 	}
 	if msg.IsDelivered() {
@@ -212,19 +218,7 @@ func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
 		c.setBroken()
 		return errors.New("smtpmail: send reported neither delivery nor an error")
 	}
-	var se *mail.SendError
-	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599 {
-		if se.Reason == mail.ErrSMTPMailFrom {
-			// A refused sender is about our configuration, not this
-			// message: retry (it dead-letters after the attempt limit).
-			return fmt.Errorf("smtpmail: relay refused the sender: %w", err)
-		}
-		return fmt.Errorf("smtpmail: %w: %w", delivery.ErrRejected, err)
-	}
-	// 4xx, or no reply at all (code 0: broken connection, timeout): the
-	// session state is unknown, so the connection is not reused.
-	c.setBroken()
-	return fmt.Errorf("smtpmail: %w", err)
+	return classify(err, c.setBroken)
 }
 
 // cut closes the TCP connection under a running send.
