@@ -21,7 +21,9 @@ import (
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
+	sendermetrics "github.com/paperroute/paperroute/services/sender/internal/metrics"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
@@ -68,7 +70,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	}
 
 	reg := metrics.NewRegistry()
-	deliveryMetrics, err := queue.NewMetrics(reg)
+	deliveryMetrics, err := sendermetrics.NewDelivery(reg)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
@@ -76,7 +78,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 		Addr:            cfg.SMTPAddr,
 		Username:        cfg.SMTPUsername,
 		Password:        cfg.SMTPPassword,
-		TLS:             cfg.SMTPTLS,
+		TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
 		Timeout:         cfg.SMTPTimeout,
 		From:            cfg.From,
 		MessageIDDomain: cfg.MessageIDDomain,
@@ -84,7 +86,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) (err error)
 	if err != nil {
 		return fmt.Errorf("senderd: %w", err)
 	}
-	dispatcher, err := queue.NewDispatcher(queue.DispatcherConfig{
+	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:  cfg.Partitions,
 		Workers:     cfg.Workers,
 		Consumer:    cfg.Consumer,

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -77,12 +79,21 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
+	jobs := redisstore.NewJobs(rdb, consumerName())
 	svc, err := subscription.New(subscription.Config{
-		Store:      redisstore.New(rdb, cfg.EmailHashKey),
-		Mailer:     mailer,
-		Keyring:    keyring,
-		PublicURL:  cfg.PublicURL,
-		ConfirmTTL: cfg.ConfirmTokenTTL,
+		Store:               redisstore.New(rdb, cfg.EmailHashKey),
+		Mailer:              mailer,
+		Jobs:                jobs,
+		Limiter:             redisstore.NewLimiter(rdb, cfg.EmailHashKey),
+		Catalogue:           subscription.StaticCatalogue(cfg.Topics),
+		Keyring:             keyring,
+		PublicURL:           cfg.PublicURL,
+		ConfirmTTL:          cfg.ConfirmTokenTTL,
+		PendingTTL:          cfg.PendingTTL,
+		ClientDataRetention: cfg.ClientDataRetention,
+		DefaultDeliveryHour: cfg.DefaultDeliveryHour,
+		DefaultTimezone:     cfg.DefaultTimezone,
+		Limits:              cfg.Limits,
 	})
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
@@ -128,6 +139,8 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		"public_url", cfg.PublicURL, "redis", redisclient.Redact(cfg.RedisURL), "sender", cfg.SenderAddr)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gsrv.Serve(gctx, grpcLis) })
+	g.Go(func() error { return jobs.Run(gctx, log, svc.HandleJob) })
+	g.Go(func() error { return housekeeping(gctx, log, svc) })
 	g.Go(func() error {
 		return httpserver.Serve(gctx, httpLis, pages.SecurityHeaders(mux), cfg.ShutdownGrace)
 	})
@@ -136,4 +149,36 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	}
 	log.InfoContext(ctx, "subscriber service stopped")
 	return nil
+}
+
+// consumerName names this process in the job stream's consumer group.
+func consumerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// housekeeping purges expired PENDING sign-ups and drops IP/UA past their
+// retention, every minute, until ctx ends.
+func housekeeping(ctx context.Context, log *slog.Logger, svc *subscription.Service) error {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := svc.PurgeExpired(ctx, 1000)
+			if err != nil && ctx.Err() == nil {
+				log.ErrorContext(ctx, "purge expired sign-ups", "err", err)
+			}
+			if err != nil || n < 1000 {
+				break
+			}
+		}
+		if _, err := svc.DropOldClientData(ctx, 1000); err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "drop old client data", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

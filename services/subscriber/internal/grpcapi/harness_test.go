@@ -72,10 +72,11 @@ func internal() context.Context { return as(testenv.ServiceToken) }
 
 func (h *harness) subscribe(t *testing.T, email string) *subscriberv1.SubscribeResponse {
 	t.Helper()
-	res, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: email, ClientIp: "192.0.2.7", UserAgent: "TestBrowser/1.0"})
+	res, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: email, ClientIp: "192.0.2.7", UserAgent: "TestBrowser/1.0", ConsentTextVersion: "v1"})
 	if err != nil {
 		t.Fatalf("Subscribe(%q): %v", email, err)
 	}
+	h.Work(t)
 	return res
 }
 

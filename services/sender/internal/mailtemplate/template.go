@@ -1,4 +1,8 @@
-package queue
+// Package mailtemplate is sender's {{variable}} engine: it finds the
+// variables of a subject or body and fills them in per recipient, escaping
+// values in HTML bodies. It never fails: text that is not a variable is
+// literal.
+package mailtemplate
 
 import (
 	"html"
@@ -9,6 +13,10 @@ import (
 
 // MaxVariableNameLength bounds a variable name.
 const MaxVariableNameLength = 64
+
+// MaxSubjectBytes bounds a rendered subject: with "Subject: " in front it
+// stays inside RFC 5322's 998-character line. Longer renderings are cut.
+const MaxSubjectBytes = 900
 
 // Template is a subject or body split into literal text and {{variables}}.
 //
@@ -25,9 +33,9 @@ type segment struct {
 	isVar bool
 }
 
-// ParseTemplate splits s into its segments. It never fails: text that is not
+// Parse splits s into its segments. It never fails: text that is not
 // a variable is literal.
-func ParseTemplate(s string) Template {
+func Parse(s string) Template {
 	var t Template
 	lit := 0 // start of the pending literal
 	for i := 0; i+4 <= len(s); {
@@ -124,21 +132,28 @@ type Rendered struct {
 	Text    string
 }
 
-// compiled is a Content parsed once and rendered for many messages.
-type compiled struct {
+// Compiled is a subject, HTML body and text body parsed once and rendered
+// for many messages.
+type Compiled struct {
 	subject, html, text Template
 }
 
-func compile(c Content) *compiled {
-	return &compiled{subject: ParseTemplate(c.Subject), html: ParseTemplate(c.HTML), text: ParseTemplate(c.Text)}
+// Compile parses the three templates of one content.
+func Compile(subject, html, text string) *Compiled {
+	return &Compiled{subject: Parse(subject), html: Parse(html), text: Parse(text)}
 }
 
-// render fills in vars; values are HTML-escaped in the HTML body only. The
+// Names lists the distinct variables the three templates use, sorted.
+func (c *Compiled) Names() []string {
+	return mergeNames(c.subject.Names(), c.html.Names(), c.text.Names())
+}
+
+// Render fills in vars; values are HTML-escaped in the HTML body only. The
 // subject and text body are plain text, and values hold no control
-// characters (validated at Enqueue), so nothing can break out of a header.
+// characters (validated at Enqueue by the queue package), so nothing can break out of a header.
 // Values can make a subject longer than its template; it is cut to
 // MaxSubjectBytes so the header line stays within RFC 5322's limit.
-func (c *compiled) render(vars map[string]string) Rendered {
+func (c *Compiled) Render(vars map[string]string) Rendered {
 	return Rendered{
 		Subject: truncateSubject(c.subject.Render(vars, nil)),
 		HTML:    c.html.Render(vars, html.EscapeString),

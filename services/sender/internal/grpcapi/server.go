@@ -69,7 +69,7 @@ func (s *Server) GetMessage(ctx context.Context, req *senderv1.GetMessageRequest
 		Id:             m.ID,
 		IdempotencyKey: m.IdempotencyKey,
 		Recipient:      m.Recipient,
-		Lane:           laneToProto(m.Lane),
+		Lane:           LaneToProto(m.Lane),
 		State:          stateToProto(m.State),
 		AttemptCount:   int32(min(m.Attempts, 1<<31-1)),
 		LastError:      m.LastError,
@@ -89,7 +89,7 @@ func (s *Server) GetQueueStats(ctx context.Context, _ *senderv1.GetQueueStatsReq
 	resp := &senderv1.GetQueueStatsResponse{}
 	for _, st := range stats {
 		resp.Lanes = append(resp.Lanes, &senderv1.LaneStats{
-			Lane:         laneToProto(st.Lane),
+			Lane:         LaneToProto(st.Lane),
 			WaitingCount: st.Waiting,
 			PendingCount: st.Pending,
 			SentCount:    st.Sent,
@@ -113,7 +113,8 @@ func laneFromProto(l senderv1.Lane) queue.Lane {
 	return 0 // invalid: rejected by validation
 }
 
-func laneToProto(l queue.Lane) senderv1.Lane {
+// LaneToProto is the proto form of a lane.
+func LaneToProto(l queue.Lane) senderv1.Lane {
 	switch l {
 	case queue.LaneTransactional:
 		return senderv1.Lane_LANE_TRANSACTIONAL

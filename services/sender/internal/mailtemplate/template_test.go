@@ -1,4 +1,4 @@
-package queue_test
+package mailtemplate_test
 
 import (
 	"html"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/paperroute/paperroute/services/sender/internal/queue"
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 )
 
 func TestTemplateNames(t *testing.T) {
@@ -33,7 +33,7 @@ func TestTemplateNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := queue.ParseTemplate(tt.in).Names()
+			got := mailtemplate.Parse(tt.in).Names()
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Names(%q) (-want +got):\n%s", tt.in, diff)
 			}
@@ -58,7 +58,7 @@ func TestTemplateRender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := queue.ParseTemplate(tt.in).Render(vars, tt.escape); got != tt.want {
+			if got := mailtemplate.Parse(tt.in).Render(vars, tt.escape); got != tt.want {
 				t.Errorf("Render(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
@@ -70,7 +70,7 @@ func TestValidVariableName(t *testing.T) {
 		"a": true, "unsubscribe_url": true, "x9": true, strings.Repeat("a", 64): true,
 		"": false, "A": false, "9a": false, "_a": false, "a-b": false, "a b": false, strings.Repeat("a", 65): false,
 	} {
-		if got := queue.ValidVariableName(name); got != want {
+		if got := mailtemplate.ValidVariableName(name); got != want {
 			t.Errorf("ValidVariableName(%q) = %v, want %v", name, got, want)
 		}
 	}
@@ -84,11 +84,11 @@ func FuzzParseTemplate(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		tmpl := queue.ParseTemplate(in)
+		tmpl := mailtemplate.Parse(in)
 		names := tmpl.Names()
 		identity := map[string]string{}
 		for i, n := range names {
-			if !queue.ValidVariableName(n) {
+			if !mailtemplate.ValidVariableName(n) {
 				t.Fatalf("ParseTemplate(%q) found invalid name %q", in, n)
 			}
 			if i > 0 && names[i-1] >= n {
@@ -109,7 +109,7 @@ func FuzzParseTemplate(f *testing.F) {
 		for _, n := range names {
 			marked[n] = "{{" + n + "}}"
 		}
-		again := queue.ParseTemplate(tmpl.Render(marked, nil)).Names()
+		again := mailtemplate.Parse(tmpl.Render(marked, nil)).Names()
 		if diff := cmp.Diff(names, again); diff != "" {
 			t.Fatalf("re-parsing the rendering changed the variables (-want +got):\n%s", diff)
 		}

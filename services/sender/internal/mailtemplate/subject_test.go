@@ -1,4 +1,4 @@
-package queue
+package mailtemplate
 
 import (
 	"strings"
@@ -17,7 +17,7 @@ func TestRenderedSubjectFitsTheHeaderLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := compile(Content{Subject: tt.subject, Text: "x"}).render(map[string]string{"name": tt.value}).Subject
+			got := Compile(tt.subject, "", "x").Render(map[string]string{"name": tt.value}).Subject
 			if len(got) > MaxSubjectBytes || !utf8.ValidString(got) {
 				t.Fatalf("subject is %d bytes (valid UTF-8: %v), want at most %d", len(got), utf8.ValidString(got), MaxSubjectBytes)
 			}
