@@ -115,7 +115,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	}
 	subscriberv1.RegisterSubscriberServiceServer(gsrv.GRPC, grpcapi.NewServer(svc))
 
-	pageHandler, err := pages.New(svc, log)
+	pageHandler, err := pages.New(svc, log, pages.Options{
+		FormSecret:      cfg.TokenKeys[0].Secret,
+		DefaultTimezone: cfg.DefaultTimezone,
+		DefaultHour:     &cfg.DefaultDeliveryHour,
+	})
 	if err != nil {
 		return fmt.Errorf("subscriberd: %w", err)
 	}
