@@ -1,6 +1,10 @@
 package pages_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +22,8 @@ const screenshotDir = "../../../../docs/screenshots"
 // TestBrowserWalk walks the whole life of a subscription in a real headless
 // Chromium, as a reader would: the sign-up form (its script preselecting the
 // browser's time zone), the confirmation mail the sender received, the
-// confirm button, a preferences change, and the unsubscribe button. Every
+// confirm button, the "already subscribed" mail's link to the preferences
+// page, a preferences change, and the unsubscribe button. Every
 // page is screenshotted at desktop and phone widths.
 func TestBrowserWalk(t *testing.T) {
 	browsertest.Require(t)
@@ -66,7 +71,15 @@ func TestBrowserWalk(t *testing.T) {
 		t.Errorf("preferences after signing up (-want +got):\n%s", diff)
 	}
 
-	b.Navigate(h.manageLink(t, sub))
+	// Signing up again is how a reader who lost their mails finds the
+	// preferences page: the "already subscribed" mail links to it.
+	b.Navigate(h.PublicURL + "/subscribe")
+	b.Fill("#email", "ada@example.com")
+	b.Click("#subscribe")
+	b.WaitVisible("#message")
+	h.waitMails(t, "ada@example.com", 2)
+	manageLink, _ := testenv.Link(t, h.PublicURL, h.MailsTo("ada@example.com")[1], "preferences")
+	b.Navigate(manageLink)
 	b.WaitVisible("#save")
 	if got := b.Value("#timezone"); got != "America/New_York" {
 		t.Errorf("preferences page time zone = %q, want the stored America/New_York", got)
@@ -138,5 +151,50 @@ func TestBrowserLegacyZoneName(t *testing.T) {
 	h.waitMails(t, "carol@example.com", 1)
 	if tz := h.state(t, "carol@example.com").Preferences.Timezone; tz != got {
 		t.Errorf("stored time zone %q, want %q", tz, got)
+	}
+}
+
+// TestBrowserEmbedded puts the sign-up form in an <iframe> on another site
+// (the page from localhost, the form from 127.0.0.1) and signs up inside
+// it: the form needs no cookie and passes the CSRF checks from there. The
+// same page framing /confirm is refused by the browser.
+func TestBrowserEmbedded(t *testing.T) {
+	browsertest.Require(t)
+	h := start(t)
+	outer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!DOCTYPE html><h1 id="outer">A blog</h1>
+<iframe src="`+h.PublicURL+`/subscribe?embed=1" title="Subscribe" style="border:0;width:100%;height:760px"></iframe>
+<iframe src="`+h.PublicURL+`/confirm?token=x" title="Not framable"></iframe>`)
+	}))
+	t.Cleanup(outer.Close)
+	b := browsertest.New(t, browsertest.AllowConsoleErrors())
+	b.Navigate(strings.Replace(outer.URL, "127.0.0.1", "localhost", 1))
+	b.WaitVisible("#outer")
+
+	f := b.Frame(h.PublicURL + "/subscribe")
+	f.Fill("#email", "dora@example.com")
+	f.Click("#subscribe")
+	f.WaitVisible("#message")
+	if got := f.Text("h1"); got != "Check your inbox" {
+		t.Fatalf("inside the frame, after subscribing: %q", got)
+	}
+	h.waitMails(t, "dora@example.com", 1)
+
+	// Of the two frames only /confirm has frame-ancestors 'none': one
+	// refusal is the browser blocking it, and not the form.
+	refusals := func() (n int) {
+		for _, m := range b.ConsoleErrors() {
+			if strings.Contains(m, "frame-ancestors 'none'") {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); refusals() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if refusals() != 1 {
+		t.Errorf("want the browser to refuse framing /confirm (and only that); console: %q", b.ConsoleErrors())
 	}
 }
