@@ -26,7 +26,7 @@ import (
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/subscriberd"
 )
 

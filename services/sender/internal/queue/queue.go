@@ -180,8 +180,12 @@ func Partition(id string, n int) int {
 }
 
 // ValidMessageID reports whether s has the shape of a message id.
-func ValidMessageID(s string) bool {
-	if len(s) != 32 {
+func ValidMessageID(s string) bool { return lowerHex(s, 32) }
+
+// lowerHex reports whether s is n lowercase hexadecimal digits: the shape
+// of message ids (16 random bytes) and content ids (a SHA-256).
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

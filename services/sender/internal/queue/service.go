@@ -238,17 +238,7 @@ func capViolations(err error) error {
 }
 
 // ValidContentID reports whether s has the shape of a content id.
-func ValidContentID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidContentID(s string) bool { return lowerHex(s, 64) }
 
 func distinct(ids []string) []string {
 	seen := make(map[string]bool, len(ids))

@@ -32,7 +32,12 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	env := testenv.New(t, testenv.Options{})
+	return startWith(t, testenv.Options{})
+}
+
+func startWith(t *testing.T, opts testenv.Options) *harness {
+	t.Helper()
+	env := testenv.New(t, opts)
 	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: testenv.AdminToken, Service: testenv.ServiceToken})
 	if err != nil {
 		t.Fatal(err)

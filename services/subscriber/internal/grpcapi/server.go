@@ -5,6 +5,8 @@ package grpcapi
 import (
 	"context"
 
+	"github.com/paperroute/paperroute/platform/browserrpc"
+
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/validation"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
@@ -42,7 +44,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 	err := s.svc.Subscribe(ctx, subscription.SubscribeRequest{
 		Email:              req.GetEmail(),
 		ConsentTextVersion: req.GetConsentTextVersion(),
-		Client:             subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()},
+		Client:             caller(ctx, req.GetClientIp(), req.GetUserAgent()),
 		Topics:             req.GetTopics(),
 		Keywords:           req.GetKeywords(),
 		Frequency:          freq,
@@ -59,7 +61,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 
 // ConfirmSubscription implements subscriberv1.SubscriberServiceServer.
 func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.ConfirmSubscriptionRequest) (*subscriberv1.ConfirmSubscriptionResponse, error) {
-	sub, err := s.svc.Confirm(ctx, req.GetToken(), subscription.Client{IP: req.GetClientIp(), UserAgent: req.GetUserAgent()})
+	sub, err := s.svc.Confirm(ctx, req.GetToken(), caller(ctx, req.GetClientIp(), req.GetUserAgent()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -105,4 +107,14 @@ func (s *Server) UpdatePreferences(ctx context.Context, req *subscriberv1.Update
 		return nil, toStatus(err)
 	}
 	return &subscriberv1.UpdatePreferencesResponse{Preferences: preferencesToProto(sub.Preferences)}, nil
+}
+
+// caller is the end user behind a call: for a browser call (Connect or
+// gRPC-Web through the HTTP port) the address and user agent the server saw,
+// which the page cannot forge; for native gRPC what the frontend passed.
+func caller(ctx context.Context, ip, userAgent string) subscription.Client {
+	if bip, bua, ok := browserrpc.Caller(ctx); ok {
+		return subscription.Client{IP: bip, UserAgent: bua}
+	}
+	return subscription.Client{IP: ip, UserAgent: userAgent}
 }

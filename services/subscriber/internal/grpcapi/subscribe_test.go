@@ -12,7 +12,7 @@ import (
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
 )

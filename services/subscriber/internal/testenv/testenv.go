@@ -24,7 +24,7 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
