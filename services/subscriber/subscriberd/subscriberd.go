@@ -82,6 +82,8 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	s.Go("jobs", func(ctx context.Context) error { return jobs.Run(ctx, s.Logger, svc.HandleJob) })
+	s.Go("housekeeping", func(ctx context.Context) error { return housekeeping(ctx, s.Logger, svc) })
 	subscriberv1.RegisterSubscriberServiceServer(s.GRPC, grpcapi.NewServer(svc))
 
 	pageHandler, err := pages.New(svc, s.Logger, pages.Options{
@@ -94,8 +96,6 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	}
 	pageHandler.Register(s.Mux)
 	s.WrapHTTP(pages.SecurityHeaders)
-	s.Go("mail jobs", func(ctx context.Context) error { return jobs.Run(ctx, s.Logger, svc.HandleJob) })
-	s.Go("housekeeping", func(ctx context.Context) error { return housekeeping(ctx, s.Logger, svc) })
 	return nil
 }
 
