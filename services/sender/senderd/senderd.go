@@ -29,23 +29,20 @@ type Deps = service.Deps
 // An unreachable SMTP relay is not: the workers keep dialling with backoff
 // while the API accepts mail into the queue.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("sender: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "sender",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		MaxRecvBytes:  maxRecvBytes,
-		ShutdownGrace: cfg.ShutdownGrace,
-		LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
-			"workers", cfg.Workers, "consumer", cfg.Consumer},
-		Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "SENDER", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "sender",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			MaxRecvBytes:  maxRecvBytes,
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
+				"workers", cfg.Workers, "consumer", cfg.Consumer},
+			Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 
