@@ -9,6 +9,7 @@ require (
 	github.com/paperroute/paperroute/api v0.0.0
 	github.com/paperroute/paperroute/platform v0.0.0
 	github.com/paperroute/paperroute/services/sender v0.0.0
+	github.com/paperroute/paperroute/services/subscriber v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/net v0.60.0
@@ -44,4 +45,5 @@ replace (
 	github.com/paperroute/paperroute/api => ../../api
 	github.com/paperroute/paperroute/platform => ../../platform
 	github.com/paperroute/paperroute/services/sender => ../sender
+	github.com/paperroute/paperroute/services/subscriber => ../subscriber
 )

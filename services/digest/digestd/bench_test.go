@@ -25,8 +25,8 @@ const benchSubscribers = 100_000
 
 // benchTopics is the topic mix: a fifth of the readers choose none, the
 // rest one or two of the catalogue's topics, some a keyword too.
-var benchTopics = []string{"llm", "reasoning", "agents", "diffusion", "vision-language", "video",
-	"image-generation", "3d", "robotics", "rl", "efficiency", "code", "speech-audio", "safety", "retrieval", "science"}
+var benchTopics = []string{"llm", "reasoning", "agents", "diffusion", "multimodal", "video",
+	"vision", "3d", "robotics", "rl", "efficiency", "code", "speech", "safety", "retrieval", "science"}
 
 func benchDue(iteration, n int) []*subscriberv1.DueSubscriber {
 	out := make([]*subscriberv1.DueSubscriber, n)
