@@ -18,7 +18,6 @@ import (
 	"github.com/paperroute/paperroute/platform/logging"
 
 	"github.com/paperroute/paperroute/services/digest/digestd"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 )
 
 func TestAuth(t *testing.T) {
@@ -73,7 +72,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	for name, call := range public {
-		for _, token := range []string{"", "not-the-token", peertest.Tokens.Service} {
+		for _, token := range []string{"", "not-the-token", serviceToken} {
 			t.Run(name+" is public, token "+token, func(t *testing.T) {
 				if code := status.Code(call(digestv1.NewDigestServiceClient(dial(t, s.addr, token)))); code == codes.Unauthenticated || code == codes.PermissionDenied {
 					t.Errorf("public call refused: %v", code)
@@ -88,7 +87,7 @@ func TestAuth(t *testing.T) {
 	}{
 		{"no token", "", codes.Unauthenticated},
 		{"wrong token", "not-the-token", codes.Unauthenticated},
-		{"service token", peertest.Tokens.Service, codes.PermissionDenied},
+		{"service token", serviceToken, codes.PermissionDenied},
 	}
 	for name, call := range calls {
 		for _, c := range clients {
@@ -155,8 +154,8 @@ func readAll(t *testing.T, resp *http.Response) string {
 
 func TestRunFailsFast(t *testing.T) {
 	base := map[string]string{
-		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
-		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
+		"PAPERROUTE_ADMIN_TOKEN":   adminToken,
+		"PAPERROUTE_SERVICE_TOKEN": serviceToken,
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
 	}
 	tests := []struct {

@@ -246,3 +246,31 @@ func TestTemplateSyntaxInPaperTextShowsAsWritten(t *testing.T) {
 		t.Errorf("the unsubscribe link appears other than once in the text:\n%s", m.Text)
 	}
 }
+
+// dueList is a digest.Subscribers that lists a fixed page: the subscriber
+// service always signs links, so only a stand-in can show what a run does
+// with a due subscriber that comes without one.
+type dueList []digest.DueSubscriber
+
+func (d dueList) ListDue(context.Context, time.Time, int, string) ([]digest.DueSubscriber, string, error) {
+	return d, "", nil
+}
+
+func TestDueSubscriberWithoutUnsubscribeURLFails(t *testing.T) {
+	h := newHarness(t, utc("2026-06-12T09:00:00Z"), 3)
+	h.importFixture()
+	h.cfg.Subscribers = dueList{
+		{ID: "s1", Email: "a@example.com", UnsubscribeURL: "https://x/u?t=1"},
+		{ID: "s2", Email: "b@example.com"},
+		{ID: "s3", Email: "c@example.com", UnsubscribeURL: "https://x/u?t=3"},
+	}
+	h.restart()
+	run := h.run(digest.RunRequest{Edition: "2026-06-12"})
+	if run.State != digest.RunSucceeded || run.Counts.Due != 3 || run.Counts.Queued != 2 || run.Counts.Failed != 1 ||
+		!strings.Contains(run.Error, "without an id, address or unsubscribe URL") {
+		t.Errorf("run = %+v, want b failed (no unsubscribe URL), a and c queued", run)
+	}
+	if n := len(h.sender.Queued()); n != 2 {
+		t.Errorf("sender queued %d messages, want 2", n)
+	}
+}
