@@ -104,7 +104,7 @@ func (s *Service) ImportPapers(ctx context.Context, format Format, data []byte) 
 	if err := verr.Err(); err != nil {
 		return ImportResult{}, err
 	}
-	papers, err := hfdaily.Parse(data)
+	papers, err := hfdaily.ParseAt(data, s.now())
 	if err != nil {
 		return ImportResult{}, err
 	}
