@@ -279,7 +279,7 @@ func TestParseListsSeveralProblems(t *testing.T) {
 	for i := range 15 {
 		entries = append(entries, fmt.Sprintf(`{"paper":{"id":"bad-%d","title":"T"}}`, i))
 	}
-	_, err := hfdaily.ParseAt([]byte("[" + strings.Join(entries, ",") + "]"), now)
+	_, err := hfdaily.ParseAt([]byte("["+strings.Join(entries, ",")+"]"), now)
 	var verr *validation.Error
 	if !errors.As(err, &verr) {
 		t.Fatalf("Parse error = %v, want *validation.Error", err)
