@@ -28,6 +28,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
@@ -90,8 +91,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Renderer:         renderer,
 		Logger:           log,
 		PapersPerEdition: cfg.PapersPerEdition,
-		MaxImportBytes:   cfg.MaxImportBytes,
 	})
+	if err != nil {
+		return fmt.Errorf("digestd: %w", err)
+	}
+	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes})
 	if err != nil {
 		return fmt.Errorf("digestd: %w", err)
 	}
@@ -111,7 +115,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("digestd: %w", err)
 	}
-	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(svc))
+	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(svc, papers))
 
 	mux := http.NewServeMux()
 	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })

@@ -1,5 +1,4 @@
-// Package digest is the digest service's behaviour: importing papers, and
-// digest runs that render an edition once and hand one message per due
+// Package digest is the digest service's behaviour: digest runs that render an edition once and hand one message per due
 // subscriber to the sender.
 //
 // It declares the small interfaces it needs (PaperStore, RunStore,
@@ -27,24 +26,6 @@ var (
 	// message in it is invalid (the whole batch is refused).
 	ErrRejected = errors.New("digest: the sender rejected the batch")
 )
-
-// Format is the format of an imported document.
-type Format int
-
-const (
-	// FormatUnspecified is not a format; imports with it are rejected.
-	FormatUnspecified Format = iota
-	// FormatHFDailyJSON is the Hugging Face daily papers API response.
-	FormatHFDailyJSON
-)
-
-// ImportResult says what an import stored.
-type ImportResult struct {
-	// Created counts papers not stored before; Updated those refreshed.
-	Created, Updated int
-	// IDs are the document's paper ids in document order, each once.
-	IDs []string
-}
 
 // RunState is where a digest run is.
 type RunState int

@@ -15,16 +15,11 @@ import (
 
 	"github.com/paperroute/paperroute/platform/validation"
 
-	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
-	"github.com/paperroute/paperroute/services/digest/internal/paper"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 )
 
 // Defaults and bounds of the service's knobs.
 const (
-	// DefaultPageSize and MaxPageSize bound ListPapers pages.
-	DefaultPageSize = 50
-	MaxPageSize     = 500
 	// DuePageSize is how many due subscribers one page (and so one Enqueue
 	// batch) holds.
 	DuePageSize = 500
@@ -49,8 +44,6 @@ type Config struct {
 	Logger *slog.Logger
 	// PapersPerEdition is how many papers an edition carries (1..50).
 	PapersPerEdition int
-	// MaxImportBytes bounds an imported document (≤ hfdaily.MaxBytes).
-	MaxImportBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,8 +70,6 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("digest: Papers, Runs, Subscribers, Sender, Renderer and Logger are required")
 	case cfg.PapersPerEdition < 1 || cfg.PapersPerEdition > 50:
 		return nil, fmt.Errorf("digest: PapersPerEdition %d is outside 1..50", cfg.PapersPerEdition)
-	case cfg.MaxImportBytes < 1 || cfg.MaxImportBytes > hfdaily.MaxBytes:
-		return nil, fmt.Errorf("digest: MaxImportBytes %d is outside 1..%d", cfg.MaxImportBytes, hfdaily.MaxBytes)
 	}
 	now := cfg.Now
 	if now == nil {
@@ -86,67 +77,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, now: now, runCtx: ctx, cancelRuns: cancel}, nil
-}
-
-// ImportPapers parses a document and upserts its papers by arXiv id, all or
-// nothing.
-func (s *Service) ImportPapers(ctx context.Context, format Format, data []byte) (ImportResult, error) {
-	var verr validation.Errors
-	if format != FormatHFDailyJSON {
-		verr.Add("format", "must be PAPER_FORMAT_HF_DAILY_JSON")
-	}
-	switch {
-	case len(data) == 0:
-		verr.Add("data", "is empty")
-	case len(data) > s.cfg.MaxImportBytes:
-		verr.Addf("data", "document is %d bytes; the limit is %d", len(data), s.cfg.MaxImportBytes)
-	}
-	if err := verr.Err(); err != nil {
-		return ImportResult{}, err
-	}
-	papers, err := hfdaily.ParseAt(data, s.now())
-	if err != nil {
-		return ImportResult{}, err
-	}
-	res := ImportResult{IDs: make([]string, len(papers))}
-	now := s.now().UTC()
-	for i := range papers {
-		papers[i].UpdateTime = now
-		res.IDs[i] = papers[i].ID
-	}
-	if len(papers) == 0 {
-		return res, nil
-	}
-	created, err := s.cfg.Papers.UpsertPapers(ctx, papers)
-	if err != nil {
-		return ImportResult{}, fmt.Errorf("digest: import papers: %w", err)
-	}
-	res.Created, res.Updated = created, len(papers)-created
-	return res, nil
-}
-
-// ListPapers returns one page of papers, most upvoted first. pageSize 0
-// means DefaultPageSize; larger than MaxPageSize means MaxPageSize.
-func (s *Service) ListPapers(ctx context.Context, pageSize int, pageToken string) ([]paper.Paper, string, error) {
-	switch {
-	case pageSize < 0:
-		return nil, "", validation.Field("page_size", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize > MaxPageSize:
-		pageSize = MaxPageSize
-	}
-	if len(pageToken) > 200 {
-		return nil, "", validation.Field("page_token", "is not a token from a previous response")
-	}
-	papers, next, err := s.cfg.Papers.ListPapers(ctx, pageSize, pageToken)
-	if errors.Is(err, ErrBadCursor) {
-		return nil, "", validation.Field("page_token", "is not a token from a previous response")
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("digest: list papers: %w", err)
-	}
-	return papers, next, nil
 }
 
 var editionPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)

@@ -12,49 +12,21 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcerr"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
-	"github.com/paperroute/paperroute/services/digest/internal/paper"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 // Server implements digestv1.DigestServiceServer.
 type Server struct {
 	digestv1.UnimplementedDigestServiceServer
 	svc    *digest.Service
+	papers *library.Service
 	status grpcerr.Table
 }
 
-// NewServer returns a Server for svc.
-func NewServer(svc *digest.Service) *Server {
-	return &Server{svc: svc, status: StatusTable()}
-}
-
-// ImportPapers implements digestv1.DigestServiceServer.
-func (s *Server) ImportPapers(ctx context.Context, req *digestv1.ImportPapersRequest) (*digestv1.ImportPapersResponse, error) {
-	format := digest.FormatUnspecified
-	if req.GetFormat() == digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON {
-		format = digest.FormatHFDailyJSON
-	}
-	res, err := s.svc.ImportPapers(ctx, format, req.GetData())
-	if err != nil {
-		return nil, s.status.Status(err)
-	}
-	return &digestv1.ImportPapersResponse{
-		CreatedCount: int32(res.Created),
-		UpdatedCount: int32(res.Updated),
-		PaperIds:     res.IDs,
-	}, nil
-}
-
-// ListPapers implements digestv1.DigestServiceServer.
-func (s *Server) ListPapers(ctx context.Context, req *digestv1.ListPapersRequest) (*digestv1.ListPapersResponse, error) {
-	papers, next, err := s.svc.ListPapers(ctx, int(req.GetPageSize()), req.GetPageToken())
-	if err != nil {
-		return nil, s.status.Status(err)
-	}
-	resp := &digestv1.ListPapersResponse{Papers: make([]*digestv1.Paper, len(papers)), NextPageToken: next}
-	for i, p := range papers {
-		resp.Papers[i] = paperProto(p)
-	}
-	return resp, nil
+// NewServer returns a Server for svc (editions and runs) and papers (the
+// paper RPCs, papers.go).
+func NewServer(svc *digest.Service, papers *library.Service) *Server {
+	return &Server{svc: svc, papers: papers, status: StatusTable()}
 }
 
 // RunDigest implements digestv1.DigestServiceServer.
@@ -73,25 +45,6 @@ func (s *Server) GetDigestRun(ctx context.Context, req *digestv1.GetDigestRunReq
 		return nil, s.status.Status(err)
 	}
 	return &digestv1.GetDigestRunResponse{Run: runProto(run)}, nil
-}
-
-func paperProto(p paper.Paper) *digestv1.Paper {
-	return &digestv1.Paper{
-		Id:           p.ID,
-		Title:        p.Title,
-		Summary:      p.Summary,
-		Authors:      p.Authors,
-		Upvotes:      int32(p.Upvotes),
-		CommentCount: int32(p.Comments),
-		GithubStars:  int32(p.GitHubStars),
-		GithubRepo:   p.GitHubRepo,
-		AiSummary:    p.AISummary,
-		Keywords:     p.Keywords,
-		PublishTime:  timestamp(p.PublishTime),
-		SubmitTime:   timestamp(p.SubmitTime),
-		UpdateTime:   timestamp(p.UpdateTime),
-		Url:          p.URL(),
-	}
 }
 
 func runProto(r digest.Run) *digestv1.DigestRun {

@@ -6,6 +6,7 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcerr"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 // StatusTable maps the digest domain's errors to gRPC codes: the service's
@@ -15,6 +16,7 @@ import (
 func StatusTable() grpcerr.Table {
 	return grpcerr.Table{
 		{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
+		{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
 		{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
 	}
 }
