@@ -9,7 +9,7 @@ SHELL := bash
 export GOTOOLCHAIN := auto
 
 BIN := $(CURDIR)/bin
-MODULES := api platform services/subscriber services/digest services/sender cmd/paperroute
+MODULES := api platform services/subscriber services/digest services/sender cmd/paperroute deploy
 
 # Pinned tool versions: installed with `go install` into ./bin, never downloaded
 # as binaries.
@@ -18,12 +18,23 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION := v1.9.4
 STATICCHECK_VERSION := v0.8.2
+# kustomize renders deploy/k8s in the deploy module's tests (which check the
+# version: keep deploy/manifests_test.go's kustomizeVersion in step);
+# v5.8.x cannot be built from the module proxy (a kube-openapi version it
+# needs is not served). promtool checks and unit-tests deploy/prometheus.
+KUSTOMIZE_VERSION := v5.7.1
+PROMTOOL_VERSION := v0.316.0
 
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
 	$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
 	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
 	$(BIN)/.grpcurl-$(GRPCURL_VERSION) \
-	$(BIN)/.staticcheck-$(STATICCHECK_VERSION)
+	$(BIN)/.staticcheck-$(STATICCHECK_VERSION) \
+	$(BIN)/.kustomize-$(KUSTOMIZE_VERSION) \
+	$(BIN)/.promtool-$(PROMTOOL_VERSION)
+
+# The deploy module's tests render the Kubernetes overlays with this binary.
+export KUSTOMIZE := $(BIN)/kustomize
 
 .PHONY: help
 help: ## Show the targets.
@@ -34,8 +45,12 @@ run: $(BIN)/.grpcurl-$(GRPCURL_VERSION) ## Run everything locally (paperroute de
 	go build -o $(BIN)/paperroute ./cmd/paperroute
 	$(BIN)/paperroute dev
 
+.PHONY: test-deps
+test-deps: ## Install redis-server and chromium through apt if missing (or say the command to run).
+	@scripts/test-deps.sh
+
 .PHONY: test
-test: ## Test every module with the race detector (needs redis-server in PATH).
+test: test-deps $(BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## Test every module with the race detector (real redis-server and chromium).
 	@for m in $(MODULES); do \
 		echo "=== module $$m"; \
 		(cd $$m && go test -race -count=1 ./...) || { echo "FAIL module $$m"; exit 1; }; \
@@ -67,6 +82,12 @@ $(BIN)/.grpcurl-$(GRPCURL_VERSION):
 	@touch $@
 $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+$(BIN)/.kustomize-$(KUSTOMIZE_VERSION):
+	GOBIN=$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@touch $@
+$(BIN)/.promtool-$(PROMTOOL_VERSION):
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 	@touch $@
 
 .PHONY: generate
@@ -101,6 +122,10 @@ check-tidy: ## Fail if go mod tidy would change a module; build each module alon
 	@for m in $(MODULES); do \
 		(cd $$m && GOWORK=off go mod tidy -diff && GOWORK=off go build ./...) || { echo "module $$m is not tidy or does not build alone"; exit 1; }; \
 	done
+
+.PHONY: check-deploy
+check-deploy: $(BIN)/.promtool-$(PROMTOOL_VERSION) ## Static image binaries built as deploy/Dockerfile does; promtool on the alert rules.
+	PROMTOOL=$(BIN)/promtool deploy/check
 
 .PHONY: check
 check: check-generate breaking check-tidy lint ## Everything CI checks before the tests.

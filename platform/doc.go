@@ -7,5 +7,6 @@
 // (redisclient), environment configuration (envload), structured logging
 // (logging), field validation errors and their mapping to gRPC status
 // (validation, grpcerr), and the test helpers that start a real redis-server
-// (redistest) and a real SMTP server (mailcatcher).
+// (redistest), a real SMTP server (mailcatcher) and a real headless Chromium
+// (browsertest).
 package platform

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // subscribers' time zones load on any machine
 
 	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode"
 	"github.com/paperroute/paperroute/cmd/paperroute/internal/stack"

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +22,7 @@ func TestRunCommands(t *testing.T) {
 		{name: "no command", args: nil, wantErr: "no command given", wantOutput: "usage:"},
 		{name: "unknown command", args: []string{"serve"}, wantErr: `unknown command "serve"`, wantOutput: "usage:"},
 		{name: "help", args: []string{"help"}, wantOutput: "paperroute dev"},
-		{name: "bad dev flag", args: []string{"dev", "-bogus"}, wantErr: "flag provided but not defined"},
-		{name: "all without configuration", args: []string{"all"}, env: map[string]string{
-			"SUBSCRIBER_GRPC_ADDR": "127.0.0.1:0", "SUBSCRIBER_HTTP_ADDR": "127.0.0.1:0",
-			"DIGEST_GRPC_ADDR": "127.0.0.1:0", "DIGEST_HTTP_ADDR": "127.0.0.1:0",
-			"SENDER_GRPC_ADDR": "127.0.0.1:0", "SENDER_HTTP_ADDR": "127.0.0.1:0",
-		}, wantErr: "PAPERROUTE_ADMIN_TOKEN"},
+		{name: "bad dev flag", args: []string{"dev", "-bogus"}, wantErr: "flag provided but not defined", wantOutput: "-var"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,5 +40,30 @@ func TestRunCommands(t *testing.T) {
 				t.Errorf("output %q lacks %q", out.String(), tt.wantOutput)
 			}
 		})
+	}
+}
+
+// paperroute all without configuration fails naming what is missing, and
+// releases every port it bound for the three services.
+func TestAllWithoutConfiguration(t *testing.T) {
+	names := []string{"SUBSCRIBER_GRPC_ADDR", "SUBSCRIBER_HTTP_ADDR", "DIGEST_GRPC_ADDR", "DIGEST_HTTP_ADDR", "SENDER_GRPC_ADDR", "SENDER_HTTP_ADDR"}
+	env := map[string]string{}
+	for _, n := range names {
+		env[n] = freeAddr(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"all"}, envload.MapGetenv(env, nil), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "PAPERROUTE_ADMIN_TOKEN") {
+		t.Fatalf("run(all) = %v, want an error naming PAPERROUTE_ADMIN_TOKEN", err)
+	}
+	for _, n := range names {
+		l, err := net.Listen("tcp", env[n])
+		if err != nil {
+			t.Errorf("%s=%s still bound after paperroute all failed: %v", n, env[n], err)
+			continue
+		}
+		l.Close()
 	}
 }

@@ -6,153 +6,125 @@ package digestd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-
-	"golang.org/x/sync/errgroup"
+	"os"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
-	"github.com/paperroute/paperroute/platform/grpcserver"
-	"github.com/paperroute/paperroute/platform/httpserver"
-	"github.com/paperroute/paperroute/platform/listener"
-	"github.com/paperroute/paperroute/platform/metrics"
-	"github.com/paperroute/paperroute/platform/redisclient"
-
+	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/digest/internal/library"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 )
 
-// Deps are the things the caller provides; everything else comes from getenv.
-type Deps struct {
-	// Logger is required.
-	Logger *slog.Logger
-	// GRPCListener and HTTPListener, when set, are used instead of listening on the
-	// configured addresses (tests and the all-in-one binary pre-bind them).
-	GRPCListener net.Listener
-	HTTPListener net.Listener
-}
+// Deps are what the caller provides (a logger, optionally pre-bound
+// listeners); everything else comes from getenv.
+type Deps = service.Deps
 
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // Run closes the listeners in deps, also when it fails to start.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
-	if deps.Logger == nil {
-		return errors.New("digestd: Deps.Logger is required")
-	}
-	log := deps.Logger
 	cfg, err := config.Load(ctx, getenv)
 	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+		service.CloseListeners(deps)
+		return fmt.Errorf("digest: %w", err)
 	}
-	if cfg.PostalAddress == config.DefaultPostalAddress {
-		log.Warn("DIGEST_POSTAL_ADDRESS is the placeholder; production mail must carry the sender's real postal address")
-	}
+	return service.Run(ctx, deps, service.Spec{
+		Name:          "digest",
+		GRPCAddr:      cfg.GRPCAddr,
+		HTTPAddr:      cfg.HTTPAddr,
+		RedisURL:      cfg.RedisURL,
+		Policy:        grpcapi.Policy(),
+		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+		MaxRecvBytes:  cfg.MaxRecvBytes(),
+		ShutdownGrace: cfg.ShutdownGrace,
+		LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
+		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	})
+}
 
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+// setup wires the digest service, its peers, its gRPC API and the
+// scheduler onto s.
+func setup(_ context.Context, s *service.Server, cfg config.Config) error {
+	catalogue := ranking.DefaultCatalogue()
+	if cfg.TopicsFile != "" {
+		data, err := os.ReadFile(cfg.TopicsFile)
+		if err != nil {
+			return fmt.Errorf("DIGEST_TOPICS_FILE: %w", err)
+		}
+		if catalogue, err = ranking.ParseCatalogue(data); err != nil {
+			return fmt.Errorf("DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
+		}
 	}
-	defer closeAndLog(log, "redis", rdb.Close)
-
 	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
 	if err != nil {
-		return fmt.Errorf("digestd: subscriber client: %w", err)
+		return fmt.Errorf("subscriber client: %w", err)
 	}
-	defer closeAndLog(log, "subscriber client", subConn.Close)
+	s.OnClose("subscriber client", subConn.Close)
 	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
 	if err != nil {
-		return fmt.Errorf("digestd: sender client: %w", err)
+		return fmt.Errorf("sender client: %w", err)
 	}
-	defer closeAndLog(log, "sender client", sendConn.Close)
+	s.OnClose("sender client", sendConn.Close)
 
 	renderer, err := render.New(cfg.PostalAddress)
 	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+		return err
 	}
-	store := redisstore.New(rdb)
+	store := redisstore.New(s.Redis)
 	svc, err := digest.New(digest.Config{
 		Papers:           store,
 		Runs:             store,
 		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         renderer,
-		Logger:           log,
+		Sent:             store,
+		Catalogue:        catalogue,
+		Ranking:          rankingParams(cfg),
+		WeeklyWindow:     cfg.WeeklyWindow,
+		SentMemory:       cfg.SentMemory,
+		Logger:           s.Logger,
 		PapersPerEdition: cfg.PapersPerEdition,
 	})
 	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+		return err
 	}
 	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes})
 	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+		return err
 	}
-
-	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken})
+	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, papers, s.Authorizer.IsOperator))
+	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
 	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+		return err
 	}
-	reg := metrics.NewRegistry()
-	srv, err := grpcserver.New(grpcserver.Config{
-		Logger:        log,
-		Registerer:    reg,
-		Authorizer:    authz,
-		MaxRecvBytes:  cfg.MaxRecvBytes(),
-		ShutdownGrace: cfg.ShutdownGrace,
-	})
-	if err != nil {
-		return fmt.Errorf("digestd: %w", err)
+	if cfg.Scheduler {
+		s.Go("scheduler", sched.Run)
 	}
-	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(svc, papers))
-
-	mux := http.NewServeMux()
-	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
-
-	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("digestd: gRPC: %w", err)
-	}
-	defer listener.Close(grpcLis)
-	httpLis, err := listener.Open(deps.HTTPListener, cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("digestd: HTTP: %w", err)
-	}
-	defer listener.Close(httpLis)
-	log.Info("digest service listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
-		"redis", redisclient.Redact(cfg.RedisURL), "subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr)
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx, grpcLis) })
-	g.Go(func() error { return httpserver.Serve(gctx, httpLis, mux, cfg.ShutdownGrace) })
-	g.Go(func() error {
+	s.Go("digest runs", func(ctx context.Context) error {
 		// Runs stop when the service does: each in-flight run is marked
 		// FAILED "interrupted by shutdown; run it again".
-		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownGrace)
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 		defer cancel()
 		return svc.Shutdown(shutdownCtx)
 	})
-	if err := g.Wait(); err != nil {
-		return fmt.Errorf("digestd: %w", err)
-	}
-	log.Info("digest service stopped")
 	return nil
 }
 
-func closeAndLog(log *slog.Logger, what string, closeFn func() error) {
-	if err := closeFn(); err != nil {
-		log.Warn("digestd: close "+what, "err", err)
-	}
+// rankingParams are the published trending parameters with the configured
+// daily window.
+func rankingParams(cfg config.Config) ranking.Params {
+	p := ranking.DefaultParams()
+	p.Window = cfg.TrendingWindow
+	return p
 }

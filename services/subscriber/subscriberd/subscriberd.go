@@ -6,133 +6,80 @@ package subscriberd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-
-	"golang.org/x/sync/errgroup"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
-	"github.com/paperroute/paperroute/platform/grpcserver"
-	"github.com/paperroute/paperroute/platform/httpserver"
-	"github.com/paperroute/paperroute/platform/listener"
-	"github.com/paperroute/paperroute/platform/metrics"
-	"github.com/paperroute/paperroute/platform/redisclient"
+	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
-// Deps are the things the caller provides; everything else comes from getenv.
-type Deps struct {
-	// Logger is required.
-	Logger *slog.Logger
-	// GRPCListener and HTTPListener, when set, are used instead of listening on the
-	// configured addresses (tests and the all-in-one binary pre-bind them).
-	// Run owns them from then on and closes them when it returns.
-	GRPCListener net.Listener
-	HTTPListener net.Listener
-}
+// Deps are what the caller provides (a logger, optionally pre-bound
+// listeners); everything else comes from getenv.
+type Deps = service.Deps
 
 // Run runs the service until ctx is done, then shuts down gracefully and returns nil.
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	// Whatever happens, a listener handed to Run is not leaked; closing one
-	// the servers already closed is harmless.
-	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
-	if deps.Logger == nil {
-		return errors.New("subscriberd: Deps.Logger is required")
-	}
-	log := deps.Logger
 	cfg, err := config.Load(ctx, getenv)
 	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
+		service.CloseListeners(deps)
+		return fmt.Errorf("subscriber: %w", err)
 	}
+	return service.Run(ctx, deps, service.Spec{
+		Name:          "subscriber",
+		GRPCAddr:      cfg.GRPCAddr,
+		HTTPAddr:      cfg.HTTPAddr,
+		RedisURL:      cfg.RedisURL,
+		Policy:        grpcapi.Policy(),
+		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+		ShutdownGrace: cfg.ShutdownGrace,
+		LogAttrs:      []any{"public_url", cfg.PublicURL, "sender", cfg.SenderAddr},
+		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	})
+}
 
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
-	}
-	defer rdb.Close()
-
+// setup wires the subscription service, its gRPC API and the link pages
+// onto s.
+func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
 	if err != nil {
-		return fmt.Errorf("subscriberd: sender: %w", err)
+		return fmt.Errorf("sender client: %w", err)
 	}
-	defer senderConn.Close()
-	mailer, err := sendermail.New(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
+	s.OnClose("sender client", senderConn.Close)
+	mailer, err := peers.NewSender(senderv1.NewSenderServiceClient(senderConn), cfg.ConfirmTokenTTL)
 	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
+		return err
 	}
 	keyring, err := linktoken.NewKeyring(cfg.TokenKeys)
 	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
+		return err
 	}
 	svc, err := subscription.New(subscription.Config{
-		Store:      redisstore.New(rdb, cfg.EmailHashKey),
+		Store:      redisstore.New(s.Redis, cfg.EmailHashKey),
 		Mailer:     mailer,
 		Keyring:    keyring,
 		PublicURL:  cfg.PublicURL,
 		ConfirmTTL: cfg.ConfirmTokenTTL,
 	})
 	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
+		return err
 	}
+	subscriberv1.RegisterSubscriberServiceServer(s.GRPC, grpcapi.NewServer(svc))
 
-	reg := metrics.NewRegistry()
-	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken})
+	pageHandler, err := pages.New(svc, s.Logger)
 	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
+		return err
 	}
-	gsrv, err := grpcserver.New(grpcserver.Config{
-		Logger:        log,
-		Registerer:    reg,
-		Authorizer:    authz,
-		ShutdownGrace: cfg.ShutdownGrace,
-	})
-	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
-	}
-	grpcapi.Register(gsrv.GRPC, grpcapi.New(svc))
-
-	pageHandler, err := pages.New(svc, log)
-	if err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
-	}
-	mux := http.NewServeMux()
-	pageHandler.Register(mux)
-	httpserver.Routes(mux, reg, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
-
-	grpcLis, err := listener.Open(deps.GRPCListener, cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("subscriberd: gRPC: %w", err)
-	}
-	defer listener.Close(grpcLis)
-	httpLis, err := listener.Open(deps.HTTPListener, cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("subscriberd: HTTP: %w", err)
-	}
-	defer listener.Close(httpLis)
-
-	log.InfoContext(ctx, "subscriber service started",
-		"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
-		"public_url", cfg.PublicURL, "redis", redisclient.Redact(cfg.RedisURL), "sender", cfg.SenderAddr)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return gsrv.Serve(gctx, grpcLis) })
-	g.Go(func() error {
-		return httpserver.Serve(gctx, httpLis, pages.SecurityHeaders(mux), cfg.ShutdownGrace)
-	})
-	if err := g.Wait(); err != nil {
-		return fmt.Errorf("subscriberd: %w", err)
-	}
-	log.InfoContext(ctx, "subscriber service stopped")
+	pageHandler.Register(s.Mux)
+	s.WrapHTTP(pages.SecurityHeaders)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode/sample"
 	"github.com/paperroute/paperroute/cmd/paperroute/internal/stack"
 )
 
@@ -34,10 +35,12 @@ paperroute dev is running.
   smtp        {{.SMTP}} (catches everything; nothing leaves this machine)
   logs        {{.LogPath}}
 
-{{if .Demo.SentEarlier}}The demo digest for {{.Demo.Edition}} was already delivered to demo@example.com by an earlier run:{{else}}Delivered the demo digest ({{.Demo.Edition}}, {{.Demo.Imported}} sample papers) to demo@example.com:{{end}}
+{{if .Demo.NothingNew}}No demo digest today: demo@example.com was sent every sample paper on an earlier day,
+and a digest never repeats a paper. Remove the dev data directory (./var) to start over.
+{{else}}{{if .Demo.SentEarlier}}The demo digest for {{.Demo.Edition}} was already delivered to demo@example.com by an earlier run:{{else}}Delivered the demo digest ({{.Demo.Edition}}, {{.Demo.Imported}} sample papers) to demo@example.com:{{end}}
   {{.Demo.EMLPath}}
   {{.Demo.HTMLPath}}   <- open this in a browser
-
+{{end}}
 Admin token (dev only; also in {{.AdminTokenPath}}): {{.AdminToken}}
 Try:
 
@@ -65,7 +68,7 @@ func printBanner(w io.Writer, d bannerData) {
 		bannerData
 		SampleFile string
 		Grpcurl    string
-	}{d, SamplePapersFile, grpcurl}
+	}{d, sample.File, grpcurl}
 	if err := bannerTmpl.Execute(w, data); err != nil {
 		fmt.Fprintf(w, "paperroute dev is running (banner failed: %v)\n", err)
 	}

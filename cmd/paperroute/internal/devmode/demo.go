@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -22,17 +21,9 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/mailcatcher"
+
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode/sample"
 )
-
-// samplePapers is a real Hugging Face daily papers API response, loaded into
-// the dev stack so the demo digest has content.
-//
-//go:embed testdata/hf-daily-papers-2026-06-12.json
-var samplePapers []byte
-
-// SamplePapersFile is where the sample lives in the repository, for the
-// printed grpcurl commands.
-const SamplePapersFile = "cmd/paperroute/internal/devmode/testdata/hf-daily-papers-2026-06-12.json"
 
 // DemoEmail is the demo subscriber's address.
 const DemoEmail = "demo@example.com"
@@ -48,12 +39,16 @@ type clients struct {
 
 // demoResult says where the demo digest is.
 type demoResult struct {
-	Edition      string
-	Imported     int
-	MessageID    string
-	EMLPath      string
-	HTMLPath     string
-	SentEarlier  bool // the edition's digest was delivered by an earlier run
+	Edition     string
+	Imported    int
+	MessageID   string
+	EMLPath     string
+	HTMLPath    string
+	SentEarlier bool // the edition's digest was delivered by an earlier run
+	// NothingNew: the demo subscriber was sent every sample paper on an
+	// earlier day (a digest never repeats a paper), so today's edition
+	// was skipped.
+	NothingNew   bool
 	SubscriberID string
 }
 
@@ -66,8 +61,12 @@ func runDemo(ctx context.Context, c clients, catcher *mailcatcher.Server, mailDi
 	var res demoResult
 	res.Edition = now.UTC().Format(time.DateOnly)
 
+	papers, err := sample.PapersFeaturedOn(now.UTC())
+	if err != nil {
+		return res, err
+	}
 	imp, err := c.digest.ImportPapers(ctx, &digestv1.ImportPapersRequest{
-		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: samplePapers,
+		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: papers,
 	}, grpc.WaitForReady(true))
 	if err != nil {
 		return res, fmt.Errorf("import sample papers: %w", err)
@@ -91,6 +90,10 @@ func runDemo(ctx context.Context, c clients, catcher *mailcatcher.Server, mailDi
 	// Sending is idempotent per edition: after an earlier dev run the same
 	// day, the sender already has this digest and sends nothing new.
 	res.SentEarlier = done.GetQueuedCount() == 0 && done.GetDuplicateCount() > 0
+	if done.GetQueuedCount() == 0 && done.GetDuplicateCount() == 0 && done.GetSkippedCount() > 0 {
+		res.NothingNew = true
+		return res, nil
+	}
 
 	key := "digest:" + id + ":" + res.Edition
 	msg, err := waitSent(ctx, c.sender, key)

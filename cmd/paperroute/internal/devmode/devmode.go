@@ -44,6 +44,7 @@ type Options struct {
 // Demo is the outcome of the demo, for Options.Ready.
 type Demo struct {
 	Addrs    stack.Addrs
+	Redis    RedisKind
 	EMLPath  string
 	HTMLPath string
 }
@@ -141,7 +142,7 @@ func Run(ctx context.Context, getenv func(string) string, opts Options) error {
 		AdminToken: sec.AdminToken, AdminTokenPath: sec.AdminTokenPath, Demo: demo, LogPath: logFile.Name(),
 	})
 	if opts.Ready != nil {
-		opts.Ready(Demo{Addrs: st.Addrs(), EMLPath: demo.EMLPath, HTMLPath: demo.HTMLPath})
+		opts.Ready(Demo{Addrs: st.Addrs(), Redis: rdb.kind, EMLPath: demo.EMLPath, HTMLPath: demo.HTMLPath})
 	}
 	if err := <-stackErr; err != nil {
 		return fmt.Errorf("devmode: %w", err)

@@ -60,6 +60,11 @@ func runDev(t *testing.T, varDir string, getenv func(string) string) devRun {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no demo digest within 60s\nstderr:\n%s", r.stderr)
 	}
+	// People without redis-server get the embedded fallback; CI never
+	// passes on it: there the real redis-server must have been used.
+	if os.Getenv("CI") != "" && getenv("PAPERROUTE_DEV_REDIS") != "embedded" && r.demo.Redis != devmode.RedisServer {
+		t.Errorf("CI: dev mode ran on %q Redis, want a real redis-server from PATH (install redis-server)", r.demo.Redis)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -152,6 +157,9 @@ func TestDevRefusesASecondStackOnTheSameVarDir(t *testing.T) {
 func TestDevWithEmbeddedRedis(t *testing.T) {
 	r := runDev(t, t.TempDir(), freeAddrs(map[string]string{"PAPERROUTE_DEV_REDIS": "embedded"}))
 	checkDigest(t, r.demo)
+	if r.demo.Redis != devmode.RedisEmbedded {
+		t.Errorf("PAPERROUTE_DEV_REDIS=embedded ran on %q Redis", r.demo.Redis)
+	}
 	if !strings.Contains(r.stderr.String(), "NOT DURABLE") {
 		t.Errorf("no loud not-durable warning on stderr:\n%s", r.stderr)
 	}

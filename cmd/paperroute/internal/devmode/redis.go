@@ -20,9 +20,20 @@ import (
 // devRedis is the Redis the dev stack runs on.
 type devRedis struct {
 	url  string
+	kind RedisKind
 	desc string // for the banner
 	stop func()
 }
+
+// RedisKind says which Redis the dev stack runs on.
+type RedisKind string
+
+// The Redis a dev stack can run on.
+const (
+	RedisExternal RedisKind = "external"     // REDIS_URL
+	RedisServer   RedisKind = "redis-server" // a private redis-server from PATH
+	RedisEmbedded RedisKind = "embedded"     // in-memory, not durable
+)
 
 // startRedis picks, in order: REDIS_URL when set; a redis-server from PATH
 // with its AOF under varDir/redis; an embedded in-memory Redis (miniredis)
@@ -31,7 +42,7 @@ func startRedis(ctx context.Context, getenv func(string) string, varDir string, 
 	switch mode := getenv("PAPERROUTE_DEV_REDIS"); mode {
 	case "", "auto":
 		if url := getenv("REDIS_URL"); url != "" {
-			return &devRedis{url: url, desc: "REDIS_URL (yours)", stop: func() {}}, nil
+			return &devRedis{url: url, kind: RedisExternal, desc: "REDIS_URL (yours)", stop: func() {}}, nil
 		}
 		if bin, err := exec.LookPath("redis-server"); err == nil {
 			return startRedisServer(ctx, bin, filepath.Join(varDir, "redis"))
@@ -46,7 +57,7 @@ func startRedis(ctx context.Context, getenv func(string) string, varDir string, 
 	if err != nil {
 		return nil, fmt.Errorf("devmode: embedded redis: %w", err)
 	}
-	return &devRedis{url: "redis://" + m.Addr(), desc: "embedded in-memory Redis (NOT DURABLE)", stop: m.Close}, nil
+	return &devRedis{url: "redis://" + m.Addr(), kind: RedisEmbedded, desc: "embedded in-memory Redis (NOT DURABLE)", stop: m.Close}, nil
 }
 
 func startRedisServer(ctx context.Context, bin, dir string) (*devRedis, error) {
@@ -91,7 +102,7 @@ func startRedisServer(ctx context.Context, bin, dir string) (*devRedis, error) {
 		err := c.Ping(pctx).Err()
 		cancel()
 		if err == nil {
-			return &devRedis{url: "redis://" + addr, desc: "redis://" + addr + " (redis-server, data in " + dir + ")", stop: stop}, nil
+			return &devRedis{url: "redis://" + addr, kind: RedisServer, desc: "redis://" + addr + " (redis-server, data in " + dir + ")", stop: stop}, nil
 		}
 		select {
 		case <-exited:

@@ -23,7 +23,7 @@ func BenchmarkDigestEndToEnd(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	papers, err := os.ReadFile("../devmode/testdata/hf-daily-papers-2026-06-12.json")
+	papers, err := os.ReadFile("../devmode/sample/hf-daily-papers-2026-06-12.json")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -53,6 +53,8 @@ func env(redisURL, smtpAddr string) func(string) string {
 		"SENDER_SMTP_TLS":           "none",
 		"SENDER_RETRY_AFTER":        "500ms",
 		"SHUTDOWN_GRACE":            "5s",
+		"DIGEST_POSTAL_ADDRESS":     "paperroute e2e, 1 Test Road, Testtown",
+		"DIGEST_SCHEDULER":          "false",
 	}, nil)
 }
 
@@ -266,7 +268,7 @@ func TestWalkingSkeleton(t *testing.T) {
 
 	w.subscribeAndConfirm(ctx, reader)
 
-	papers, err := os.ReadFile("../devmode/testdata/hf-daily-papers-2026-06-12.json")
+	papers, err := os.ReadFile("../devmode/sample/hf-daily-papers-2026-06-12.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,11 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
 )
 
-// DefaultPostalAddress is the placeholder footer address. Production must
-// set DIGEST_POSTAL_ADDRESS to the sender's real postal address: bulk mail
-// law (CAN-SPAM and others) requires one.
-const DefaultPostalAddress = "paperroute, 1 Example Street, 00000 Example City"
+// PlaceholderPostalAddress is the example address of earlier versions'
+// defaults and of the docs: start-up refuses it. Every digest footer must
+// carry the sender's real postal address (CAN-SPAM and others require
+// one); the dev mode sets its own, marked as local.
+const PlaceholderPostalAddress = "paperroute, 1 Example Street, 00000 Example City"
 
 // Config is the digest service's configuration.
 type Config struct {
@@ -45,9 +46,28 @@ type Config struct {
 	// DIGEST_PAPERS_PER_EDITION, default 10.
 	PapersPerEdition int `env:"DIGEST_PAPERS_PER_EDITION,default=10"`
 	// PostalAddress is the sender's postal address shown in every digest
-	// footer. DIGEST_POSTAL_ADDRESS, default DefaultPostalAddress (a
-	// placeholder: production must set a real one).
-	PostalAddress string `env:"DIGEST_POSTAL_ADDRESS,default=paperroute, 1 Example Street, 00000 Example City"`
+	// footer. DIGEST_POSTAL_ADDRESS, required (the dev mode sets one).
+	PostalAddress string `env:"DIGEST_POSTAL_ADDRESS"`
+	// TopicsFile replaces the shipped topic catalogue with a JSON file
+	// (docs/ranking.md). DIGEST_TOPICS_FILE, default none.
+	TopicsFile string `env:"DIGEST_TOPICS_FILE"`
+	// TrendingWindow is how far back (by featured time) papers qualify for
+	// a daily edition and for ListTrending. DIGEST_TRENDING_WINDOW,
+	// default 72h.
+	TrendingWindow time.Duration `env:"DIGEST_TRENDING_WINDOW,default=72h"`
+	// WeeklyWindow is the same for a weekly edition.
+	// DIGEST_WEEKLY_WINDOW, default 192h (8 days).
+	WeeklyWindow time.Duration `env:"DIGEST_WEEKLY_WINDOW,default=192h"`
+	// SentMemory is how long the papers sent to a subscriber are
+	// remembered and never sent again; at least both windows.
+	// DIGEST_SENT_MEMORY, default 720h (30 days).
+	SentMemory time.Duration `env:"DIGEST_SENT_MEMORY,default=720h"`
+	// Scheduler turns the scheduler on: it runs each 15-minute slot's
+	// digests by itself. DIGEST_SCHEDULER, default true.
+	Scheduler bool `env:"DIGEST_SCHEDULER,default=true"`
+	// SchedulerTick is how often the scheduler looks for slots to run.
+	// DIGEST_SCHEDULER_TICK, default 30s.
+	SchedulerTick time.Duration `env:"DIGEST_SCHEDULER_TICK,default=30s"`
 	// MaxImportBytes bounds an ImportPapers document, 1 KiB..8 MiB.
 	// DIGEST_MAX_IMPORT_BYTES, default 8388608 (8 MiB).
 	MaxImportBytes int `env:"DIGEST_MAX_IMPORT_BYTES,default=8388608"`
@@ -104,10 +124,26 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("DIGEST_MAX_IMPORT_BYTES %d is outside 1024..%d", c.MaxImportBytes, hfdaily.MaxBytes))
 	}
 	switch addr := c.PostalAddress; {
-	case paper.CleanText(addr) != addr || addr == "":
+	case addr == "":
+		errs = append(errs, errors.New("DIGEST_POSTAL_ADDRESS is required: every digest footer carries the sender's postal address"))
+	case addr == PlaceholderPostalAddress:
+		errs = append(errs, errors.New("DIGEST_POSTAL_ADDRESS is the documentation's placeholder; set the sender's real postal address"))
+	case paper.CleanText(addr) != addr:
 		errs = append(errs, errors.New("DIGEST_POSTAL_ADDRESS must be one line of text (no control characters or runs of spaces)"))
 	case utf8.RuneCountInString(addr) > 300:
 		errs = append(errs, errors.New("DIGEST_POSTAL_ADDRESS is longer than 300 characters"))
+	}
+	if c.TrendingWindow < time.Hour || c.TrendingWindow > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_TRENDING_WINDOW %v is outside 1h..720h", c.TrendingWindow))
+	}
+	if c.WeeklyWindow < time.Hour || c.WeeklyWindow > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_WEEKLY_WINDOW %v is outside 1h..720h", c.WeeklyWindow))
+	}
+	if c.SentMemory < max(c.TrendingWindow, c.WeeklyWindow) || c.SentMemory > 366*24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_SENT_MEMORY %v must be at least both windows and at most 8784h (a year)", c.SentMemory))
+	}
+	if c.SchedulerTick < time.Second || c.SchedulerTick > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("DIGEST_SCHEDULER_TICK %v is outside 1s..5m", c.SchedulerTick))
 	}
 	if c.AdminToken == c.ServiceToken {
 		errs = append(errs, errors.New("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN must differ"))

@@ -13,9 +13,14 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 )
 
+// postal is a real-looking postal address: the only required setting
+// besides the tokens.
+const postal = "Example Ltd, 1 Road, Town"
+
 var tokens = map[string]string{
 	"PAPERROUTE_ADMIN_TOKEN":   "admin-token",
 	"PAPERROUTE_SERVICE_TOKEN": "service-token",
+	"DIGEST_POSTAL_ADDRESS":    postal,
 }
 
 func env(extra map[string]string) func(string) string {
@@ -42,11 +47,16 @@ func TestLoadDefaults(t *testing.T) {
 		SubscriberAddr:   "127.0.0.1:50051",
 		SenderAddr:       "127.0.0.1:50053",
 		PapersPerEdition: 10,
-		PostalAddress:    config.DefaultPostalAddress,
+		PostalAddress:    postal,
 		MaxImportBytes:   8 << 20,
 		AdminToken:       "admin-token",
 		ServiceToken:     "service-token",
 		ShutdownGrace:    10 * time.Second,
+		TrendingWindow:   72 * time.Hour,
+		WeeklyWindow:     192 * time.Hour,
+		SentMemory:       720 * time.Hour,
+		Scheduler:        true,
+		SchedulerTick:    30 * time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -93,6 +103,11 @@ func TestLoadRejects(t *testing.T) {
 		{"papers not a number", map[string]string{"DIGEST_PAPERS_PER_EDITION": "ten"}, "DIGEST_PAPERS_PER_EDITION"},
 		{"import limit too big", map[string]string{"DIGEST_MAX_IMPORT_BYTES": "9000000"}, "DIGEST_MAX_IMPORT_BYTES 9000000 is outside"},
 		{"import limit too small", map[string]string{"DIGEST_MAX_IMPORT_BYTES": "10"}, "DIGEST_MAX_IMPORT_BYTES 10 is outside"},
+		{"no postal address", map[string]string{"DIGEST_POSTAL_ADDRESS": ""}, "DIGEST_POSTAL_ADDRESS is required"},
+		{"placeholder postal address", map[string]string{"DIGEST_POSTAL_ADDRESS": config.PlaceholderPostalAddress}, "placeholder"},
+		{"window too short", map[string]string{"DIGEST_TRENDING_WINDOW": "10m"}, "DIGEST_TRENDING_WINDOW 10m0s is outside"},
+		{"memory shorter than the window", map[string]string{"DIGEST_SENT_MEMORY": "48h"}, "DIGEST_SENT_MEMORY 48h0m0s must be at least both windows"},
+		{"tick too fast", map[string]string{"DIGEST_SCHEDULER_TICK": "1ms"}, "DIGEST_SCHEDULER_TICK"},
 		{"postal address with a newline", map[string]string{"DIGEST_POSTAL_ADDRESS": "a\nb"}, "DIGEST_POSTAL_ADDRESS must be one line"},
 		{"postal address too long", map[string]string{"DIGEST_POSTAL_ADDRESS": strings.Repeat("a", 301)}, "longer than 300"},
 		{"bad grpc addr", map[string]string{"DIGEST_GRPC_ADDR": "50052"}, `DIGEST_GRPC_ADDR "50052" is not host:port`},

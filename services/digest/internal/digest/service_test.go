@@ -17,8 +17,10 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 )
 
 // config returns a Config on a private Redis and fake peers reached over
@@ -29,13 +31,13 @@ func config(t *testing.T, now func() time.Time) digest.Config {
 	subs := peertest.StartSubscribers(t, &subscriberv1.DueSubscriber{
 		SubscriberId: "sub1", Email: "a@example.com", UnsubscribeUrl: "https://paperroute.example/u?t=1",
 	})
-	sender := peertest.StartSender(t)
+	sender := sendertest.Start(t, peertest.Tokens.Service)
 	subConn, err := grpcclient.New(subs.Addr, peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subConn.Close() })
-	sendConn, err := grpcclient.New(sender.Addr, peertest.Tokens.Service)
+	sendConn, err := grpcclient.New(sender.Addr(), peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +52,11 @@ func config(t *testing.T, now func() time.Time) digest.Config {
 		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         r,
+		Sent:             store,
+		Catalogue:        ranking.DefaultCatalogue(),
+		Ranking:          ranking.DefaultParams(),
+		WeeklyWindow:     8 * 24 * time.Hour,
+		SentMemory:       30 * 24 * time.Hour,
 		Logger:           logging.Discard(),
 		PapersPerEdition: 10,
 		Now:              now,
@@ -95,7 +102,7 @@ func TestRunDigestUsesTheClock(t *testing.T) {
 	now := time.Date(2026, 6, 12, 23, 30, 0, 0, la)
 	svc := newService(t, func() time.Time { return now })
 
-	run, err := svc.RunDigest(context.Background(), "", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +123,14 @@ func TestRunDigestUsesTheClock(t *testing.T) {
 
 func TestNoRunsAfterShutdown(t *testing.T) {
 	svc := newService(t, nil)
-	run, err := svc.RunDigest(context.Background(), "2026-06-12", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RunDigest(context.Background(), "2026-06-12", true); !errors.Is(err, digest.ErrShuttingDown) {
+	if _, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true}); !errors.Is(err, digest.ErrShuttingDown) {
 		t.Errorf("RunDigest after Shutdown = %v, want ErrShuttingDown", err)
 	}
 	got, err := svc.GetRun(context.Background(), run.ID)
@@ -134,7 +141,7 @@ func TestNoRunsAfterShutdown(t *testing.T) {
 
 func TestGetRunAcceptsLowerCase(t *testing.T) {
 	svc := newService(t, nil)
-	run, err := svc.RunDigest(context.Background(), "2026-06-12", true)
+	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

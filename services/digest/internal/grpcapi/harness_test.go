@@ -66,7 +66,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	// The paper RPCs do not touch the digest runs' service.
-	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(nil, papers))
+	digestv1.RegisterDigestServiceServer(srv.GRPC, grpcapi.NewServer(nil, papers, authz.IsOperator))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func (s *Server) ImportPapers(ctx context.Context, req *digestv1.ImportPapersReq
 	}
 	res, err := s.papers.Import(ctx, format, req.GetData())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.ImportPapersResponse{
 		CreatedCount: int32(res.Created),
@@ -48,11 +48,11 @@ func (s *Server) UpsertPapers(ctx context.Context, req *digestv1.UpsertPapersReq
 		papers[i] = p
 	}
 	if err := verr.Err(); err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	res, err := s.papers.Upsert(ctx, papers)
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.UpsertPapersResponse{
 		CreatedCount: int32(res.Created),
@@ -65,7 +65,7 @@ func (s *Server) UpsertPapers(ctx context.Context, req *digestv1.UpsertPapersReq
 func (s *Server) GetPaper(ctx context.Context, req *digestv1.GetPaperRequest) (*digestv1.GetPaperResponse, error) {
 	p, err := s.papers.Get(ctx, req.GetId())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.GetPaperResponse{Paper: paperProto(p)}, nil
 }
@@ -73,7 +73,7 @@ func (s *Server) GetPaper(ctx context.Context, req *digestv1.GetPaperRequest) (*
 // DeletePaper implements digestv1.DigestServiceServer.
 func (s *Server) DeletePaper(ctx context.Context, req *digestv1.DeletePaperRequest) (*digestv1.DeletePaperResponse, error) {
 	if err := s.papers.Delete(ctx, req.GetId()); err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	return &digestv1.DeletePaperResponse{}, nil
 }
@@ -82,7 +82,7 @@ func (s *Server) DeletePaper(ctx context.Context, req *digestv1.DeletePaperReque
 func (s *Server) ListPapers(ctx context.Context, req *digestv1.ListPapersRequest) (*digestv1.ListPapersResponse, error) {
 	papers, next, err := s.papers.List(ctx, req.GetFeaturedDay(), int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
-		return nil, s.status.Status(err)
+		return nil, errorTable.Status(err)
 	}
 	resp := &digestv1.ListPapersResponse{Papers: make([]*digestv1.Paper, len(papers)), NextPageToken: next}
 	for i, p := range papers {

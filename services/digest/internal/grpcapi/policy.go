@@ -16,5 +16,12 @@ func Policy() auth.Policy {
 		digestv1.DigestService_DeletePaper_FullMethodName:  auth.Operator,
 		digestv1.DigestService_RunDigest_FullMethodName:    auth.Operator,
 		digestv1.DigestService_GetDigestRun_FullMethodName: auth.Operator,
+		// Editions, ranking and previews.
+		digestv1.DigestService_ListDigestRuns_FullMethodName: auth.Operator,
+		// PUBLIC for preferences; the handler asks for the operator token
+		// when the request names a subscriber.
+		digestv1.DigestService_PreviewDigest_FullMethodName: auth.Public,
+		digestv1.DigestService_ListTrending_FullMethodName:  auth.Public,
+		digestv1.DigestService_ListTopics_FullMethodName:    auth.Public,
 	}
 }

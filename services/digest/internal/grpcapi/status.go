@@ -9,14 +9,13 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
-// StatusTable maps the digest domain's errors to gRPC codes: the service's
+// errorTable maps the digest domain's errors to gRPC codes: the service's
 // one table. Validation errors become InvalidArgument with field
 // violations, and anything not listed becomes Internal with no detail (see
 // grpcerr.Table.Status).
-func StatusTable() grpcerr.Table {
-	return grpcerr.Table{
-		{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
-		{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
-		{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
-	}
+var errorTable = grpcerr.Table{
+	{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
+	{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
+	{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
+	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "no papers in the recent window: nothing to preview yet"},
 }

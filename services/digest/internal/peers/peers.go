@@ -5,6 +5,7 @@ package peers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,6 +17,7 @@ import (
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/schedule"
 )
 
 // callTimeout bounds one call to a peer, so a stuck peer fails a page
@@ -30,12 +32,17 @@ type DueLister interface {
 // Subscribers is digest.Subscribers over the subscriber service.
 type Subscribers struct {
 	client DueLister
+
+	mu    sync.Mutex
+	zones map[string]*time.Location // loaded time zones by name
 }
 
 var _ digest.Subscribers = (*Subscribers)(nil)
 
 // NewSubscribers returns a digest.Subscribers calling client.
-func NewSubscribers(client DueLister) *Subscribers { return &Subscribers{client: client} }
+func NewSubscribers(client DueLister) *Subscribers {
+	return &Subscribers{client: client, zones: map[string]*time.Location{}}
+}
 
 // ListDue implements digest.Subscribers.
 func (s *Subscribers) ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) ([]digest.DueSubscriber, string, error) {
@@ -51,9 +58,49 @@ func (s *Subscribers) ListDue(ctx context.Context, dueTime time.Time, pageSize i
 	}
 	subs := make([]digest.DueSubscriber, len(resp.GetSubscribers()))
 	for i, d := range resp.GetSubscribers() {
-		subs[i] = digest.DueSubscriber{ID: d.GetSubscriberId(), Email: d.GetEmail(), UnsubscribeURL: d.GetUnsubscribeUrl()}
+		p := d.GetPreferences()
+		subs[i] = digest.DueSubscriber{
+			ID: d.GetSubscriberId(), Email: d.GetEmail(),
+			UnsubscribeURL: d.GetUnsubscribeUrl(), ManageURL: d.GetManageUrl(),
+			Topics: p.GetTopics(), Keywords: p.GetKeywords(),
+			Schedule: s.schedule(p),
+		}
 	}
 	return subs, resp.GetNextPageToken(), nil
+}
+
+// schedule reads the scheduling preferences. Unset fields take the
+// subscriber service's defaults (daily, Monday, UTC); a time zone that
+// does not load leaves Location nil, which is never due in a slot.
+func (s *Subscribers) schedule(p *subscriberv1.Preferences) schedule.Prefs {
+	out := schedule.Prefs{Frequency: schedule.Daily, Weekday: time.Monday, Hour: int(p.GetDeliveryHour()), Location: time.UTC}
+	if p.GetFrequency() == subscriberv1.Frequency_FREQUENCY_WEEKLY {
+		out.Frequency = schedule.Weekly
+	}
+	if d := p.GetWeeklyDay(); d >= subscriberv1.Weekday_WEEKDAY_MONDAY && d <= subscriberv1.Weekday_WEEKDAY_SUNDAY {
+		out.Weekday = time.Weekday(int(d) % 7) // ISO Monday=1..Sunday=7 → Go Sunday=0
+	}
+	if tz := p.GetTimezone(); tz != "" {
+		out.Location = s.location(tz)
+	}
+	return out
+}
+
+// location loads a time zone once.
+func (s *Subscribers) location(name string) *time.Location {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if loc, ok := s.zones[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = nil
+	}
+	if len(s.zones) < 1000 { // IANA has ~600 names; bound what junk can add
+		s.zones[name] = loc
+	}
+	return loc
 }
 
 // SenderClient is the part of the sender client the digest uses.

@@ -18,12 +18,21 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
+	"github.com/paperroute/paperroute/services/digest/internal/schedule"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 )
 
 func TestSubscribersListDue(t *testing.T) {
 	fake := peertest.StartSubscribers(t,
 		&subscriberv1.DueSubscriber{SubscriberId: "s1", Email: "a@example.com", UnsubscribeUrl: "https://x/u?t=1"},
-		&subscriberv1.DueSubscriber{SubscriberId: "s2", Email: "b@example.com", UnsubscribeUrl: "https://x/u?t=2"},
+		&subscriberv1.DueSubscriber{SubscriberId: "s2", Email: "b@example.com", UnsubscribeUrl: "https://x/u?t=2",
+			ManageUrl: "https://x/p?t=2", Preferences: &subscriberv1.Preferences{
+				Topics: []string{"diffusion"}, Keywords: []string{"video"},
+				Frequency: subscriberv1.Frequency_FREQUENCY_WEEKLY, WeeklyDay: subscriberv1.Weekday_WEEKDAY_SUNDAY,
+				DeliveryHour: 8, Timezone: "Asia/Kolkata",
+			}},
+		&subscriberv1.DueSubscriber{SubscriberId: "s3", Email: "c@example.com", UnsubscribeUrl: "https://x/u?t=3",
+			Preferences: &subscriberv1.Preferences{Timezone: "Mars/Olympus_Mons"}},
 	)
 	conn, err := grpcclient.New(fake.Addr, peertest.Tokens.Service)
 	if err != nil {
@@ -36,12 +45,26 @@ func TestSubscribersListDue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]digest.DueSubscriber{{ID: "s1", Email: "a@example.com", UnsubscribeURL: "https://x/u?t=1"}}, page); diff != "" {
+	zone := cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })
+	// Without preferences: the defaults, daily at midnight UTC.
+	want := []digest.DueSubscriber{{ID: "s1", Email: "a@example.com", UnsubscribeURL: "https://x/u?t=1",
+		Schedule: schedule.Prefs{Frequency: schedule.Daily, Weekday: time.Monday, Location: time.UTC}}}
+	if diff := cmp.Diff(want, page, zone); diff != "" {
 		t.Errorf("first page (-want +got):\n%s", diff)
 	}
-	page, next, err = subs.ListDue(context.Background(), time.Now(), 1, next)
-	if err != nil || len(page) != 1 || page[0].ID != "s2" || next != "" {
-		t.Errorf("second page = %v, %q, %v; want s2 and the end", page, next, err)
+	page, next, err = subs.ListDue(context.Background(), time.Now(), 5, next)
+	if err != nil || len(page) != 2 || next != "" {
+		t.Fatalf("second page = %v, %q, %v; want s2, s3 and the end", page, next, err)
+	}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	want = []digest.DueSubscriber{{ID: "s2", Email: "b@example.com", UnsubscribeURL: "https://x/u?t=2", ManageURL: "https://x/p?t=2",
+		Topics: []string{"diffusion"}, Keywords: []string{"video"},
+		Schedule: schedule.Prefs{Frequency: schedule.Weekly, Weekday: time.Sunday, Hour: 8, Location: kolkata}}}
+	if diff := cmp.Diff(want, page[:1], zone); diff != "" {
+		t.Errorf("subscriber with preferences (-want +got):\n%s", diff)
+	}
+	if page[1].Schedule.Location != nil || page[1].Schedule.Valid() {
+		t.Errorf("an unknown time zone gave %v; want no location (never due)", page[1].Schedule.Location)
 	}
 
 	fake.FailWith(status.Error(codes.Internal, "down for maintenance"))
@@ -52,8 +75,8 @@ func TestSubscribersListDue(t *testing.T) {
 }
 
 func TestSenderWrongTokenIsRefused(t *testing.T) {
-	fake := peertest.StartSender(t)
-	conn, err := grpcclient.New(fake.Addr, "not-the-service-token")
+	fake := sendertest.Start(t, peertest.Tokens.Service)
+	conn, err := grpcclient.New(fake.Addr(), "not-the-service-token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +88,8 @@ func TestSenderWrongTokenIsRefused(t *testing.T) {
 }
 
 func TestSenderEnqueue(t *testing.T) {
-	fake := peertest.StartSender(t)
-	conn, err := grpcclient.New(fake.Addr, peertest.Tokens.Service)
+	fake := sendertest.Start(t, peertest.Tokens.Service)
+	conn, err := grpcclient.New(fake.Addr(), peertest.Tokens.Service)
 	if err != nil {
 		t.Fatal(err)
 	}

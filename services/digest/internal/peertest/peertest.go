@@ -7,11 +7,7 @@ package peertest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net"
-	"regexp"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,7 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcserver"
@@ -138,169 +133,4 @@ func (s *Subscribers) ListDueSubscribers(_ context.Context, req *subscriberv1.Li
 		resp.NextPageToken = strconv.Itoa(end)
 	}
 	return resp, nil
-}
-
-// Sender is a SenderService that stores PutContent and records Enqueue with
-// idempotency by key, checking messages roughly as the real sender does.
-type Sender struct {
-	senderv1.UnimplementedSenderServiceServer
-	// Addr is the server's host:port.
-	Addr string
-
-	mu       sync.Mutex
-	contents map[string]*senderv1.Content
-	puts     []*senderv1.Content
-	queued   []*senderv1.OutboundMessage
-	keys     map[string]bool
-	batches  int
-	putErr   error
-	err      error
-	reject   func(*senderv1.OutboundMessage) bool
-	blocked  chan struct{} // non-nil: Enqueue blocks and reports here
-}
-
-// StartSender starts a fake sender service.
-func StartSender(t testing.TB) *Sender {
-	t.Helper()
-	s := &Sender{contents: map[string]*senderv1.Content{}, keys: map[string]bool{}}
-	s.Addr = serve(t, auth.Policy{
-		senderv1.SenderService_PutContent_FullMethodName: auth.Internal,
-		senderv1.SenderService_Enqueue_FullMethodName:    auth.Internal,
-	}, func(srv *grpcserver.Server) { senderv1.RegisterSenderServiceServer(srv.GRPC, s) })
-	return s
-}
-
-// FailEnqueue makes Enqueue fail with err (nil to stop failing).
-func (s *Sender) FailEnqueue(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.err = err
-}
-
-// FailPutContent makes PutContent fail with err (nil to stop failing).
-func (s *Sender) FailPutContent(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putErr = err
-}
-
-// Reject makes Enqueue refuse, with InvalidArgument, every batch holding a
-// message for which reject returns true.
-func (s *Sender) Reject(reject func(*senderv1.OutboundMessage) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reject = reject
-}
-
-// BlockEnqueue makes Enqueue wait until the call's context ends. The
-// returned channel receives a value each time a call starts waiting.
-func (s *Sender) BlockEnqueue() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.blocked = make(chan struct{}, 100)
-	return s.blocked
-}
-
-// Puts returns every PutContent content, in call order.
-func (s *Sender) Puts() []*senderv1.Content {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.puts)
-}
-
-// Queued returns the messages queued (duplicates excluded), in order.
-func (s *Sender) Queued() []*senderv1.OutboundMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.queued)
-}
-
-// Batches is the number of Enqueue calls that reached the fake.
-func (s *Sender) Batches() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.batches
-}
-
-// PutContent implements senderv1.SenderServiceServer.
-func (s *Sender) PutContent(_ context.Context, req *senderv1.PutContentRequest) (*senderv1.PutContentResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.putErr != nil {
-		return nil, s.putErr
-	}
-	c := req.GetContent()
-	if c.GetSubject() == "" || (c.GetHtmlBody() == "" && c.GetTextBody() == "") || len(c.GetHtmlBody()) > 1<<20 || len(c.GetTextBody()) > 1<<20 {
-		return nil, status.Error(codes.InvalidArgument, "content needs a subject and a body of at most 1 MiB")
-	}
-	sum := sha256.Sum256([]byte(c.GetSubject() + "\x00" + c.GetHtmlBody() + "\x00" + c.GetTextBody()))
-	id := "c_" + hex.EncodeToString(sum[:16])
-	s.contents[id] = proto.Clone(c).(*senderv1.Content)
-	s.puts = append(s.puts, proto.Clone(c).(*senderv1.Content))
-	return &senderv1.PutContentResponse{ContentId: id}, nil
-}
-
-// variable is a template variable as the sender reads them.
-var variable = regexp.MustCompile(`\{\{([a-z][a-z0-9_]{0,63})\}\}`)
-
-// Enqueue implements senderv1.SenderServiceServer: all or nothing, and a
-// key seen before is a duplicate.
-func (s *Sender) Enqueue(ctx context.Context, req *senderv1.EnqueueRequest) (*senderv1.EnqueueResponse, error) {
-	s.mu.Lock()
-	s.batches++
-	if blocked := s.blocked; blocked != nil {
-		s.mu.Unlock()
-		blocked <- struct{}{}
-		<-ctx.Done()
-		return nil, status.FromContextError(ctx.Err()).Err()
-	}
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return nil, s.err
-	}
-	if n := len(req.GetMessages()); n == 0 || n > 1000 {
-		return nil, status.Error(codes.InvalidArgument, "messages: want 1..1000")
-	}
-	for i, m := range req.GetMessages() {
-		if bad := s.invalid(m); bad != "" {
-			return nil, status.Errorf(codes.InvalidArgument, "messages[%d]: %s", i, bad)
-		}
-	}
-	resp := &senderv1.EnqueueResponse{}
-	for _, m := range req.GetMessages() {
-		key := m.GetIdempotencyKey()
-		dup := s.keys[key]
-		if !dup {
-			s.keys[key] = true
-			s.queued = append(s.queued, proto.Clone(m).(*senderv1.OutboundMessage))
-		}
-		resp.Results = append(resp.Results, &senderv1.EnqueueResult{IdempotencyKey: key, MessageId: "m_" + key, Duplicate: dup})
-	}
-	return resp, nil
-}
-
-// invalid says what is wrong with m, or "". Callers hold s.mu.
-func (s *Sender) invalid(m *senderv1.OutboundMessage) string {
-	switch {
-	case s.reject != nil && s.reject(m):
-		return "rejected by the test"
-	case m.GetIdempotencyKey() == "" || len(m.GetIdempotencyKey()) > 200:
-		return "idempotency_key: want 1..200 bytes"
-	case m.GetRecipient() == "":
-		return "recipient: required"
-	case m.GetLane() == senderv1.Lane_LANE_UNSPECIFIED:
-		return "lane: required"
-	}
-	c, ok := s.contents[m.GetContentId()]
-	if !ok {
-		return "content_id: unknown"
-	}
-	for _, body := range []string{c.GetSubject(), c.GetHtmlBody(), c.GetTextBody()} {
-		for _, v := range variable.FindAllStringSubmatch(body, -1) {
-			if _, ok := m.GetVariables()[v[1]]; !ok {
-				return "variables: no value for {{" + v[1] + "}}"
-			}
-		}
-	}
-	return ""
 }

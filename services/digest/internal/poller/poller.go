@@ -54,11 +54,11 @@ type Importer interface {
 
 // Lease elects the one poller among replicas.
 type Lease interface {
-	// AcquireLease takes the lease for holder, or renews it if holder has
+	// AcquirePollerLease takes the lease for holder, or renews it if holder has
 	// it, for ttl; false means another holder has it.
-	AcquireLease(ctx context.Context, holder string, ttl time.Duration) (bool, error)
-	// ReleaseLease gives the lease up if holder has it.
-	ReleaseLease(ctx context.Context, holder string) error
+	AcquirePollerLease(ctx context.Context, holder string, ttl time.Duration) (bool, error)
+	// ReleasePollerLease gives the lease up if holder has it.
+	ReleasePollerLease(ctx context.Context, holder string) error
 }
 
 // Clock is the poller's time.
@@ -168,7 +168,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		if err := p.cfg.Lease.ReleaseLease(rctx, p.holder); err != nil {
+		if err := p.cfg.Lease.ReleasePollerLease(rctx, p.holder); err != nil {
 			p.cfg.Logger.Warn("poller: could not release the lease; another replica takes over when it expires", "err", err)
 		}
 		p.cfg.Metrics.Leader(false)
@@ -187,7 +187,7 @@ func (p *Poller) Run(ctx context.Context) error {
 // returns how long to wait before the next cycle.
 func (p *Poller) cycle(ctx context.Context) time.Duration {
 	log := p.cfg.Logger
-	held, err := p.cfg.Lease.AcquireLease(ctx, p.holder, p.budget)
+	held, err := p.cfg.Lease.AcquirePollerLease(ctx, p.holder, p.budget)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0
@@ -209,7 +209,7 @@ func (p *Poller) cycle(ctx context.Context) time.Duration {
 	}
 	// Keep the lease through the wait: the next round is ours, and a pause
 	// a server asked for binds every replica.
-	if _, err := p.cfg.Lease.AcquireLease(ctx, p.holder, wait+p.budget); err != nil && ctx.Err() == nil {
+	if _, err := p.cfg.Lease.AcquirePollerLease(ctx, p.holder, wait+p.budget); err != nil && ctx.Err() == nil {
 		log.Warn("poller: could not extend the lease", "err", err)
 	}
 	level := slog.LevelInfo

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
@@ -29,7 +30,15 @@ const (
 	fCreateTime = "create_time"
 	fFinishTime = "finish_time"
 	fError      = "error"
+	fSlot       = "slot"
+	fMissed     = "missed"
+	fContents   = "contents"
+	fHeartbeat  = "heartbeat_time"
 )
+
+// keyRuns indexes runs: every score 0, members the run ids (ULIDs), so
+// lexical order is creation order.
+const keyRuns = "dig:runs"
 
 // updateIfExists applies HSET (ARGV pairs after the first ARGV, which is
 // the number of HSET arguments) and HINCRBY (the remaining pairs) to a run
@@ -65,7 +74,21 @@ func (s *Store) update(ctx context.Context, id string, set []any, incr []any) er
 // CreateRun implements digest.RunStore.
 func (s *Store) CreateRun(ctx context.Context, run digest.Run) error {
 	key := runKey(run.ID)
-	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+	// The index is written first and on its own (it is in another hash
+	// slot): an index entry whose run is missing is skipped by ListRuns.
+	var oldest ulid.ULID
+	if err := oldest.SetTime(ulid.Timestamp(run.CreateTime.Add(-digest.RunTTL))); err != nil {
+		return fmt.Errorf("redisstore: create run %s: %w", run.ID, err)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.ZAdd(ctx, keyRuns, redis.Z{Member: run.ID})
+		pipe.ZRemRangeByLex(ctx, keyRuns, "-", "("+oldest.String())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: create run %s: index: %w", run.ID, err)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HSet(ctx, key,
 			fEdition, run.Edition,
 			fState, run.State.String(),
@@ -79,6 +102,10 @@ func (s *Store) CreateRun(ctx context.Context, run digest.Run) error {
 			fCreateTime, formatTime(run.CreateTime),
 			fFinishTime, formatTime(run.FinishTime),
 			fError, run.Error,
+			fSlot, formatTime(run.Slot),
+			fMissed, run.Counts.Missed,
+			fContents, run.Counts.Contents,
+			fHeartbeat, formatTime(run.HeartbeatTime),
 		)
 		pipe.Expire(ctx, key, digest.RunTTL)
 		return nil
@@ -108,7 +135,11 @@ func (s *Store) GetRun(ctx context.Context, id string) (digest.Run, error) {
 	for field, dst := range map[string]*int64{
 		fDue: &run.Counts.Due, fQueued: &run.Counts.Queued, fDuplicate: &run.Counts.Duplicate,
 		fSkipped: &run.Counts.Skipped, fFailed: &run.Counts.Failed,
+		fMissed: &run.Counts.Missed, fContents: &run.Counts.Contents,
 	} {
+		if (field == fMissed || field == fContents) && h[field] == "" {
+			continue // runs recorded before these counts existed
+		}
 		n, err := strconv.ParseInt(h[field], 10, 64)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %q", field, h[field]))
@@ -122,6 +153,12 @@ func (s *Store) GetRun(ctx context.Context, id string) (digest.Run, error) {
 		errs = append(errs, err)
 	}
 	if run.FinishTime, err = parseTime(h[fFinishTime]); err != nil {
+		errs = append(errs, err)
+	}
+	if run.Slot, err = parseTime(h[fSlot]); err != nil {
+		errs = append(errs, err)
+	}
+	if run.HeartbeatTime, err = parseTime(h[fHeartbeat]); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -139,12 +176,91 @@ func (s *Store) SetRunPapers(ctx context.Context, id string, paperIDs []string) 
 func (s *Store) AddRunCounts(ctx context.Context, id string, d digest.Counts) error {
 	return s.update(ctx, id, nil, []any{
 		fDue, d.Due, fQueued, d.Queued, fDuplicate, d.Duplicate, fSkipped, d.Skipped, fFailed, d.Failed,
+		fMissed, d.Missed, fContents, d.Contents,
 	})
 }
 
 // FinishRun implements digest.RunStore.
 func (s *Store) FinishRun(ctx context.Context, id string, state digest.RunState, errText string, at time.Time) error {
 	return s.update(ctx, id, []any{fState, state.String(), fError, errText, fFinishTime, formatTime(at)}, nil)
+}
+
+// Heartbeat implements digest.RunStore.
+func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) error {
+	return s.update(ctx, id, []any{fHeartbeat, formatTime(at)}, nil)
+}
+
+// FailIfStale implements digest.RunStore. The check and the change are one
+// script, so a heartbeat that arrives meanwhile is never overwritten.
+func (s *Store) FailIfStale(ctx context.Context, id string, before time.Time, errText string, at time.Time) (bool, error) {
+	run, err := s.GetRun(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	hb := run.HeartbeatTime
+	if hb.IsZero() {
+		hb = run.CreateTime
+	}
+	n, err := failIfStaleAt.Run(ctx, s.rdb, []string{runKey(id)},
+		formatTime(hb), hb.UnixMilli(), before.UnixMilli(), errText, formatTime(at)).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: fail stale run %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// failIfStaleAt is failIfStale guarded by the heartbeat the caller read
+// (ARGV[1]): if it changed since, the run is alive and stays RUNNING.
+var failIfStaleAt = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') ~= 'RUNNING' then
+  return 0
+end
+local hb = redis.call('HGET', KEYS[1], 'heartbeat_time')
+if hb ~= false and hb ~= '' and hb ~= ARGV[1] then
+  return 0
+end
+if tonumber(ARGV[2]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'FAILED', 'error', ARGV[4], 'finish_time', ARGV[5])
+return 1
+`)
+
+// ListRuns implements digest.RunStore.
+func (s *Store) ListRuns(ctx context.Context, limit int, cursor string) ([]digest.Run, string, error) {
+	start := "+"
+	if cursor != "" {
+		id, err := ulid.ParseStrict(cursor)
+		if err != nil {
+			return nil, "", digest.ErrBadCursor
+		}
+		start = "(" + id.String()
+	}
+	var runs []digest.Run
+	for len(runs) <= limit {
+		ids, err := s.rdb.ZRevRangeByLex(ctx, keyRuns, &redis.ZRangeBy{Max: start, Min: "-", Count: int64(limit + 1 - len(runs))}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("redisstore: list runs: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			run, err := s.GetRun(ctx, id)
+			if errors.Is(err, digest.ErrNotFound) {
+				continue // expired; CreateRun trims the index
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			runs = append(runs, run)
+		}
+		start = "(" + ids[len(ids)-1]
+	}
+	if len(runs) > limit {
+		return runs[:limit], runs[limit-1].ID, nil
+	}
+	return runs, "", nil
 }
 
 func parseState(s string) digest.RunState {

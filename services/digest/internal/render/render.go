@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
 )
 
@@ -58,26 +59,8 @@ var ErrNoPapers = errors.New("render: the edition has no papers")
 //go:embed templates/digest.html.tmpl
 var templates embed.FS
 
-// Edition is what one digest mail shows.
-type Edition struct {
-	// Date is the edition's date; only the calendar day is shown.
-	Date time.Time
-	// Papers in the order they are shown; at least one.
-	Papers []paper.Paper
-}
-
-// Message is a rendered digest: a sender template with UnsubscribeVar as
-// its only variable.
-type Message struct {
-	Subject string
-	HTML    string
-	Text    string
-	// Papers is how many of the edition's papers the mail shows, from the
-	// start of the list.
-	Papers int
-}
-
-// Renderer renders digests. It is safe for concurrent use.
+// Renderer renders digests; it implements digest.Renderer. It is safe for
+// concurrent use.
 type Renderer struct {
 	postalAddress string
 	html          *template.Template
@@ -125,39 +108,40 @@ const reason = "You get this mail because you subscribed to the paperroute daily
 // exceed MaxHTMLBytes (only possible with many papers of extreme length),
 // papers are dropped from the end until it fits: a clipped mail would hide
 // the unsubscribe link. Message.Papers says how many were rendered.
-func (r *Renderer) Render(ed Edition) (Message, error) {
-	if len(ed.Papers) == 0 {
-		return Message{}, ErrNoPapers
+func (r *Renderer) Render(ed digest.Edition) (digest.Rendered, error) {
+	if len(ed.Cards) == 0 {
+		return digest.Rendered{}, ErrNoPapers
 	}
-	for n := len(ed.Papers); n > 0; n-- {
-		msg, err := r.render(ed.Date, ed.Papers[:n])
+	for n := len(ed.Cards); n > 0; n-- {
+		msg, err := r.render(ed.Date, ed.Cards[:n])
 		if err != nil {
-			return Message{}, err
+			return digest.Rendered{}, err
 		}
 		if len(msg.HTML) <= MaxHTMLBytes {
 			return msg, nil
 		}
 	}
 	// One paper, every field at its bound, renders to a few KB.
-	return Message{}, fmt.Errorf("render: even one paper exceeds the %d byte budget", MaxHTMLBytes)
+	return digest.Rendered{}, fmt.Errorf("render: even one paper exceeds the %d byte budget", MaxHTMLBytes)
 }
 
-func (r *Renderer) render(date time.Time, papers []paper.Paper) (Message, error) {
+func (r *Renderer) render(date time.Time, cards []digest.Card) (digest.Rendered, error) {
 	day := date.Format("2 Jan 2006")
-	top := papers[0].Title
+	top := cards[0].Paper.Title
 	p := page{
 		Subject:        "paperroute · " + day + " · " + cut(top, maxSubjectTitleRunes),
 		Date:           day,
-		Heading:        heading(len(papers)),
+		Heading:        heading(len(cards)),
 		Reason:         reason,
 		UnsubscribeURL: unsubscribeSentinel,
 		PostalAddress:  r.postalAddress,
 	}
 	p.Preheader = "Top today: " + cut(top, maxPreheaderTitleRunes)
-	if n := len(papers) - 1; n > 0 {
+	if n := len(cards) - 1; n > 0 {
 		p.Preheader += fmt.Sprintf(" and %d more trending %s", n, plural(n, "paper", "papers"))
 	}
-	for _, pp := range papers {
+	for _, c := range cards {
+		pp := c.Paper
 		repo := pp.GitHubRepo
 		if strings.HasPrefix(repo, unsubscribeSentinel) {
 			repo = "" // it would become the reader's unsubscribe link
@@ -166,20 +150,20 @@ func (r *Renderer) render(date time.Time, papers []paper.Paper) (Message, error)
 			Title:    cut(pp.Title, maxTitleRunes),
 			URL:      pp.URL(),
 			Authors:  authors(pp.Authors),
-			Why:      why(pp),
+			Why:      c.Why,
 			Repo:     repo,
 			Abstract: abstract(pp),
 		})
 	}
 	var buf bytes.Buffer
 	if err := r.html.Execute(&buf, p); err != nil {
-		return Message{}, fmt.Errorf("render: html: %w", err)
+		return digest.Rendered{}, fmt.Errorf("render: html: %w", err)
 	}
-	return Message{
+	return digest.Rendered{
 		Subject: breakBraces(p.Subject),
 		HTML:    neutraliseHTML(buf.String()),
 		Text:    r.text(p),
-		Papers:  len(papers),
+		Cards:   len(cards),
 	}, nil
 }
 
@@ -275,18 +259,6 @@ func authors(names []string) string {
 	s := strings.Join(parts, ", ")
 	if len(names) > shownAuthors {
 		s += " et\u00a0al."
-	}
-	return s
-}
-
-// why says why the paper is in the digest.
-func why(p paper.Paper) string {
-	s := "▲ " + strconv.Itoa(p.Upvotes)
-	if p.Comments > 0 {
-		s += " · " + strconv.Itoa(p.Comments) + " " + plural(p.Comments, "comment", "comments")
-	}
-	if p.GitHubStars > 0 {
-		s += " · ★ " + strconv.Itoa(p.GitHubStars) + " on GitHub"
 	}
 	return s
 }

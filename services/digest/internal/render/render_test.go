@@ -15,8 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/html"
 
+	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
+	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 )
 
@@ -24,7 +26,16 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 const postal = "paperroute, 1 Example Street, 00000 Example City"
 
-var edition = time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC)
+var editionDate = time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC)
+
+// edition is the 12 June edition of papers, each with its trending "why".
+func edition(papers ...paper.Paper) digest.Edition {
+	ed := digest.Edition{Date: editionDate}
+	for _, p := range papers {
+		ed.Cards = append(ed.Cards, digest.Card{Paper: p, Why: ranking.Why(p, nil)})
+	}
+	return ed
+}
 
 // variable matches a sender template variable, as the sender reads them.
 var variable = regexp.MustCompile(`\{\{([a-z][a-z0-9_]{0,63})\}\}`)
@@ -76,7 +87,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestRenderGolden(t *testing.T) {
-	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: topTen(t)})
+	msg, err := newRenderer(t).Render(edition(topTen(t)...))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -89,7 +100,7 @@ func TestRenderGolden(t *testing.T) {
 
 func TestRenderContent(t *testing.T) {
 	papers := topTen(t)
-	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: papers})
+	msg, err := newRenderer(t).Render(edition(papers...))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -134,7 +145,7 @@ func TestRenderContent(t *testing.T) {
 // checkTemplate checks what every rendered digest must satisfy: the only
 // sender variable is unsubscribe_url, once in the HTML (as the whole href of
 // the footer link) and once in the text, and the HTML parses.
-func checkTemplate(t *testing.T, msg render.Message) {
+func checkTemplate(t *testing.T, msg digest.Rendered) {
 	t.Helper()
 	for part, body := range map[string]string{"subject": msg.Subject, "html": msg.HTML, "text": msg.Text} {
 		var got []string
@@ -191,7 +202,7 @@ func TestRenderHostilePapers(t *testing.T) {
 	}
 	withAI := paper.Paper{ID: "2606.00002", Title: "{{unsubscribe_url}}", AISummary: "<b>{{unsubscribe_url}}</b>"}
 	r := newRenderer(t)
-	msg, err := r.Render(render.Edition{Date: edition, Papers: []paper.Paper{hostile, withAI}})
+	msg, err := r.Render(edition(hostile, withAI))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -227,7 +238,7 @@ func TestRenderPaperLinkCannotBecomeTheUnsubscribeLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: papers})
+	msg, err := newRenderer(t).Render(edition(papers...))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -260,28 +271,28 @@ func worstCase(n int) []paper.Paper {
 }
 
 func TestRenderSizeBound(t *testing.T) {
-	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: worstCase(10)})
+	msg, err := newRenderer(t).Render(edition(worstCase(10)...))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
 	checkTemplate(t, msg)
-	if msg.Papers != 10 {
-		t.Errorf("rendered %d of 10 worst-case papers, want all (they fit)", msg.Papers)
+	if msg.Cards != 10 {
+		t.Errorf("rendered %d of 10 worst-case papers, want all (they fit)", msg.Cards)
 	}
 	t.Logf("worst-case HTML for 10 papers: %d bytes, text: %d bytes", len(msg.HTML), len(msg.Text))
 }
 
 func TestRenderDropsPapersBeyondTheBudget(t *testing.T) {
-	msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: worstCase(50)})
+	msg, err := newRenderer(t).Render(edition(worstCase(50)...))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
 	checkTemplate(t, msg)
-	if msg.Papers < 10 || msg.Papers >= 50 {
-		t.Errorf("rendered %d of 50 worst-case papers, want as many as fit (at least 10)", msg.Papers)
+	if msg.Cards < 10 || msg.Cards >= 50 {
+		t.Errorf("rendered %d of 50 worst-case papers, want as many as fit (at least 10)", msg.Cards)
 	}
-	if got := strings.Count(msg.HTML, `href="https://huggingface.co/papers/`); got != msg.Papers {
-		t.Errorf("HTML shows %d papers, Message.Papers says %d", got, msg.Papers)
+	if got := strings.Count(msg.HTML, `href="https://huggingface.co/papers/`); got != msg.Cards {
+		t.Errorf("HTML shows %d papers, Message.Papers says %d", got, msg.Cards)
 	}
 	if !strings.Contains(msg.HTML, ">Unsubscribe</a>") {
 		t.Error("the footer was dropped instead of papers")
@@ -289,7 +300,7 @@ func TestRenderDropsPapersBeyondTheBudget(t *testing.T) {
 }
 
 func TestRenderNoPapers(t *testing.T) {
-	if _, err := newRenderer(t).Render(render.Edition{Date: edition}); err != render.ErrNoPapers {
+	if _, err := newRenderer(t).Render(edition()); err != render.ErrNoPapers {
 		t.Errorf("Render(no papers) = %v, want ErrNoPapers", err)
 	}
 }
@@ -324,7 +335,7 @@ func TestCutAndAuthors(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, err := newRenderer(t).Render(render.Edition{Date: edition, Papers: tt.papers})
+			msg, err := newRenderer(t).Render(edition(tt.papers...))
 			if err != nil {
 				t.Fatal(err)
 			}

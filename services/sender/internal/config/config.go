@@ -9,13 +9,17 @@ import (
 	"net"
 	netmail "net/mail"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/platform/mailaddr"
-	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
+
+// TLSModes are the accepted values of SENDER_SMTP_TLS (the smtpmail
+// package defines what each means).
+func TLSModes() []string { return []string{"opportunistic", "mandatory", "none", "implicit"} }
 
 // Config is everything the sender service reads from its environment.
 type Config struct {
@@ -40,7 +44,7 @@ type Config struct {
 	// SMTPTLS is opportunistic (STARTTLS if offered), mandatory (STARTTLS
 	// required), none, or implicit (TLS from the first byte, e.g. port 465).
 	// SENDER_SMTP_TLS, default opportunistic.
-	SMTPTLS smtpmail.TLSMode
+	SMTPTLS string
 	// SMTPTimeout bounds a dial and each message's SMTP transaction.
 	// SENDER_SMTP_TIMEOUT, default 30s.
 	SMTPTimeout time.Duration
@@ -123,7 +127,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		SMTPAddr:        e.SMTPAddr,
 		SMTPUsername:    e.SMTPUsername,
 		SMTPPassword:    e.SMTPPassword,
-		SMTPTLS:         smtpmail.TLSMode(e.SMTPTLS),
+		SMTPTLS:         e.SMTPTLS,
 		SMTPTimeout:     e.SMTPTimeout,
 		SMTPMaxPerConn:  e.SMTPMaxPerConn,
 		MessageIDDomain: e.MessageIDDomain,
@@ -191,7 +195,7 @@ func (c Config) Validate() error {
 	if (c.SMTPUsername == "") != (c.SMTPPassword == "") {
 		bad("SENDER_SMTP_USERNAME and SENDER_SMTP_PASSWORD: set both or neither")
 	}
-	if _, err := smtpmail.ParseTLSMode(string(c.SMTPTLS)); err != nil {
+	if !slices.Contains(TLSModes(), c.SMTPTLS) {
 		bad("SENDER_SMTP_TLS: %q is not opportunistic, mandatory, none or implicit", c.SMTPTLS)
 	}
 	if c.From == nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
-	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
 
 func tokens(extra map[string]string) func(string) string {
@@ -34,7 +33,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := map[string]any{
 		"grpc": "127.0.0.1:50053", "http": "127.0.0.1:8083", "redis": "redis://127.0.0.1:6379/0", "smtp": "127.0.0.1:2525",
-		"tls": smtpmail.TLSOpportunistic, "timeout": 30 * time.Second, "per conn": 1000,
+		"tls": "opportunistic", "timeout": 30 * time.Second, "per conn": 1000,
 		"from": `"paperroute" <digest@paperroute.localhost>`, "msgid": "paperroute.localhost",
 		"workers": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
 	}
@@ -58,7 +57,7 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []string{c.RedisURL, c.From.Address, c.From.Name, c.MessageIDDomain, string(c.SMTPTLS), c.Consumer, c.RetryAfter.String()}
+	got := []string{c.RedisURL, c.From.Address, c.From.Name, c.MessageIDDomain, c.SMTPTLS, c.Consumer, c.RetryAfter.String()}
 	want := []string{"redis://own:6379/1", "Digest@paperroute.example", "Digest", "mid.paperroute.example", "implicit", "sender-a", "5s"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

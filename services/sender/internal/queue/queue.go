@@ -1,11 +1,10 @@
-// Package queue is sender's domain: messages, lanes and states, content
-// templates and their variables, the validation of everything a caller hands
-// in, the Service behind the RPCs, and the Dispatcher that reads the queue and
-// delivers mail through a Mailer.
+// Package queue is sender's domain: messages, lanes and states, contents and
+// their variables, the validation of everything a caller hands in, and the
+// Service behind the RPCs. Delivery (the dispatcher and its workers) is
+// internal/delivery; the {{variable}} engine is internal/mailtemplate.
 //
-// It imports neither gRPC nor Redis: the store and the mailer are the small
-// interfaces declared here (Store, Queue, Mailer, Conn) and implemented by
-// internal/redisstore and internal/smtpmail.
+// It imports neither gRPC nor Redis: the store is the small interface
+// declared here (Store), implemented by internal/redisstore.
 package queue
 
 import (
@@ -14,15 +13,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"time"
+
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 )
 
 // Errors the Service and Dispatcher report.
 var (
 	// ErrNotFound is returned for a message or content id that is not stored.
 	ErrNotFound = errors.New("queue: not found")
-	// ErrRejected is wrapped by a Conn.Send error when the relay refused the
-	// message permanently (a 5xx reply): it must not be retried.
-	ErrRejected = errors.New("queue: relay rejected the message")
 	// ErrKeyCollision is returned when two different idempotency keys map to
 	// the same message id (a 128-bit hash collision: in practice never).
 	ErrKeyCollision = errors.New("queue: idempotency key collides with another key")
@@ -128,7 +126,12 @@ func (c Content) ID() string {
 
 // Variables lists the distinct {{variables}} the content uses, sorted.
 func (c Content) Variables() []string {
-	return mergeNames(ParseTemplate(c.Subject).Names(), ParseTemplate(c.HTML).Names(), ParseTemplate(c.Text).Names())
+	return c.Compile().Names()
+}
+
+// Compile parses the content's templates.
+func (c Content) Compile() *mailtemplate.Compiled {
+	return mailtemplate.Compile(c.Subject, c.HTML, c.Text)
 }
 
 // Message is one queued message and its delivery status.

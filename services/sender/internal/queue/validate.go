@@ -12,6 +12,7 @@ import (
 
 	"github.com/paperroute/paperroute/platform/mailaddr"
 	"github.com/paperroute/paperroute/platform/validation"
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 )
 
 // Input limits. Field names in violations are the proto field names.
@@ -23,7 +24,7 @@ const (
 	// MaxSubjectBytes bounds a subject template, and a subject after its
 	// variables are filled in is cut to this length (see render): with
 	// "Subject: " in front it stays inside RFC 5322's 998-character line.
-	MaxSubjectBytes = 900
+	MaxSubjectBytes = mailtemplate.MaxSubjectBytes
 	// MaxBodyBytes bounds each of the HTML and text bodies.
 	MaxBodyBytes = 1 << 20
 	// MaxVariables bounds the variables of one message.
@@ -118,7 +119,7 @@ func checkVariables(errs *validation.Errors, field string, vars map[string]strin
 	for _, name := range names {
 		value := vars[name]
 		switch {
-		case !ValidVariableName(name):
+		case !mailtemplate.ValidVariableName(name):
 			errs.Addf(field, "variable name %s must match [a-z][a-z0-9_]{0,63}", quoteShort(name))
 		case len(value) > MaxVariableValueBytes:
 			errs.Addf(field, "value of %s must be at most %d bytes", name, MaxVariableValueBytes)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
@@ -44,15 +45,15 @@ const (
 // was created with another partition count.
 var ErrPartitionsChanged = errors.New("redisstore: the partition count of an existing queue must not change")
 
-// Store implements queue.Store and queue.Queue on Redis.
+// Store implements queue.Store and delivery.Queue on Redis.
 type Store struct {
 	rdb        redis.UniversalClient
 	partitions int
 }
 
 var (
-	_ queue.Store = (*Store)(nil)
-	_ queue.Queue = (*Store)(nil)
+	_ queue.Store    = (*Store)(nil)
+	_ delivery.Queue = (*Store)(nil)
 )
 
 // New returns a Store over rdb with the given number of partitions, which
@@ -177,7 +178,7 @@ func (s *Store) TouchContents(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// GetContent implements queue.Queue.
+// GetContent implements delivery.Queue.
 func (s *Store) GetContent(ctx context.Context, id string) (queue.Content, error) {
 	vals, err := s.rdb.HGetAll(ctx, ContentKey(id)).Result()
 	if err != nil {
@@ -253,7 +254,7 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 	return created, nil
 }
 
-// GetMessage implements queue.Store and queue.Queue.
+// GetMessage implements queue.Store and delivery.Queue.
 func (s *Store) GetMessage(ctx context.Context, id string) (queue.Message, error) {
 	vals, err := s.rdb.HGetAll(ctx, s.recordKey(id)).Result()
 	if err != nil {

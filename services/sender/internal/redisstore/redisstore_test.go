@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paperroute/paperroute/platform/redistest"
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 )
@@ -188,7 +189,7 @@ func TestReadClaimAndFinish(t *testing.T) {
 
 	t.Run("extend touches only own entries", func(t *testing.T) {
 		// bulk now belongs to c2; c1 must not take it back by extending.
-		if err := s.Extend(ctx, "c1", []queue.Entry{txEntry, bulkEntry}); err != nil {
+		if err := s.Extend(ctx, "c1", []delivery.Entry{txEntry, bulkEntry}); err != nil {
 			t.Fatal(err)
 		}
 		owners := map[string]string{}
@@ -261,7 +262,7 @@ func TestReadClaimAndFinish(t *testing.T) {
 	})
 
 	t.Run("attempt on a missing record creates nothing", func(t *testing.T) {
-		ghost := queue.Entry{Partition: 0, Lane: queue.LaneBulk, StreamID: "1-1", MessageID: queue.MessageID("ghost")}
+		ghost := delivery.Entry{Partition: 0, Lane: queue.LaneBulk, StreamID: "1-1", MessageID: queue.MessageID("ghost")}
 		if _, err := s.StartAttempt(ctx, ghost, time.Now()); !errors.Is(err, queue.ErrNotFound) {
 			t.Errorf("StartAttempt = %v, want ErrNotFound", err)
 		}

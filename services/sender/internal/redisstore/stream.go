@@ -8,13 +8,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
-// Read implements queue.Queue: one XREADGROUP over both streams of the
+// Read implements delivery.Queue: one XREADGROUP over both streams of the
 // partition (they share a slot), transactional entries first. COUNT applies
 // to each stream, so up to 2*count entries can come back.
-func (s *Store) Read(ctx context.Context, p int, consumer string, count int, block time.Duration) ([]queue.Entry, error) {
+func (s *Store) Read(ctx context.Context, p int, consumer string, count int, block time.Duration) ([]delivery.Entry, error) {
 	streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group:    Group,
 		Consumer: consumer,
@@ -28,7 +29,7 @@ func (s *Store) Read(ctx context.Context, p int, consumer string, count int, blo
 	case err != nil:
 		return nil, s.streamError(ctx, p, "read", err)
 	}
-	var out []queue.Entry
+	var out []delivery.Entry
 	for _, lane := range queue.Lanes() {
 		for _, st := range streams {
 			if st.Stream != StreamKey(lane, p) {
@@ -42,8 +43,8 @@ func (s *Store) Read(ctx context.Context, p int, consumer string, count int, blo
 	return out, nil
 }
 
-// Claim implements queue.Queue with XAUTOCLAIM.
-func (s *Store) Claim(ctx context.Context, p int, lane queue.Lane, consumer string, minIdle time.Duration, cursor string, count int) ([]queue.Entry, string, error) {
+// Claim implements delivery.Queue with XAUTOCLAIM.
+func (s *Store) Claim(ctx context.Context, p int, lane queue.Lane, consumer string, minIdle time.Duration, cursor string, count int) ([]delivery.Entry, string, error) {
 	msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream:   StreamKey(lane, p),
 		Group:    Group,
@@ -55,7 +56,7 @@ func (s *Store) Claim(ctx context.Context, p int, lane queue.Lane, consumer stri
 	if err != nil {
 		return nil, cursor, s.streamError(ctx, p, "claim", err)
 	}
-	out := make([]queue.Entry, 0, len(msgs))
+	out := make([]delivery.Entry, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, entry(p, lane, m))
 	}
@@ -73,16 +74,16 @@ func (s *Store) streamError(ctx context.Context, p int, op string, err error) er
 	return fmt.Errorf("redisstore: %s partition %d: %w", op, p, err)
 }
 
-func entry(p int, lane queue.Lane, m redis.XMessage) queue.Entry {
-	e := queue.Entry{Partition: p, Lane: lane, StreamID: m.ID}
+func entry(p int, lane queue.Lane, m redis.XMessage) delivery.Entry {
+	e := delivery.Entry{Partition: p, Lane: lane, StreamID: m.ID}
 	if id, ok := m.Values["id"].(string); ok && queue.ValidMessageID(id) {
 		e.MessageID = id
 	}
 	return e
 }
 
-// Extend implements queue.Queue: one script run per stream.
-func (s *Store) Extend(ctx context.Context, consumer string, entries []queue.Entry) error {
+// Extend implements delivery.Queue: one script run per stream.
+func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.Entry) error {
 	byStream := map[string][]any{}
 	for _, e := range entries {
 		key := StreamKey(e.Lane, e.Partition)
@@ -99,8 +100,8 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []queue.Ent
 	return nil
 }
 
-// StartAttempt implements queue.Queue.
-func (s *Store) StartAttempt(ctx context.Context, e queue.Entry, at time.Time) (int, error) {
+// StartAttempt implements delivery.Queue.
+func (s *Store) StartAttempt(ctx context.Context, e delivery.Entry, at time.Time) (int, error) {
 	n, err := startAttemptScript.Run(ctx, s.rdb, []string{RecordKey(e.Partition, e.MessageID)}, at.UnixMilli()).Int()
 	switch {
 	case err != nil:
@@ -111,17 +112,17 @@ func (s *Store) StartAttempt(ctx context.Context, e queue.Entry, at time.Time) (
 	return n, nil
 }
 
-// MarkSent implements queue.Queue.
-func (s *Store) MarkSent(ctx context.Context, e queue.Entry, at time.Time) error {
+// MarkSent implements delivery.Queue.
+func (s *Store) MarkSent(ctx context.Context, e delivery.Entry, at time.Time) error {
 	return s.finish(ctx, e, queue.StateSent, "", at)
 }
 
-// MarkDead implements queue.Queue.
-func (s *Store) MarkDead(ctx context.Context, e queue.Entry, reason string, at time.Time) error {
+// MarkDead implements delivery.Queue.
+func (s *Store) MarkDead(ctx context.Context, e delivery.Entry, reason string, at time.Time) error {
 	return s.finish(ctx, e, queue.StateDead, reason, at)
 }
 
-func (s *Store) finish(ctx context.Context, e queue.Entry, state queue.State, reason string, at time.Time) error {
+func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, reason string, at time.Time) error {
 	counter := e.Lane.String() + ":sent"
 	if state == queue.StateDead {
 		counter = e.Lane.String() + ":dead"
@@ -135,8 +136,8 @@ func (s *Store) finish(ctx context.Context, e queue.Entry, state queue.State, re
 	return nil
 }
 
-// Retry implements queue.Queue.
-func (s *Store) Retry(ctx context.Context, e queue.Entry, consumer, reason string, at time.Time) error {
+// Retry implements delivery.Queue.
+func (s *Store) Retry(ctx context.Context, e delivery.Entry, consumer, reason string, at time.Time) error {
 	keys := []string{RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition)}
 	if err := retryScript.Run(ctx, s.rdb, keys, Group, consumer, e.StreamID, reason, at.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("redisstore: retry %s: %w", e.MessageID, err)
@@ -144,8 +145,8 @@ func (s *Store) Retry(ctx context.Context, e queue.Entry, consumer, reason strin
 	return nil
 }
 
-// Ack implements queue.Queue.
-func (s *Store) Ack(ctx context.Context, e queue.Entry) error {
+// Ack implements delivery.Queue.
+func (s *Store) Ack(ctx context.Context, e delivery.Entry) error {
 	if err := s.rdb.XAck(ctx, StreamKey(e.Lane, e.Partition), Group, e.StreamID).Err(); err != nil {
 		return fmt.Errorf("redisstore: ack %s %s: %w", StreamKey(e.Lane, e.Partition), e.StreamID, err)
 	}

@@ -1,4 +1,4 @@
-// Package smtpmail delivers queue.Mail over SMTP with
+// Package smtpmail delivers delivery.Mail over SMTP with
 // github.com/wneessen/go-mail: it builds the message (headers, text part
 // first then HTML, RFC 8058 one-click unsubscribe, bulk precedence), keeps
 // one SMTP session per connection, and classifies failures into delivered,
@@ -19,6 +19,7 @@ import (
 	"github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
@@ -71,14 +72,14 @@ type Config struct {
 	MessageIDDomain string
 }
 
-// Mailer opens connections to the relay. It implements queue.Mailer.
+// Mailer opens connections to the relay. It implements delivery.Mailer.
 type Mailer struct {
 	cfg  Config
 	host string
 	port int
 }
 
-var _ queue.Mailer = (*Mailer)(nil)
+var _ delivery.Mailer = (*Mailer)(nil)
 
 // New checks cfg and returns a Mailer.
 func New(cfg Config) (*Mailer, error) {
@@ -104,9 +105,9 @@ func New(cfg Config) (*Mailer, error) {
 	return &Mailer{cfg: cfg, host: host, port: port}, nil
 }
 
-// Dial implements queue.Mailer: it connects, says EHLO, does STARTTLS and
+// Dial implements delivery.Mailer: it connects, says EHLO, does STARTTLS and
 // AUTH as configured, and returns the session.
-func (m *Mailer) Dial(ctx context.Context) (queue.Conn, error) {
+func (m *Mailer) Dial(ctx context.Context) (delivery.Conn, error) {
 	c := &conn{}
 	tlsCfg := m.cfg.TLSConfig
 	if tlsCfg == nil {
@@ -153,7 +154,7 @@ func (m *Mailer) Dial(ctx context.Context) (queue.Conn, error) {
 	return c, nil
 }
 
-// conn is one SMTP session. It implements queue.Conn.
+// conn is one SMTP session. It implements delivery.Conn.
 type conn struct {
 	mailer  *Mailer
 	client  *mail.Client
@@ -184,12 +185,12 @@ func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool,
 	return tc, nil
 }
 
-// Send implements queue.Conn.
-func (c *conn) Send(ctx context.Context, m *queue.Mail) error {
+// Send implements delivery.Conn.
+func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
 	msg, err := c.mailer.build(m)
 	if err != nil {
 		// The message can never be built: retrying cannot help.
-		return fmt.Errorf("smtpmail: build message: %w: %w", queue.ErrRejected, err)
+		return fmt.Errorf("smtpmail: build message: %w: %w", delivery.ErrRejected, err)
 	}
 	stop := context.AfterFunc(ctx, c.cut)
 	err = c.client.SendWithSMTPClient(c.session, msg)
@@ -218,7 +219,7 @@ func (c *conn) Send(ctx context.Context, m *queue.Mail) error {
 			// message: retry (it dead-letters after the attempt limit).
 			return fmt.Errorf("smtpmail: relay refused the sender: %w", err)
 		}
-		return fmt.Errorf("smtpmail: %w: %w", queue.ErrRejected, err)
+		return fmt.Errorf("smtpmail: %w: %w", delivery.ErrRejected, err)
 	}
 	// 4xx, or no reply at all (code 0: broken connection, timeout): the
 	// session state is unknown, so the connection is not reused.
@@ -242,14 +243,14 @@ func (c *conn) setBroken() {
 	c.broken = true
 }
 
-// Reusable implements queue.Conn.
+// Reusable implements delivery.Conn.
 func (c *conn) Reusable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return !c.broken
 }
 
-// Close implements queue.Conn: QUIT on a healthy session (bounded by
+// Close implements delivery.Conn: QUIT on a healthy session (bounded by
 // quitTimeout), otherwise just close the socket.
 func (c *conn) Close() error {
 	c.mu.Lock()
@@ -275,7 +276,7 @@ func (c *conn) Close() error {
 // build makes the go-mail message. Caller input goes only into values that
 // go-mail encodes (address, subject, bodies) or validates (the unsubscribe
 // URL); never into header names or preformatted headers.
-func (m *Mailer) build(q *queue.Mail) (*mail.Msg, error) {
+func (m *Mailer) build(q *delivery.Mail) (*mail.Msg, error) {
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.cfg.From)
 	if err := msg.To(q.To); err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/paperroute/paperroute/platform/mailcatcher"
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
+	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
@@ -45,7 +47,7 @@ func mailer(t *testing.T, addr string, edit func(*smtpmail.Config)) *smtpmail.Ma
 	return m
 }
 
-func dial(t *testing.T, m *smtpmail.Mailer) queue.Conn {
+func dial(t *testing.T, m *smtpmail.Mailer) delivery.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -57,10 +59,10 @@ func dial(t *testing.T, m *smtpmail.Mailer) queue.Conn {
 	return c
 }
 
-func mail(to string) *queue.Mail {
-	return &queue.Mail{
+func mail(to string) *delivery.Mail {
+	return &delivery.Mail{
 		MessageID: queue.MessageID(to), To: to, Lane: queue.LaneBulk,
-		Rendered:           queue.Rendered{Subject: "Café ▲ digest", Text: "text part", HTML: "<p>html part</p>"},
+		Rendered:           mailtemplate.Rendered{Subject: "Café ▲ digest", Text: "text part", HTML: "<p>html part</p>"},
 		ListUnsubscribeURL: "https://paperroute.example/unsubscribe?token=" + strings.Repeat("t", 900),
 	}
 }
@@ -136,7 +138,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
-			if got := errors.Is(err, queue.ErrRejected); got != tt.wantRejected {
+			if got := errors.Is(err, delivery.ErrRejected); got != tt.wantRejected {
 				t.Errorf("rejected = %v, want %v (err %v)", got, tt.wantRejected, err)
 			}
 			if got := c.Reusable(); got != tt.wantReusable {
@@ -167,7 +169,7 @@ func TestSendIsCutOffWhenItsContextEnds(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err := c.Send(ctx, mail("r@example.com"))
-	if err == nil || errors.Is(err, queue.ErrRejected) {
+	if err == nil || errors.Is(err, delivery.ErrRejected) {
 		t.Errorf("Send = %v, want a temporary error", err)
 	}
 	if took := time.Since(start); took > 3*time.Second {

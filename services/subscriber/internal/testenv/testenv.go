@@ -1,6 +1,6 @@
 // Package testenv assembles the subscriber service's real parts for tests:
 // a private redis-server, the Redis store, the fake sender over real gRPC
-// with the real sendermail client, real link keys, and the domain service on
+// with the real peers.Sender client, real link keys, and the domain service on
 // a clock the test controls.
 package testenv
 
@@ -21,8 +21,8 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/redistest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendermail"
 	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
@@ -116,7 +116,7 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	if e.Mailer, err = sendermail.New(senderv1.NewSenderServiceClient(conn), ConfirmTTL); err != nil {
+	if e.Mailer, err = peers.NewSender(senderv1.NewSenderServiceClient(conn), ConfirmTTL); err != nil {
 		t.Fatal(err)
 	}
 	e.Service, err = subscription.New(subscription.Config{

@@ -7,8 +7,10 @@
 package digestv1
 
 import (
+	v1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -854,7 +856,11 @@ type RunDigestRequest struct {
 	// The edition date, "YYYY-MM-DD"; empty means today (UTC).
 	Edition string `protobuf:"bytes,1,opt,name=edition,proto3" json:"edition,omitempty"`
 	// Render and count, but enqueue nothing.
-	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Instead of edition: the start of a 15-minute slot (a UTC quarter
+	// hour). Every subscriber due in it gets the edition of their own local
+	// date (DAILY) or ISO week (WEEKLY), as the scheduler does.
+	Slot          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=slot,proto3" json:"slot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -901,6 +907,13 @@ func (x *RunDigestRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *RunDigestRequest) GetSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Slot
+	}
+	return nil
 }
 
 // RunDigestResponse holds the started run.
@@ -1070,7 +1083,17 @@ type DigestRun struct {
 	// When the run finished; unset while RUNNING.
 	FinishTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
 	// Why the run failed, when FAILED.
-	Error         string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// Subscribers of a caught-up slot whose local day had already ended;
+	// that edition is not sent late.
+	MissedCount int64 `protobuf:"varint,14,opt,name=missed_count,json=missedCount,proto3" json:"missed_count,omitempty"`
+	// Distinct renderings (paper lists) the run stored.
+	ContentCount int64 `protobuf:"varint,15,opt,name=content_count,json=contentCount,proto3" json:"content_count,omitempty"`
+	// The slot of a slot run; unset for an edition run.
+	Slot *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=slot,proto3" json:"slot,omitempty"`
+	// When the process running it last said it is alive. A RUNNING run whose
+	// heartbeat stops is marked FAILED; run it again to resume.
+	HeartbeatTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=heartbeat_time,json=heartbeatTime,proto3" json:"heartbeat_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1196,11 +1219,593 @@ func (x *DigestRun) GetError() string {
 	return ""
 }
 
+func (x *DigestRun) GetMissedCount() int64 {
+	if x != nil {
+		return x.MissedCount
+	}
+	return 0
+}
+
+func (x *DigestRun) GetContentCount() int64 {
+	if x != nil {
+		return x.ContentCount
+	}
+	return 0
+}
+
+func (x *DigestRun) GetSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Slot
+	}
+	return nil
+}
+
+func (x *DigestRun) GetHeartbeatTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HeartbeatTime
+	}
+	return nil
+}
+
+// ListDigestRunsRequest pages through runs, newest first.
+type ListDigestRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of runs to return (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token from a previous response; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDigestRunsRequest) Reset() {
+	*x = ListDigestRunsRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDigestRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDigestRunsRequest) ProtoMessage() {}
+
+func (x *ListDigestRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDigestRunsRequest.ProtoReflect.Descriptor instead.
+func (*ListDigestRunsRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListDigestRunsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDigestRunsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDigestRunsResponse is one page of runs.
+type ListDigestRunsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The runs on this page, newest first.
+	Runs []*DigestRun `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	// Token for the next page; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDigestRunsResponse) Reset() {
+	*x = ListDigestRunsResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDigestRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDigestRunsResponse) ProtoMessage() {}
+
+func (x *ListDigestRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDigestRunsResponse.ProtoReflect.Descriptor instead.
+func (*ListDigestRunsResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListDigestRunsResponse) GetRuns() []*DigestRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+func (x *ListDigestRunsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// PreviewDigestRequest names whose digest to preview: set exactly one of
+// subscriber_id (OPERATOR) and preferences (PUBLIC).
+type PreviewDigestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A subscriber id: their preferences and never-resend memory are used.
+	SubscriberId string `protobuf:"bytes,1,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
+	// A set of preferences (topics, keywords, frequency are used).
+	Preferences   *v1.Preferences `protobuf:"bytes,2,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewDigestRequest) Reset() {
+	*x = PreviewDigestRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewDigestRequest) ProtoMessage() {}
+
+func (x *PreviewDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewDigestRequest.ProtoReflect.Descriptor instead.
+func (*PreviewDigestRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PreviewDigestRequest) GetSubscriberId() string {
+	if x != nil {
+		return x.SubscriberId
+	}
+	return ""
+}
+
+func (x *PreviewDigestRequest) GetPreferences() *v1.Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// PreviewDigestResponse is the mail as it would be sent, links filled with
+// placeholders.
+type PreviewDigestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Subject line.
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// HTML body.
+	Html string `protobuf:"bytes,2,opt,name=html,proto3" json:"html,omitempty"`
+	// Plain-text body.
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// The papers shown, in order.
+	PaperIds      []string `protobuf:"bytes,4,rep,name=paper_ids,json=paperIds,proto3" json:"paper_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewDigestResponse) Reset() {
+	*x = PreviewDigestResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewDigestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewDigestResponse) ProtoMessage() {}
+
+func (x *PreviewDigestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewDigestResponse.ProtoReflect.Descriptor instead.
+func (*PreviewDigestResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PreviewDigestResponse) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *PreviewDigestResponse) GetHtml() string {
+	if x != nil {
+		return x.Html
+	}
+	return ""
+}
+
+func (x *PreviewDigestResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *PreviewDigestResponse) GetPaperIds() []string {
+	if x != nil {
+		return x.PaperIds
+	}
+	return nil
+}
+
+// ListTrendingRequest asks for the trending papers.
+type ListTrendingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How far back (by featured time) papers count; default 72h, at most
+	// 30 days.
+	Window *durationpb.Duration `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	// Maximum number of papers (default 20, at most 100).
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Topic ids from ListTopics; only papers matching one of them. Empty:
+	// all papers.
+	Topics        []string `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrendingRequest) Reset() {
+	*x = ListTrendingRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrendingRequest) ProtoMessage() {}
+
+func (x *ListTrendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrendingRequest.ProtoReflect.Descriptor instead.
+func (*ListTrendingRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListTrendingRequest) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListTrendingRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListTrendingRequest) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+// ListTrendingResponse holds the trending papers, best first.
+type ListTrendingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The papers with their scores, best first.
+	Papers        []*TrendingPaper `protobuf:"bytes,1,rep,name=papers,proto3" json:"papers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrendingResponse) Reset() {
+	*x = ListTrendingResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrendingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrendingResponse) ProtoMessage() {}
+
+func (x *ListTrendingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrendingResponse.ProtoReflect.Descriptor instead.
+func (*ListTrendingResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListTrendingResponse) GetPapers() []*TrendingPaper {
+	if x != nil {
+		return x.Papers
+	}
+	return nil
+}
+
+// TrendingPaper is a paper with its trending score.
+type TrendingPaper struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The paper.
+	Paper *Paper `protobuf:"bytes,1,opt,name=paper,proto3" json:"paper,omitempty"`
+	// The trending score (docs/ranking.md).
+	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// The line a digest card shows, e.g. "▲ 118 · 12 comments".
+	Why           string `protobuf:"bytes,3,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrendingPaper) Reset() {
+	*x = TrendingPaper{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrendingPaper) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrendingPaper) ProtoMessage() {}
+
+func (x *TrendingPaper) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrendingPaper.ProtoReflect.Descriptor instead.
+func (*TrendingPaper) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TrendingPaper) GetPaper() *Paper {
+	if x != nil {
+		return x.Paper
+	}
+	return nil
+}
+
+func (x *TrendingPaper) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *TrendingPaper) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+// ListTopicsRequest asks for the topic catalogue.
+type ListTopicsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsRequest) Reset() {
+	*x = ListTopicsRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsRequest) ProtoMessage() {}
+
+func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
+func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{23}
+}
+
+// ListTopicsResponse is the topic catalogue, in display order.
+type ListTopicsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The topics.
+	Topics        []*Topic `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsResponse) Reset() {
+	*x = ListTopicsResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsResponse) ProtoMessage() {}
+
+func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
+func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListTopicsResponse) GetTopics() []*Topic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+// Topic is one entry of the topic catalogue.
+type Topic struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable id to subscribe with, e.g. "diffusion".
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What readers see, e.g. "Diffusion models".
+	Label         string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Topic) Reset() {
+	*x = Topic{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Topic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Topic) ProtoMessage() {}
+
+func (x *Topic) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Topic.ProtoReflect.Descriptor instead.
+func (*Topic) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Topic) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Topic) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 var File_paperroute_digest_v1_digest_proto protoreflect.FileDescriptor
 
 const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\n" +
-	"!paperroute/digest/v1/digest.proto\x12\x14paperroute.digest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x04\n" +
+	"!paperroute/digest/v1/digest.proto\x12\x14paperroute.digest.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)paperroute/subscriber/v1/subscriber.proto\"\xb0\x04\n" +
 	"\x05Paper\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
@@ -1250,16 +1855,17 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\x05paper\x18\x01 \x01(\v2\x1b.paperroute.digest.v1.PaperR\x05paper\"$\n" +
 	"\x12DeletePaperRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
-	"\x13DeletePaperResponse\"E\n" +
+	"\x13DeletePaperResponse\"u\n" +
 	"\x10RunDigestRequest\x12\x18\n" +
 	"\aedition\x18\x01 \x01(\tR\aedition\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"F\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12.\n" +
+	"\x04slot\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\"F\n" +
 	"\x11RunDigestResponse\x121\n" +
 	"\x03run\x18\x01 \x01(\v2\x1f.paperroute.digest.v1.DigestRunR\x03run\",\n" +
 	"\x13GetDigestRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"I\n" +
 	"\x14GetDigestRunResponse\x121\n" +
-	"\x03run\x18\x01 \x01(\v2\x1f.paperroute.digest.v1.DigestRunR\x03run\"\xe8\x03\n" +
+	"\x03run\x18\x01 \x01(\v2\x1f.paperroute.digest.v1.DigestRunR\x03run\"\xa3\x05\n" +
 	"\tDigestRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aedition\x18\x02 \x01(\tR\aedition\x12:\n" +
@@ -1276,7 +1882,42 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vfinish_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12\x14\n" +
-	"\x05error\x18\r \x01(\tR\x05error*h\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12!\n" +
+	"\fmissed_count\x18\x0e \x01(\x03R\vmissedCount\x12#\n" +
+	"\rcontent_count\x18\x0f \x01(\x03R\fcontentCount\x12.\n" +
+	"\x04slot\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x12A\n" +
+	"\x0eheartbeat_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rheartbeatTime\"S\n" +
+	"\x15ListDigestRunsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"u\n" +
+	"\x16ListDigestRunsResponse\x123\n" +
+	"\x04runs\x18\x01 \x03(\v2\x1f.paperroute.digest.v1.DigestRunR\x04runs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x01\n" +
+	"\x14PreviewDigestRequest\x12#\n" +
+	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12G\n" +
+	"\vpreferences\x18\x02 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"v\n" +
+	"\x15PreviewDigestResponse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
+	"\x04html\x18\x02 \x01(\tR\x04html\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x1b\n" +
+	"\tpaper_ids\x18\x04 \x03(\tR\bpaperIds\"v\n" +
+	"\x13ListTrendingRequest\x121\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06topics\x18\x03 \x03(\tR\x06topics\"S\n" +
+	"\x14ListTrendingResponse\x12;\n" +
+	"\x06papers\x18\x01 \x03(\v2#.paperroute.digest.v1.TrendingPaperR\x06papers\"j\n" +
+	"\rTrendingPaper\x121\n" +
+	"\x05paper\x18\x01 \x01(\v2\x1b.paperroute.digest.v1.PaperR\x05paper\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x10\n" +
+	"\x03why\x18\x03 \x01(\tR\x03why\"\x13\n" +
+	"\x11ListTopicsRequest\"I\n" +
+	"\x12ListTopicsResponse\x123\n" +
+	"\x06topics\x18\x01 \x03(\v2\x1b.paperroute.digest.v1.TopicR\x06topics\"-\n" +
+	"\x05Topic\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label*h\n" +
 	"\vPaperFormat\x12\x1c\n" +
 	"\x18PAPER_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aPAPER_FORMAT_HF_DAILY_JSON\x10\x01\x12\x1b\n" +
@@ -1285,7 +1926,7 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\x1cDIGEST_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DIGEST_RUN_STATE_RUNNING\x10\x01\x12\x1e\n" +
 	"\x1aDIGEST_RUN_STATE_SUCCEEDED\x10\x02\x12\x1b\n" +
-	"\x17DIGEST_RUN_STATE_FAILED\x10\x032\xc2\x05\n" +
+	"\x17DIGEST_RUN_STATE_FAILED\x10\x032\xe1\b\n" +
 	"\rDigestService\x12e\n" +
 	"\fImportPapers\x12).paperroute.digest.v1.ImportPapersRequest\x1a*.paperroute.digest.v1.ImportPapersResponse\x12_\n" +
 	"\n" +
@@ -1294,7 +1935,12 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\bGetPaper\x12%.paperroute.digest.v1.GetPaperRequest\x1a&.paperroute.digest.v1.GetPaperResponse\x12b\n" +
 	"\vDeletePaper\x12(.paperroute.digest.v1.DeletePaperRequest\x1a).paperroute.digest.v1.DeletePaperResponse\x12\\\n" +
 	"\tRunDigest\x12&.paperroute.digest.v1.RunDigestRequest\x1a'.paperroute.digest.v1.RunDigestResponse\x12e\n" +
-	"\fGetDigestRun\x12).paperroute.digest.v1.GetDigestRunRequest\x1a*.paperroute.digest.v1.GetDigestRunResponseBHZFgithub.com/paperroute/paperroute/api/gen/paperroute/digest/v1;digestv1b\x06proto3"
+	"\fGetDigestRun\x12).paperroute.digest.v1.GetDigestRunRequest\x1a*.paperroute.digest.v1.GetDigestRunResponse\x12k\n" +
+	"\x0eListDigestRuns\x12+.paperroute.digest.v1.ListDigestRunsRequest\x1a,.paperroute.digest.v1.ListDigestRunsResponse\x12h\n" +
+	"\rPreviewDigest\x12*.paperroute.digest.v1.PreviewDigestRequest\x1a+.paperroute.digest.v1.PreviewDigestResponse\x12e\n" +
+	"\fListTrending\x12).paperroute.digest.v1.ListTrendingRequest\x1a*.paperroute.digest.v1.ListTrendingResponse\x12_\n" +
+	"\n" +
+	"ListTopics\x12'.paperroute.digest.v1.ListTopicsRequest\x1a(.paperroute.digest.v1.ListTopicsResponseBHZFgithub.com/paperroute/paperroute/api/gen/paperroute/digest/v1;digestv1b\x06proto3"
 
 var (
 	file_paperroute_digest_v1_digest_proto_rawDescOnce sync.Once
@@ -1309,60 +1955,89 @@ func file_paperroute_digest_v1_digest_proto_rawDescGZIP() []byte {
 }
 
 var file_paperroute_digest_v1_digest_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_paperroute_digest_v1_digest_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_paperroute_digest_v1_digest_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_paperroute_digest_v1_digest_proto_goTypes = []any{
-	(PaperFormat)(0),              // 0: paperroute.digest.v1.PaperFormat
-	(DigestRunState)(0),           // 1: paperroute.digest.v1.DigestRunState
-	(*Paper)(nil),                 // 2: paperroute.digest.v1.Paper
-	(*ImportPapersRequest)(nil),   // 3: paperroute.digest.v1.ImportPapersRequest
-	(*ImportPapersResponse)(nil),  // 4: paperroute.digest.v1.ImportPapersResponse
-	(*ListPapersRequest)(nil),     // 5: paperroute.digest.v1.ListPapersRequest
-	(*ListPapersResponse)(nil),    // 6: paperroute.digest.v1.ListPapersResponse
-	(*UpsertPapersRequest)(nil),   // 7: paperroute.digest.v1.UpsertPapersRequest
-	(*UpsertPapersResponse)(nil),  // 8: paperroute.digest.v1.UpsertPapersResponse
-	(*GetPaperRequest)(nil),       // 9: paperroute.digest.v1.GetPaperRequest
-	(*GetPaperResponse)(nil),      // 10: paperroute.digest.v1.GetPaperResponse
-	(*DeletePaperRequest)(nil),    // 11: paperroute.digest.v1.DeletePaperRequest
-	(*DeletePaperResponse)(nil),   // 12: paperroute.digest.v1.DeletePaperResponse
-	(*RunDigestRequest)(nil),      // 13: paperroute.digest.v1.RunDigestRequest
-	(*RunDigestResponse)(nil),     // 14: paperroute.digest.v1.RunDigestResponse
-	(*GetDigestRunRequest)(nil),   // 15: paperroute.digest.v1.GetDigestRunRequest
-	(*GetDigestRunResponse)(nil),  // 16: paperroute.digest.v1.GetDigestRunResponse
-	(*DigestRun)(nil),             // 17: paperroute.digest.v1.DigestRun
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(PaperFormat)(0),               // 0: paperroute.digest.v1.PaperFormat
+	(DigestRunState)(0),            // 1: paperroute.digest.v1.DigestRunState
+	(*Paper)(nil),                  // 2: paperroute.digest.v1.Paper
+	(*ImportPapersRequest)(nil),    // 3: paperroute.digest.v1.ImportPapersRequest
+	(*ImportPapersResponse)(nil),   // 4: paperroute.digest.v1.ImportPapersResponse
+	(*ListPapersRequest)(nil),      // 5: paperroute.digest.v1.ListPapersRequest
+	(*ListPapersResponse)(nil),     // 6: paperroute.digest.v1.ListPapersResponse
+	(*UpsertPapersRequest)(nil),    // 7: paperroute.digest.v1.UpsertPapersRequest
+	(*UpsertPapersResponse)(nil),   // 8: paperroute.digest.v1.UpsertPapersResponse
+	(*GetPaperRequest)(nil),        // 9: paperroute.digest.v1.GetPaperRequest
+	(*GetPaperResponse)(nil),       // 10: paperroute.digest.v1.GetPaperResponse
+	(*DeletePaperRequest)(nil),     // 11: paperroute.digest.v1.DeletePaperRequest
+	(*DeletePaperResponse)(nil),    // 12: paperroute.digest.v1.DeletePaperResponse
+	(*RunDigestRequest)(nil),       // 13: paperroute.digest.v1.RunDigestRequest
+	(*RunDigestResponse)(nil),      // 14: paperroute.digest.v1.RunDigestResponse
+	(*GetDigestRunRequest)(nil),    // 15: paperroute.digest.v1.GetDigestRunRequest
+	(*GetDigestRunResponse)(nil),   // 16: paperroute.digest.v1.GetDigestRunResponse
+	(*DigestRun)(nil),              // 17: paperroute.digest.v1.DigestRun
+	(*ListDigestRunsRequest)(nil),  // 18: paperroute.digest.v1.ListDigestRunsRequest
+	(*ListDigestRunsResponse)(nil), // 19: paperroute.digest.v1.ListDigestRunsResponse
+	(*PreviewDigestRequest)(nil),   // 20: paperroute.digest.v1.PreviewDigestRequest
+	(*PreviewDigestResponse)(nil),  // 21: paperroute.digest.v1.PreviewDigestResponse
+	(*ListTrendingRequest)(nil),    // 22: paperroute.digest.v1.ListTrendingRequest
+	(*ListTrendingResponse)(nil),   // 23: paperroute.digest.v1.ListTrendingResponse
+	(*TrendingPaper)(nil),          // 24: paperroute.digest.v1.TrendingPaper
+	(*ListTopicsRequest)(nil),      // 25: paperroute.digest.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),     // 26: paperroute.digest.v1.ListTopicsResponse
+	(*Topic)(nil),                  // 27: paperroute.digest.v1.Topic
+	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
+	(*v1.Preferences)(nil),         // 29: paperroute.subscriber.v1.Preferences
+	(*durationpb.Duration)(nil),    // 30: google.protobuf.Duration
 }
 var file_paperroute_digest_v1_digest_proto_depIdxs = []int32{
-	18, // 0: paperroute.digest.v1.Paper.publish_time:type_name -> google.protobuf.Timestamp
-	18, // 1: paperroute.digest.v1.Paper.submit_time:type_name -> google.protobuf.Timestamp
-	18, // 2: paperroute.digest.v1.Paper.update_time:type_name -> google.protobuf.Timestamp
+	28, // 0: paperroute.digest.v1.Paper.publish_time:type_name -> google.protobuf.Timestamp
+	28, // 1: paperroute.digest.v1.Paper.submit_time:type_name -> google.protobuf.Timestamp
+	28, // 2: paperroute.digest.v1.Paper.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: paperroute.digest.v1.ImportPapersRequest.format:type_name -> paperroute.digest.v1.PaperFormat
 	2,  // 4: paperroute.digest.v1.ListPapersResponse.papers:type_name -> paperroute.digest.v1.Paper
 	2,  // 5: paperroute.digest.v1.UpsertPapersRequest.papers:type_name -> paperroute.digest.v1.Paper
 	2,  // 6: paperroute.digest.v1.GetPaperResponse.paper:type_name -> paperroute.digest.v1.Paper
-	17, // 7: paperroute.digest.v1.RunDigestResponse.run:type_name -> paperroute.digest.v1.DigestRun
-	17, // 8: paperroute.digest.v1.GetDigestRunResponse.run:type_name -> paperroute.digest.v1.DigestRun
-	1,  // 9: paperroute.digest.v1.DigestRun.state:type_name -> paperroute.digest.v1.DigestRunState
-	18, // 10: paperroute.digest.v1.DigestRun.create_time:type_name -> google.protobuf.Timestamp
-	18, // 11: paperroute.digest.v1.DigestRun.finish_time:type_name -> google.protobuf.Timestamp
-	3,  // 12: paperroute.digest.v1.DigestService.ImportPapers:input_type -> paperroute.digest.v1.ImportPapersRequest
-	5,  // 13: paperroute.digest.v1.DigestService.ListPapers:input_type -> paperroute.digest.v1.ListPapersRequest
-	7,  // 14: paperroute.digest.v1.DigestService.UpsertPapers:input_type -> paperroute.digest.v1.UpsertPapersRequest
-	9,  // 15: paperroute.digest.v1.DigestService.GetPaper:input_type -> paperroute.digest.v1.GetPaperRequest
-	11, // 16: paperroute.digest.v1.DigestService.DeletePaper:input_type -> paperroute.digest.v1.DeletePaperRequest
-	13, // 17: paperroute.digest.v1.DigestService.RunDigest:input_type -> paperroute.digest.v1.RunDigestRequest
-	15, // 18: paperroute.digest.v1.DigestService.GetDigestRun:input_type -> paperroute.digest.v1.GetDigestRunRequest
-	4,  // 19: paperroute.digest.v1.DigestService.ImportPapers:output_type -> paperroute.digest.v1.ImportPapersResponse
-	6,  // 20: paperroute.digest.v1.DigestService.ListPapers:output_type -> paperroute.digest.v1.ListPapersResponse
-	8,  // 21: paperroute.digest.v1.DigestService.UpsertPapers:output_type -> paperroute.digest.v1.UpsertPapersResponse
-	10, // 22: paperroute.digest.v1.DigestService.GetPaper:output_type -> paperroute.digest.v1.GetPaperResponse
-	12, // 23: paperroute.digest.v1.DigestService.DeletePaper:output_type -> paperroute.digest.v1.DeletePaperResponse
-	14, // 24: paperroute.digest.v1.DigestService.RunDigest:output_type -> paperroute.digest.v1.RunDigestResponse
-	16, // 25: paperroute.digest.v1.DigestService.GetDigestRun:output_type -> paperroute.digest.v1.GetDigestRunResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	28, // 7: paperroute.digest.v1.RunDigestRequest.slot:type_name -> google.protobuf.Timestamp
+	17, // 8: paperroute.digest.v1.RunDigestResponse.run:type_name -> paperroute.digest.v1.DigestRun
+	17, // 9: paperroute.digest.v1.GetDigestRunResponse.run:type_name -> paperroute.digest.v1.DigestRun
+	1,  // 10: paperroute.digest.v1.DigestRun.state:type_name -> paperroute.digest.v1.DigestRunState
+	28, // 11: paperroute.digest.v1.DigestRun.create_time:type_name -> google.protobuf.Timestamp
+	28, // 12: paperroute.digest.v1.DigestRun.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 13: paperroute.digest.v1.DigestRun.slot:type_name -> google.protobuf.Timestamp
+	28, // 14: paperroute.digest.v1.DigestRun.heartbeat_time:type_name -> google.protobuf.Timestamp
+	17, // 15: paperroute.digest.v1.ListDigestRunsResponse.runs:type_name -> paperroute.digest.v1.DigestRun
+	29, // 16: paperroute.digest.v1.PreviewDigestRequest.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	30, // 17: paperroute.digest.v1.ListTrendingRequest.window:type_name -> google.protobuf.Duration
+	24, // 18: paperroute.digest.v1.ListTrendingResponse.papers:type_name -> paperroute.digest.v1.TrendingPaper
+	2,  // 19: paperroute.digest.v1.TrendingPaper.paper:type_name -> paperroute.digest.v1.Paper
+	27, // 20: paperroute.digest.v1.ListTopicsResponse.topics:type_name -> paperroute.digest.v1.Topic
+	3,  // 21: paperroute.digest.v1.DigestService.ImportPapers:input_type -> paperroute.digest.v1.ImportPapersRequest
+	5,  // 22: paperroute.digest.v1.DigestService.ListPapers:input_type -> paperroute.digest.v1.ListPapersRequest
+	7,  // 23: paperroute.digest.v1.DigestService.UpsertPapers:input_type -> paperroute.digest.v1.UpsertPapersRequest
+	9,  // 24: paperroute.digest.v1.DigestService.GetPaper:input_type -> paperroute.digest.v1.GetPaperRequest
+	11, // 25: paperroute.digest.v1.DigestService.DeletePaper:input_type -> paperroute.digest.v1.DeletePaperRequest
+	13, // 26: paperroute.digest.v1.DigestService.RunDigest:input_type -> paperroute.digest.v1.RunDigestRequest
+	15, // 27: paperroute.digest.v1.DigestService.GetDigestRun:input_type -> paperroute.digest.v1.GetDigestRunRequest
+	18, // 28: paperroute.digest.v1.DigestService.ListDigestRuns:input_type -> paperroute.digest.v1.ListDigestRunsRequest
+	20, // 29: paperroute.digest.v1.DigestService.PreviewDigest:input_type -> paperroute.digest.v1.PreviewDigestRequest
+	22, // 30: paperroute.digest.v1.DigestService.ListTrending:input_type -> paperroute.digest.v1.ListTrendingRequest
+	25, // 31: paperroute.digest.v1.DigestService.ListTopics:input_type -> paperroute.digest.v1.ListTopicsRequest
+	4,  // 32: paperroute.digest.v1.DigestService.ImportPapers:output_type -> paperroute.digest.v1.ImportPapersResponse
+	6,  // 33: paperroute.digest.v1.DigestService.ListPapers:output_type -> paperroute.digest.v1.ListPapersResponse
+	8,  // 34: paperroute.digest.v1.DigestService.UpsertPapers:output_type -> paperroute.digest.v1.UpsertPapersResponse
+	10, // 35: paperroute.digest.v1.DigestService.GetPaper:output_type -> paperroute.digest.v1.GetPaperResponse
+	12, // 36: paperroute.digest.v1.DigestService.DeletePaper:output_type -> paperroute.digest.v1.DeletePaperResponse
+	14, // 37: paperroute.digest.v1.DigestService.RunDigest:output_type -> paperroute.digest.v1.RunDigestResponse
+	16, // 38: paperroute.digest.v1.DigestService.GetDigestRun:output_type -> paperroute.digest.v1.GetDigestRunResponse
+	19, // 39: paperroute.digest.v1.DigestService.ListDigestRuns:output_type -> paperroute.digest.v1.ListDigestRunsResponse
+	21, // 40: paperroute.digest.v1.DigestService.PreviewDigest:output_type -> paperroute.digest.v1.PreviewDigestResponse
+	23, // 41: paperroute.digest.v1.DigestService.ListTrending:output_type -> paperroute.digest.v1.ListTrendingResponse
+	26, // 42: paperroute.digest.v1.DigestService.ListTopics:output_type -> paperroute.digest.v1.ListTopicsResponse
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_digest_v1_digest_proto_init() }
@@ -1376,7 +2051,7 @@ func file_paperroute_digest_v1_digest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_digest_v1_digest_proto_rawDesc), len(file_paperroute_digest_v1_digest_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DigestService_ImportPapers_FullMethodName = "/paperroute.digest.v1.DigestService/ImportPapers"
-	DigestService_ListPapers_FullMethodName   = "/paperroute.digest.v1.DigestService/ListPapers"
-	DigestService_UpsertPapers_FullMethodName = "/paperroute.digest.v1.DigestService/UpsertPapers"
-	DigestService_GetPaper_FullMethodName     = "/paperroute.digest.v1.DigestService/GetPaper"
-	DigestService_DeletePaper_FullMethodName  = "/paperroute.digest.v1.DigestService/DeletePaper"
-	DigestService_RunDigest_FullMethodName    = "/paperroute.digest.v1.DigestService/RunDigest"
-	DigestService_GetDigestRun_FullMethodName = "/paperroute.digest.v1.DigestService/GetDigestRun"
+	DigestService_ImportPapers_FullMethodName   = "/paperroute.digest.v1.DigestService/ImportPapers"
+	DigestService_ListPapers_FullMethodName     = "/paperroute.digest.v1.DigestService/ListPapers"
+	DigestService_UpsertPapers_FullMethodName   = "/paperroute.digest.v1.DigestService/UpsertPapers"
+	DigestService_GetPaper_FullMethodName       = "/paperroute.digest.v1.DigestService/GetPaper"
+	DigestService_DeletePaper_FullMethodName    = "/paperroute.digest.v1.DigestService/DeletePaper"
+	DigestService_RunDigest_FullMethodName      = "/paperroute.digest.v1.DigestService/RunDigest"
+	DigestService_GetDigestRun_FullMethodName   = "/paperroute.digest.v1.DigestService/GetDigestRun"
+	DigestService_ListDigestRuns_FullMethodName = "/paperroute.digest.v1.DigestService/ListDigestRuns"
+	DigestService_PreviewDigest_FullMethodName  = "/paperroute.digest.v1.DigestService/PreviewDigest"
+	DigestService_ListTrending_FullMethodName   = "/paperroute.digest.v1.DigestService/ListTrending"
+	DigestService_ListTopics_FullMethodName     = "/paperroute.digest.v1.DigestService/ListTopics"
 )
 
 // DigestServiceClient is the client API for DigestService service.
@@ -61,6 +65,18 @@ type DigestServiceClient interface {
 	RunDigest(ctx context.Context, in *RunDigestRequest, opts ...grpc.CallOption) (*RunDigestResponse, error)
 	// GetDigestRun returns a run and its progress counts. OPERATOR.
 	GetDigestRun(ctx context.Context, in *GetDigestRunRequest, opts ...grpc.CallOption) (*GetDigestRunResponse, error)
+	// ListDigestRuns pages through runs, newest first. OPERATOR.
+	ListDigestRuns(ctx context.Context, in *ListDigestRunsRequest, opts ...grpc.CallOption) (*ListDigestRunsResponse, error)
+	// PreviewDigest renders the digest a subscriber (OPERATOR) or a set of
+	// preferences (PUBLIC: a frontend's "see a sample") would get now, and
+	// sends nothing.
+	PreviewDigest(ctx context.Context, in *PreviewDigestRequest, opts ...grpc.CallOption) (*PreviewDigestResponse, error)
+	// ListTrending returns the papers of a recent window by the published
+	// trending score (docs/ranking.md), optionally only those matching
+	// topics. PUBLIC.
+	ListTrending(ctx context.Context, in *ListTrendingRequest, opts ...grpc.CallOption) (*ListTrendingResponse, error)
+	// ListTopics returns the topic catalogue readers choose from. PUBLIC.
+	ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error)
 }
 
 type digestServiceClient struct {
@@ -141,6 +157,46 @@ func (c *digestServiceClient) GetDigestRun(ctx context.Context, in *GetDigestRun
 	return out, nil
 }
 
+func (c *digestServiceClient) ListDigestRuns(ctx context.Context, in *ListDigestRunsRequest, opts ...grpc.CallOption) (*ListDigestRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDigestRunsResponse)
+	err := c.cc.Invoke(ctx, DigestService_ListDigestRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) PreviewDigest(ctx context.Context, in *PreviewDigestRequest, opts ...grpc.CallOption) (*PreviewDigestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewDigestResponse)
+	err := c.cc.Invoke(ctx, DigestService_PreviewDigest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) ListTrending(ctx context.Context, in *ListTrendingRequest, opts ...grpc.CallOption) (*ListTrendingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTrendingResponse)
+	err := c.cc.Invoke(ctx, DigestService_ListTrending_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTopicsResponse)
+	err := c.cc.Invoke(ctx, DigestService_ListTopics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DigestServiceServer is the server API for DigestService service.
 // All implementations must embed UnimplementedDigestServiceServer
 // for forward compatibility.
@@ -174,6 +230,18 @@ type DigestServiceServer interface {
 	RunDigest(context.Context, *RunDigestRequest) (*RunDigestResponse, error)
 	// GetDigestRun returns a run and its progress counts. OPERATOR.
 	GetDigestRun(context.Context, *GetDigestRunRequest) (*GetDigestRunResponse, error)
+	// ListDigestRuns pages through runs, newest first. OPERATOR.
+	ListDigestRuns(context.Context, *ListDigestRunsRequest) (*ListDigestRunsResponse, error)
+	// PreviewDigest renders the digest a subscriber (OPERATOR) or a set of
+	// preferences (PUBLIC: a frontend's "see a sample") would get now, and
+	// sends nothing.
+	PreviewDigest(context.Context, *PreviewDigestRequest) (*PreviewDigestResponse, error)
+	// ListTrending returns the papers of a recent window by the published
+	// trending score (docs/ranking.md), optionally only those matching
+	// topics. PUBLIC.
+	ListTrending(context.Context, *ListTrendingRequest) (*ListTrendingResponse, error)
+	// ListTopics returns the topic catalogue readers choose from. PUBLIC.
+	ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error)
 	mustEmbedUnimplementedDigestServiceServer()
 }
 
@@ -204,6 +272,18 @@ func (UnimplementedDigestServiceServer) RunDigest(context.Context, *RunDigestReq
 }
 func (UnimplementedDigestServiceServer) GetDigestRun(context.Context, *GetDigestRunRequest) (*GetDigestRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDigestRun not implemented")
+}
+func (UnimplementedDigestServiceServer) ListDigestRuns(context.Context, *ListDigestRunsRequest) (*ListDigestRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDigestRuns not implemented")
+}
+func (UnimplementedDigestServiceServer) PreviewDigest(context.Context, *PreviewDigestRequest) (*PreviewDigestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewDigest not implemented")
+}
+func (UnimplementedDigestServiceServer) ListTrending(context.Context, *ListTrendingRequest) (*ListTrendingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTrending not implemented")
+}
+func (UnimplementedDigestServiceServer) ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTopics not implemented")
 }
 func (UnimplementedDigestServiceServer) mustEmbedUnimplementedDigestServiceServer() {}
 func (UnimplementedDigestServiceServer) testEmbeddedByValue()                       {}
@@ -352,6 +432,78 @@ func _DigestService_GetDigestRun_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DigestService_ListDigestRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDigestRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).ListDigestRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_ListDigestRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).ListDigestRuns(ctx, req.(*ListDigestRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_PreviewDigest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewDigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).PreviewDigest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_PreviewDigest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).PreviewDigest(ctx, req.(*PreviewDigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_ListTrending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTrendingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).ListTrending(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_ListTrending_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).ListTrending(ctx, req.(*ListTrendingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_ListTopics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTopicsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).ListTopics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_ListTopics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).ListTopics(ctx, req.(*ListTopicsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DigestService_ServiceDesc is the grpc.ServiceDesc for DigestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -386,6 +538,22 @@ var DigestService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDigestRun",
 			Handler:    _DigestService_GetDigestRun_Handler,
+		},
+		{
+			MethodName: "ListDigestRuns",
+			Handler:    _DigestService_ListDigestRuns_Handler,
+		},
+		{
+			MethodName: "PreviewDigest",
+			Handler:    _DigestService_PreviewDigest_Handler,
+		},
+		{
+			MethodName: "ListTrending",
+			Handler:    _DigestService_ListTrending_Handler,
+		},
+		{
+			MethodName: "ListTopics",
+			Handler:    _DigestService_ListTopics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

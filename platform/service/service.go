@@ -1,0 +1,213 @@
+// Package service runs a paperroute service the same way for all three:
+// open Redis, build the authorizer and the gRPC server (health, reflection,
+// interceptors), let the service wire itself, serve gRPC and HTTP on their
+// listeners beside the service's background workers, and stop gracefully
+// when the context is done. Each service's <svc>d package only says what is
+// particular to it, in a Spec.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/grpcserver"
+	"github.com/paperroute/paperroute/platform/httpserver"
+	"github.com/paperroute/paperroute/platform/listener"
+	"github.com/paperroute/paperroute/platform/metrics"
+	"github.com/paperroute/paperroute/platform/redisclient"
+)
+
+// Deps are what the caller of a service provides; everything else comes
+// from the service's configuration.
+type Deps struct {
+	// Logger is required.
+	Logger *slog.Logger
+	// GRPCListener and HTTPListener, when set, are used instead of listening
+	// on the configured addresses (tests and the all-in-one binary bind them
+	// first, so the services can find each other). Run owns them from then
+	// on and closes them when it returns, also when it fails to start.
+	GRPCListener net.Listener
+	HTTPListener net.Listener
+}
+
+// Spec is what is particular to one service.
+type Spec struct {
+	// Name names the service in logs and errors ("sender").
+	Name string
+	// GRPCAddr and HTTPAddr are where to listen when Deps brings no listener.
+	GRPCAddr, HTTPAddr string
+	// RedisURL is the service's Redis (see platform/redisclient).
+	RedisURL string
+	// Policy is the auth class of every RPC; Tokens the accepted bearer
+	// tokens.
+	Policy auth.Policy
+	Tokens auth.Tokens
+	// MaxRecvBytes bounds one gRPC request; 0 means 4 MiB.
+	MaxRecvBytes int
+	// ShutdownGrace is how long in-flight calls and requests get to finish
+	// on shutdown.
+	ShutdownGrace time.Duration
+	// LogAttrs are added to the "serving" log line (never secrets).
+	LogAttrs []any
+	// Setup wires the service onto s: it registers the gRPC implementation
+	// on s.GRPC, adds routes to s.Mux and starts background workers with
+	// s.Go. An error stops the start-up; whatever Setup registered with
+	// s.OnClose is still closed.
+	Setup func(ctx context.Context, s *Server) error
+}
+
+// Server is what a service's Setup wires itself onto.
+type Server struct {
+	// Logger is the service's logger.
+	Logger *slog.Logger
+	// Redis is the opened and pinged Redis client; Run closes it.
+	Redis redis.UniversalClient
+	// Metrics is the service's Prometheus registry, served on /metrics.
+	Metrics *prometheus.Registry
+	// GRPC is where the service registers its implementation.
+	GRPC *grpc.Server
+	// Mux is the HTTP side; /healthz and /metrics are already on it.
+	Mux *http.ServeMux
+	// Authorizer enforces Spec.Policy; handlers whose answer depends on
+	// the caller's class (an operator sees more) ask it.
+	Authorizer *auth.Authorizer
+
+	wrap    func(http.Handler) http.Handler
+	workers []worker
+	closers []closer
+}
+
+type worker struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+type closer struct {
+	name string
+	fn   func() error
+}
+
+// Go runs fn beside the servers. fn must return when ctx is done (nil for
+// a clean stop); an error from it stops the whole service.
+func (s *Server) Go(name string, fn func(ctx context.Context) error) {
+	s.workers = append(s.workers, worker{name: name, fn: fn})
+}
+
+// OnClose registers fn to run after the servers and workers have stopped,
+// in reverse order of registration (connections to peer services, say).
+func (s *Server) OnClose(name string, fn func() error) {
+	s.closers = append(s.closers, closer{name: name, fn: fn})
+}
+
+// WrapHTTP puts middleware around the whole HTTP side (security headers,
+// say). Later calls wrap earlier ones.
+func (s *Server) WrapHTTP(mw func(http.Handler) http.Handler) {
+	prev := s.wrap
+	s.wrap = func(h http.Handler) http.Handler { return mw(prev(h)) }
+}
+
+// Run runs the service described by spec until ctx is done, then shuts down
+// gracefully (health NOT_SERVING, in-flight calls get ShutdownGrace,
+// workers see ctx done) and returns nil. A bad spec, an unreachable Redis or
+// a failing Setup is an error returned at once.
+func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
+	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
+	if spec.Name == "" || spec.Setup == nil {
+		return errors.New("service: Spec.Name and Spec.Setup are required")
+	}
+	if deps.Logger == nil {
+		return fmt.Errorf("%s: Deps.Logger is required", spec.Name)
+	}
+	log := deps.Logger
+	fail := func(err error) error { return fmt.Errorf("%s: %w", spec.Name, err) }
+
+	rdb, err := redisclient.Open(ctx, spec.RedisURL)
+	if err != nil {
+		return fail(err)
+	}
+	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(),
+		wrap: func(h http.Handler) http.Handler { return h }}
+	s.OnClose("redis", rdb.Close)
+	defer s.close()
+
+	authz, err := auth.NewAuthorizer(spec.Policy, spec.Tokens)
+	if err != nil {
+		return fail(err)
+	}
+	gsrv, err := grpcserver.New(grpcserver.Config{
+		Logger:        log,
+		Registerer:    s.Metrics,
+		Authorizer:    authz,
+		MaxRecvBytes:  spec.MaxRecvBytes,
+		ShutdownGrace: spec.ShutdownGrace,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.GRPC, s.Authorizer = gsrv.GRPC, authz
+	httpserver.Routes(s.Mux, s.Metrics, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	if err := spec.Setup(ctx, s); err != nil {
+		return fail(err)
+	}
+
+	grpcLis, err := listener.Open(deps.GRPCListener, spec.GRPCAddr)
+	if err != nil {
+		return fail(fmt.Errorf("gRPC: %w", err))
+	}
+	defer listener.Close(grpcLis)
+	httpLis, err := listener.Open(deps.HTTPListener, spec.HTTPAddr)
+	if err != nil {
+		return fail(fmt.Errorf("HTTP: %w", err))
+	}
+	defer listener.Close(httpLis)
+	attrs := append([]any{"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"redis", redisclient.Redact(spec.RedisURL)}, spec.LogAttrs...)
+	log.InfoContext(ctx, spec.Name+": serving", attrs...)
+
+	grace := spec.ShutdownGrace
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gsrv.Serve(gctx, grpcLis) })
+	g.Go(func() error { return httpserver.Serve(gctx, httpLis, s.wrap(s.Mux), grace) })
+	for _, w := range s.workers {
+		g.Go(func() error {
+			if err := w.fn(gctx); err != nil {
+				return fmt.Errorf("%s: %w", w.name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fail(err)
+	}
+	log.InfoContext(ctx, spec.Name+": stopped")
+	return nil
+}
+
+// close runs the closers, last registered first, logging failures: by then
+// the service has stopped and the caller's result is already decided.
+func (s *Server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		c := s.closers[i]
+		if err := c.fn(); err != nil {
+			s.Logger.Warn("close "+c.name, "err", err)
+		}
+	}
+}
+
+// CloseListeners closes the listeners in deps. A service's Run calls it when
+// it fails before handing deps to Run (a bad configuration, say).
+func CloseListeners(deps Deps) { listener.Close(deps.GRPCListener, deps.HTTPListener) }

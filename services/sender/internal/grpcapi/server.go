@@ -1,0 +1,144 @@
+// Package grpcapi adapts sender.v1.SenderService to the queue package:
+// proto in, domain call, proto out. Errors go through the one table in
+// status.go.
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+)
+
+// Server implements senderv1.SenderServiceServer.
+type Server struct {
+	senderv1.UnimplementedSenderServiceServer
+	svc *queue.Service
+}
+
+// NewServer returns the gRPC adapter for svc.
+func NewServer(svc *queue.Service) *Server { return &Server{svc: svc} }
+
+// PutContent implements senderv1.SenderServiceServer.
+func (s *Server) PutContent(ctx context.Context, req *senderv1.PutContentRequest) (*senderv1.PutContentResponse, error) {
+	id, err := s.svc.PutContent(ctx, contentFromProto(req.GetContent()))
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.PutContentResponse{ContentId: id}, nil
+}
+
+// Enqueue implements senderv1.SenderServiceServer.
+func (s *Server) Enqueue(ctx context.Context, req *senderv1.EnqueueRequest) (*senderv1.EnqueueResponse, error) {
+	batch := make([]queue.NewMessage, len(req.GetMessages()))
+	for i, m := range req.GetMessages() {
+		batch[i] = queue.NewMessage{
+			IdempotencyKey:     m.GetIdempotencyKey(),
+			Recipient:          m.GetRecipient(),
+			Lane:               laneFromProto(m.GetLane()),
+			ContentID:          m.GetContentId(),
+			Variables:          m.GetVariables(),
+			ListUnsubscribeURL: m.GetListUnsubscribeUrl(),
+		}
+		if m.GetContent() != nil {
+			c := contentFromProto(m.GetContent())
+			batch[i].Content = &c
+		}
+	}
+	results, err := s.svc.Enqueue(ctx, batch)
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	resp := &senderv1.EnqueueResponse{Results: make([]*senderv1.EnqueueResult, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &senderv1.EnqueueResult{IdempotencyKey: r.IdempotencyKey, MessageId: r.MessageID, Duplicate: r.Duplicate}
+	}
+	return resp, nil
+}
+
+// GetMessage implements senderv1.SenderServiceServer.
+func (s *Server) GetMessage(ctx context.Context, req *senderv1.GetMessageRequest) (*senderv1.GetMessageResponse, error) {
+	m, err := s.svc.GetMessage(ctx, req.GetMessageId(), req.GetIdempotencyKey())
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.GetMessageResponse{Message: &senderv1.Message{
+		Id:             m.ID,
+		IdempotencyKey: m.IdempotencyKey,
+		Recipient:      m.Recipient,
+		Lane:           LaneToProto(m.Lane),
+		State:          stateToProto(m.State),
+		AttemptCount:   int32(min(m.Attempts, 1<<31-1)),
+		LastError:      m.LastError,
+		ContentId:      m.ContentID,
+		CreateTime:     timestamp(m.Created),
+		UpdateTime:     timestamp(m.Updated),
+		SendTime:       timestamp(m.Sent),
+	}}, nil
+}
+
+// GetQueueStats implements senderv1.SenderServiceServer.
+func (s *Server) GetQueueStats(ctx context.Context, _ *senderv1.GetQueueStatsRequest) (*senderv1.GetQueueStatsResponse, error) {
+	stats, err := s.svc.Stats(ctx)
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	resp := &senderv1.GetQueueStatsResponse{}
+	for _, st := range stats {
+		resp.Lanes = append(resp.Lanes, &senderv1.LaneStats{
+			Lane:         LaneToProto(st.Lane),
+			WaitingCount: st.Waiting,
+			PendingCount: st.Pending,
+			SentCount:    st.Sent,
+			DeadCount:    st.Dead,
+		})
+	}
+	return resp, nil
+}
+
+func contentFromProto(c *senderv1.Content) queue.Content {
+	return queue.Content{Subject: c.GetSubject(), HTML: c.GetHtmlBody(), Text: c.GetTextBody()}
+}
+
+func laneFromProto(l senderv1.Lane) queue.Lane {
+	switch l {
+	case senderv1.Lane_LANE_TRANSACTIONAL:
+		return queue.LaneTransactional
+	case senderv1.Lane_LANE_BULK:
+		return queue.LaneBulk
+	}
+	return 0 // invalid: rejected by validation
+}
+
+// LaneToProto is the proto form of a lane.
+func LaneToProto(l queue.Lane) senderv1.Lane {
+	switch l {
+	case queue.LaneTransactional:
+		return senderv1.Lane_LANE_TRANSACTIONAL
+	case queue.LaneBulk:
+		return senderv1.Lane_LANE_BULK
+	}
+	return senderv1.Lane_LANE_UNSPECIFIED
+}
+
+func stateToProto(s queue.State) senderv1.MessageState {
+	switch s {
+	case queue.StateQueued:
+		return senderv1.MessageState_MESSAGE_STATE_QUEUED
+	case queue.StateSent:
+		return senderv1.MessageState_MESSAGE_STATE_SENT
+	case queue.StateDead:
+		return senderv1.MessageState_MESSAGE_STATE_DEAD
+	}
+	return senderv1.MessageState_MESSAGE_STATE_UNSPECIFIED
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

@@ -1,0 +1,114 @@
+package sendertest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+)
+
+// memStore is an in-memory queue.Store: the real Service runs on it, so the
+// fake validates, deduplicates and answers exactly as the sender does. It
+// delivers nothing: every message stays QUEUED unless a test changes it.
+type memStore struct {
+	mu       sync.Mutex
+	contents map[string]queue.Content
+	messages map[string]queue.Message
+	order    []string // message ids in the order they were queued
+}
+
+var _ queue.Store = (*memStore)(nil)
+
+func newMemStore() *memStore {
+	return &memStore{contents: map[string]queue.Content{}, messages: map[string]queue.Message{}}
+}
+
+func (s *memStore) PutContents(_ context.Context, contents map[string]queue.Content) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.Copy(s.contents, contents)
+	return nil
+}
+
+func (s *memStore) ContentVariables(_ context.Context, ids []string) (map[string][]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for _, id := range ids {
+		if c, ok := s.contents[id]; ok {
+			out[id] = c.Variables()
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) TouchContents(context.Context, []string) error { return nil }
+
+func (s *memStore) Enqueue(_ context.Context, messages []queue.Message) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	created := make([]bool, len(messages))
+	for i, m := range messages {
+		if old, ok := s.messages[m.ID]; ok {
+			if old.IdempotencyKey != m.IdempotencyKey {
+				return nil, fmt.Errorf("sendertest: enqueue %s: %w", m.ID, queue.ErrKeyCollision)
+			}
+			continue
+		}
+		m.Variables = maps.Clone(m.Variables)
+		s.messages[m.ID] = m
+		s.order = append(s.order, m.ID)
+		created[i] = true
+	}
+	return created, nil
+}
+
+func (s *memStore) GetMessage(_ context.Context, id string) (queue.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.messages[id]
+	if !ok {
+		return queue.Message{}, fmt.Errorf("sendertest: get message %s: %w", id, queue.ErrNotFound)
+	}
+	m.Variables = maps.Clone(m.Variables)
+	return m, nil
+}
+
+func (s *memStore) Stats(context.Context) ([]queue.LaneStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byLane := map[queue.Lane]*queue.LaneStats{}
+	var out []queue.LaneStats
+	for _, lane := range queue.Lanes() {
+		out = append(out, queue.LaneStats{Lane: lane})
+	}
+	for i := range out {
+		byLane[out[i].Lane] = &out[i]
+	}
+	for _, m := range s.messages {
+		st := byLane[m.Lane]
+		switch m.State {
+		case queue.StateSent:
+			st.Sent++
+		case queue.StateDead:
+			st.Dead++
+		default:
+			st.Waiting++
+		}
+	}
+	return out, nil
+}
+
+// snapshot returns the queued messages in order with their contents.
+func (s *memStore) snapshot() ([]queue.Message, map[string]queue.Content) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]queue.Message, len(s.order))
+	for i, id := range s.order {
+		out[i] = s.messages[id]
+		out[i].Variables = maps.Clone(out[i].Variables)
+	}
+	return out, maps.Clone(s.contents)
+}
