@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/httpserver"
 	"github.com/paperroute/paperroute/platform/listener"
@@ -58,6 +59,11 @@ type Spec struct {
 	// ShutdownGrace is how long in-flight calls and requests get to finish
 	// on shutdown.
 	ShutdownGrace time.Duration
+	// Browser says from where browsers may call the service's PUBLIC and
+	// TOKEN RPCs over Connect and gRPC-Web on the HTTP port (see
+	// platform/browserrpc). Its Expose defaults to the methods Policy opens
+	// to the public.
+	Browser browserrpc.Config
 	// LogAttrs are added to the "serving" log line (never secrets).
 	LogAttrs []any
 	// Setup wires the service onto s: it registers the gRPC implementation
@@ -160,6 +166,9 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	if err := spec.Setup(ctx, s); err != nil {
 		return fail(err)
 	}
+	if err := mountBrowser(s, spec); err != nil {
+		return fail(err)
+	}
 
 	grpcLis, err := listener.Open(deps.GRPCListener, spec.GRPCAddr)
 	if err != nil {
@@ -194,6 +203,23 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(err)
 	}
 	log.InfoContext(ctx, spec.Name+": stopped")
+	return nil
+}
+
+// mountBrowser serves the public RPCs to browsers on the HTTP mux, at each
+// service's path prefix.
+func mountBrowser(s *Server, spec Spec) error {
+	cfg := spec.Browser
+	if cfg.Expose == nil {
+		cfg.Expose = func(method string) bool { return spec.Policy[method]&auth.Public != 0 }
+	}
+	h, prefixes, err := browserrpc.Handler(s.GRPC, cfg)
+	if err != nil {
+		return err
+	}
+	for _, p := range prefixes {
+		s.Mux.Handle(p, h)
+	}
 	return nil
 }
 

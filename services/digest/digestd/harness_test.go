@@ -46,6 +46,13 @@ type service struct {
 // and fake subscriber and sender services; extra overrides the environment.
 func start(t *testing.T, extra map[string]string) *service {
 	t.Helper()
+	return startWith(t, extra)
+}
+
+// startWith is start for tests and benchmarks; SENDER_GRPC_ADDR in extra
+// replaces the fake sender with another.
+func startWith(t testing.TB, extra map[string]string) *service {
+	t.Helper()
 	s := &service{redis: redistest.Start(t, redistest.WithoutAppendOnly())}
 	s.rdb = s.redis.Client()
 	s.subs = peertest.StartSubscribers(t)
@@ -97,7 +104,7 @@ func start(t *testing.T, extra map[string]string) *service {
 	return s
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,7 +114,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // dial connects to addr presenting token ("" for none).
-func dial(t *testing.T, addr, token string) *grpc.ClientConn {
+func dial(t testing.TB, addr, token string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64 << 20))}
@@ -122,7 +129,7 @@ func dial(t *testing.T, addr, token string) *grpc.ClientConn {
 	return conn
 }
 
-func readFixture(t *testing.T) []byte {
+func readFixture(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixture)
 	if err != nil {
@@ -131,7 +138,7 @@ func readFixture(t *testing.T) []byte {
 	return b
 }
 
-func (s *service) importFixture(t *testing.T) {
+func (s *service) importFixture(t testing.TB) {
 	t.Helper()
 	resp, err := s.client.ImportPapers(context.Background(), &digestv1.ImportPapersRequest{
 		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: readFixture(t),
@@ -157,7 +164,14 @@ func (s *service) digKeys(t *testing.T) []string {
 // waitRun polls GetDigestRun until the run has finished.
 func (s *service) waitRun(t *testing.T, id string) *digestv1.DigestRun {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return s.waitRunFor(t, id, 20*time.Second)
+}
+
+// waitRunFor polls GetDigestRun until the run has finished, for at most
+// timeout.
+func (s *service) waitRunFor(t testing.TB, id string, timeout time.Duration) *digestv1.DigestRun {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := s.client.GetDigestRun(context.Background(), &digestv1.GetDigestRunRequest{RunId: id})
 		if err != nil {
