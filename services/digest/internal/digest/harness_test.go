@@ -16,8 +16,8 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
-	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/library"
+	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
