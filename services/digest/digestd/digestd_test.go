@@ -170,6 +170,7 @@ func TestRunFailsFast(t *testing.T) {
 		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
 		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		"DIGEST_SOURCES":           "off", // no test reaches the internet
 	}
 	tests := []struct {
 		name string
