@@ -60,7 +60,7 @@ type Server struct {
 	metrics *grpcprom.ServerMetrics
 	// initMetrics makes InitializeMetrics run once.
 	initMetrics sync.Once
-	grace   time.Duration
+	grace       time.Duration
 }
 
 // New builds the server. Register services on s.GRPC before calling Serve.
