@@ -8,6 +8,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
+	"github.com/paperroute/paperroute/platform/tlsconfig"
 )
 
 // Deps are what the caller of a service provides; everything else comes
@@ -64,6 +66,11 @@ type Spec struct {
 	// platform/browserrpc). Its Expose defaults to the methods Policy opens
 	// to the public.
 	Browser browserrpc.Config
+	// TLS is the service's TLS settings (platform/tlsconfig.Load): the gRPC
+	// server's certificate and mutual TLS, Server.PeerTLS for calls to the
+	// other services, and rediss:// roots and client certificate. The zero
+	// value is plaintext gRPC and whatever RedisURL says.
+	TLS tlsconfig.Env
 	// LogAttrs are added to the "serving" log line (never secrets).
 	LogAttrs []any
 	// Setup wires the service onto s: it registers the gRPC implementation
@@ -88,6 +95,9 @@ type Server struct {
 	// Authorizer enforces Spec.Policy; handlers whose answer depends on
 	// the caller's class (an operator sees more) ask it.
 	Authorizer *auth.Authorizer
+	// PeerTLS is the TLS for calls to the other services
+	// (grpcclient.WithTLS(s.PeerTLS)); nil means plaintext.
+	PeerTLS *tls.Config
 
 	wrap    func(http.Handler) http.Handler
 	workers []worker
@@ -138,11 +148,23 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	log := deps.Logger
 	fail := func(err error) error { return fmt.Errorf("%s: %w", spec.Name, err) }
 
-	rdb, err := redisclient.Open(ctx, spec.RedisURL)
+	serverTLS, err := spec.TLS.GRPCServer()
 	if err != nil {
 		return fail(err)
 	}
-	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(),
+	peerTLS, err := spec.TLS.GRPCClient()
+	if err != nil {
+		return fail(err)
+	}
+	redisTLS, err := spec.TLS.Redis()
+	if err != nil {
+		return fail(err)
+	}
+	rdb, err := redisclient.Open(ctx, spec.RedisURL, redisclient.WithTLS(redisTLS))
+	if err != nil {
+		return fail(err)
+	}
+	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(), PeerTLS: peerTLS,
 		wrap: func(h http.Handler) http.Handler { return h }}
 	s.OnClose("redis", rdb.Close)
 	defer s.close()
@@ -157,6 +179,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		Authorizer:    authz,
 		MaxRecvBytes:  spec.MaxRecvBytes,
 		ShutdownGrace: spec.ShutdownGrace,
+		TLS:           serverTLS,
 	})
 	if err != nil {
 		return fail(err)
@@ -180,7 +203,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(fmt.Errorf("HTTP: %w", err))
 	}
 	defer listener.Close(httpLis)
-	attrs := append([]any{"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+	attrs := append([]any{"grpc", grpcLis.Addr().String(), "grpc_tls", tlsMode(serverTLS), "http", httpLis.Addr().String(),
 		"redis", redisclient.Redact(spec.RedisURL)}, spec.LogAttrs...)
 	log.InfoContext(ctx, spec.Name+": serving", attrs...)
 
@@ -204,6 +227,18 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	}
 	log.InfoContext(ctx, spec.Name+": stopped")
 	return nil
+}
+
+// tlsMode names the gRPC server's transport security for the log.
+func tlsMode(cfg *tls.Config) string {
+	switch {
+	case cfg == nil:
+		return "off"
+	case cfg.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual"
+	default:
+		return "on"
+	}
 }
 
 // mountBrowser serves the public RPCs to browsers on the HTTP mux, at each

@@ -15,6 +15,7 @@ import (
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
+	"github.com/paperroute/paperroute/platform/tlsconfig"
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
@@ -37,6 +38,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		service.CloseListeners(deps)
 		return fmt.Errorf("digest: %w", err)
 	}
+	tlsEnv, err := tlsconfig.Load(ctx, getenv)
+	if err != nil {
+		service.CloseListeners(deps)
+		return fmt.Errorf("digest: %w", err)
+	}
 	return service.Run(ctx, deps, service.Spec{
 		Name:          "digest",
 		GRPCAddr:      cfg.GRPCAddr,
@@ -46,6 +52,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
 		MaxRecvBytes:  cfg.MaxRecvBytes(),
 		ShutdownGrace: cfg.ShutdownGrace,
+		TLS:           tlsEnv,
 		LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
 		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
 	})
@@ -64,12 +71,12 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 			return fmt.Errorf("DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
 		}
 	}
-	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("subscriber client: %w", err)
 	}
 	s.OnClose("subscriber client", subConn.Close)
-	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
+	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/service"
+	"github.com/paperroute/paperroute/platform/tlsconfig"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
@@ -34,6 +35,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		service.CloseListeners(deps)
 		return fmt.Errorf("sender: %w", err)
 	}
+	tlsEnv, err := tlsconfig.Load(ctx, getenv)
+	if err != nil {
+		service.CloseListeners(deps)
+		return fmt.Errorf("sender: %w", err)
+	}
 	return service.Run(ctx, deps, service.Spec{
 		Name:          "sender",
 		GRPCAddr:      cfg.GRPCAddr,
@@ -43,6 +49,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
 		MaxRecvBytes:  maxRecvBytes,
 		ShutdownGrace: cfg.ShutdownGrace,
+		TLS:           tlsEnv,
 		LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
 			"workers", cfg.Workers, "consumer", cfg.Consumer},
 		Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },

@@ -13,6 +13,7 @@ import (
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
+	"github.com/paperroute/paperroute/platform/tlsconfig"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
@@ -34,6 +35,11 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		service.CloseListeners(deps)
 		return fmt.Errorf("subscriber: %w", err)
 	}
+	tlsEnv, err := tlsconfig.Load(ctx, getenv)
+	if err != nil {
+		service.CloseListeners(deps)
+		return fmt.Errorf("subscriber: %w", err)
+	}
 	return service.Run(ctx, deps, service.Spec{
 		Name:          "subscriber",
 		GRPCAddr:      cfg.GRPCAddr,
@@ -42,6 +48,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 		Policy:        grpcapi.Policy(),
 		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
 		ShutdownGrace: cfg.ShutdownGrace,
+		TLS:           tlsEnv,
 		LogAttrs:      []any{"public_url", cfg.PublicURL, "sender", cfg.SenderAddr},
 		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
 	})
@@ -50,7 +57,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 // setup wires the subscription service, its gRPC API and the link pages
 // onto s.
 func setup(_ context.Context, s *service.Server, cfg config.Config) error {
-	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
+	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}
