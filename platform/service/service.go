@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -272,3 +273,30 @@ func (s *Server) close() {
 // CloseListeners closes the listeners in deps. A service's Run calls it when
 // it fails before handing deps to Run (a bad configuration, say).
 func CloseListeners(deps Deps) { listener.Close(deps.GRPCListener, deps.HTTPListener) }
+
+// RunFromEnv is the whole of a service's <svc>d.Run: it loads the service's
+// configuration with load, its browser settings (<PREFIX>_ALLOWED_ORIGINS
+// and friends, see browserrpc.FromEnv) and the TLS settings every service
+// shares (PAPERROUTE_GRPC_TLS_*, REDIS_TLS_*, see tlsconfig.Load), builds
+// the Spec with spec, and runs it. A configuration error is returned at once, naming the variable.
+func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Deps, envPrefix string,
+	load func(context.Context, func(string) string) (C, error), spec func(C) Spec) error {
+	cfg, err := load(ctx, getenv)
+	if err == nil {
+		var browser browserrpc.Config
+		if browser, err = browserrpc.FromEnv(getenv, envPrefix); err == nil {
+			var tlsEnv tlsconfig.Env
+			if tlsEnv, err = tlsconfig.Load(ctx, getenv); err != nil {
+				CloseListeners(deps)
+				return fmt.Errorf("%s: %w", strings.ToLower(envPrefix), err)
+			}
+			s := spec(cfg)
+			s.Browser = browser
+			s.TLS = tlsEnv
+			return Run(ctx, deps, s)
+		}
+		err = fmt.Errorf("config: %w", err)
+	}
+	CloseListeners(deps)
+	return fmt.Errorf("%s: %w", strings.ToLower(envPrefix), err)
+}

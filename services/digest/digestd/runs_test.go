@@ -43,7 +43,7 @@ func TestRunDigest(t *testing.T) {
 		t.Fatalf("sender got %d PutContent calls, want 1", len(puts))
 	}
 	content := puts[0]
-	if got, want := content.GetSubject(), "paperroute · 12 Jun 2026 · EvoArena: Tracking Memory Evolution…"; got != want {
+	if got, want := content.GetSubject(), "Trending papers · Fri 12 Jun · EvoArena: Tracking Memory Evolution for Robust LLM Agents…"; got != want {
 		t.Errorf("subject = %q, want %q", got, want)
 	}
 	html := content.GetHtmlBody()

@@ -261,6 +261,36 @@ func (h *harness) pendingCount(ctx context.Context) int64 {
 	return n
 }
 
+// plantCanary adds an entry to stream that a consumer that died at once
+// holds: a running reclaimer takes it over RetryAfter from now, which is
+// the moment it would take over any entry idle since before. Its message id
+// has no record, so whoever claims it acknowledges it without mailing.
+func (h *harness) plantCanary(ctx context.Context, stream string) (entryID string) {
+	h.t.Helper()
+	var add *redis.StringCmd
+	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"id", strings.Repeat("c", 32)}})
+		p.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "senders", Consumer: "dead-canary", Streams: []string{stream, ">"}, Count: 1, Block: -1})
+		return nil
+	})
+	if err != nil {
+		h.t.Fatalf("plant canary: %v", err)
+	}
+	return add.Val()
+}
+
+// waitCanaryClaimed waits until a reclaimer took the canary over.
+func (h *harness) waitCanaryClaimed(ctx context.Context, stream, entryID string) {
+	h.t.Helper()
+	err := eventually(ctx, func() bool {
+		p, err := h.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: "senders", Start: entryID, End: entryID, Count: 1}).Result()
+		return err == nil && (len(p) == 0 || p[0].Consumer != "dead-canary")
+	})
+	if err != nil {
+		h.t.Fatalf("nobody claimed the canary %s on %s", entryID, stream)
+	}
+}
+
 // eventually polls cond until it holds or ctx is done.
 func eventually(ctx context.Context, cond func() bool) error {
 	for {

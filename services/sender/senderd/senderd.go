@@ -11,7 +11,6 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/service"
-	"github.com/paperroute/paperroute/platform/tlsconfig"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
@@ -30,29 +29,20 @@ type Deps = service.Deps
 // An unreachable SMTP relay is not: the workers keep dialling with backoff
 // while the API accepts mail into the queue.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("sender: %w", err)
-	}
-	tlsEnv, err := tlsconfig.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("sender: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "sender",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		MaxRecvBytes:  maxRecvBytes,
-		ShutdownGrace: cfg.ShutdownGrace,
-		TLS:           tlsEnv,
-		LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
-			"workers", cfg.Workers, "consumer", cfg.Consumer},
-		Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "SENDER", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "sender",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			MaxRecvBytes:  maxRecvBytes,
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
+				"workers", cfg.Workers, "consumer", cfg.Consumer},
+			Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 

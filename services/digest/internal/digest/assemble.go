@@ -143,7 +143,7 @@ func (a *assembly) jobs(subs []DueSubscriber) ([]job, Counts, string) {
 			if !ok {
 				continue // not due in this slot: not this run's subscriber
 			}
-			if !schedule.SameLocalDay(sub.Schedule.Location, at, a.now) {
+			if a.run.Scheduled && !schedule.SameLocalDay(sub.Schedule.Location, at, a.now) {
 				c.Due++
 				c.Missed++
 				continue

@@ -129,6 +129,11 @@ type Run struct {
 	CreateTime time.Time
 	// FinishTime is zero while the run is RUNNING.
 	FinishTime time.Time
+	// Scheduled is true for the scheduler's runs: a subscriber of a slot
+	// caught up after their local day ended is counted missed, not mailed.
+	// An operator's slot run mails them (the operator asked for it). Not
+	// stored.
+	Scheduled bool
 	// HeartbeatTime is when the process running it last said it is alive;
 	// a RUNNING run whose heartbeat stops is marked FAILED.
 	HeartbeatTime time.Time

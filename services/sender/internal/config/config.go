@@ -92,8 +92,8 @@ type Config struct {
 // env mirrors Config with the variables as they are spelled in the
 // environment.
 type env struct {
-	GRPCAddr        string        `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
-	HTTPAddr        string        `env:"SENDER_HTTP_ADDR, default=127.0.0.1:8083"`
+	GRPCAddr        string        `env:"SENDER_GRPC_ADDR"`
+	HTTPAddr        string        `env:"SENDER_HTTP_ADDR"`
 	RedisURL        string        `env:"SENDER_REDIS_URL"`
 	SharedRedisURL  string        `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
 	SMTPAddr        string        `env:"SENDER_SMTP_ADDR, default=127.0.0.1:2525"`

@@ -108,6 +108,8 @@ type Metrics interface {
 	Retried(lane queue.Lane)
 	// SendDuration observes one SMTP transaction, whatever its outcome.
 	SendDuration(d time.Duration)
+	// DialFailed counts a failed attempt to connect to the relay.
+	DialFailed()
 }
 
 type noMetrics struct{}
@@ -116,3 +118,4 @@ func (noMetrics) Sent(queue.Lane)            {}
 func (noMetrics) Dead(queue.Lane)            {}
 func (noMetrics) Retried(queue.Lane)         {}
 func (noMetrics) SendDuration(time.Duration) {}
+func (noMetrics) DialFailed()                {}

@@ -151,6 +151,7 @@ func (w *worker) connect(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		d.metrics.DialFailed()
 		wait := w.dialBo.next()
 		if !w.failing {
 			d.log.WarnContext(ctx, "sender: cannot connect to the relay; retrying with backoff", "err", describe(err))

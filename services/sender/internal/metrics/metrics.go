@@ -17,6 +17,7 @@ type Delivery struct {
 	dead     *prometheus.CounterVec
 	retried  *prometheus.CounterVec
 	duration prometheus.Histogram
+	dials    prometheus.Counter
 }
 
 var _ delivery.Metrics = (*Delivery)(nil)
@@ -42,8 +43,12 @@ func NewDelivery(reg prometheus.Registerer) (*Delivery, error) {
 			Help:    "Time for one SMTP transaction (MAIL FROM to the reply after DATA), whatever its outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		dials: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sender_smtp_dial_failures_total",
+			Help: "Failed attempts to connect to the relay (not counted as message attempts).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.dead, m.retried, m.duration} {
+	for _, c := range []prometheus.Collector{m.sent, m.dead, m.retried, m.duration, m.dials} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register delivery metrics: %w", err)
 		}
@@ -67,3 +72,6 @@ func (m *Delivery) Retried(lane queue.Lane) { m.retried.WithLabelValues(lane.Str
 
 // SendDuration implements delivery.Metrics.
 func (m *Delivery) SendDuration(d time.Duration) { m.duration.Observe(d.Seconds()) }
+
+// DialFailed implements delivery.Metrics.
+func (m *Delivery) DialFailed() { m.dials.Inc() }

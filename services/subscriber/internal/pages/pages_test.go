@@ -100,9 +100,7 @@ func (h *harness) postForm(t *testing.T, link string, form url.Values) response 
 // subscribe signs addr up and returns the confirmation link and token.
 func (h *harness) subscribe(t *testing.T, addr string) (link, token string) {
 	t.Helper()
-	if err := h.Service.Subscribe(context.Background(), subscription.SubscribeRequest{Email: addr}); err != nil {
-		t.Fatal(err)
-	}
+	h.Env.Subscribe(t, subscription.SubscribeRequest{Email: addr})
 	mails := h.MailsTo(addr)
 	return testenv.Link(t, h.PublicURL, mails[len(mails)-1], "confirm")
 }
@@ -115,7 +113,8 @@ func (h *harness) activate(t *testing.T, addr string) (sub subscription.Subscrib
 	if err != nil {
 		t.Fatal(err)
 	}
-	due, err := h.Service.ListDue(context.Background(), subscription.ListDueRequest{})
+	// 07:30 UTC of the test day is inside the default delivery slot.
+	due, err := h.Service.ListDue(context.Background(), subscription.ListDueRequest{DueTime: time.Date(2026, 6, 12, 7, 30, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +198,7 @@ func TestConfirmPage(t *testing.T) {
 		ConfirmTime:        testenv.StartTime().Add(time.Minute),
 		ConfirmIP:          "127.0.0.1",
 		ConfirmUserAgent:   "PagesTest/1.0",
+		Source:             "subscribe",
 	}
 	if sub.State != subscription.StateActive {
 		t.Errorf("state = %v, want active", sub.State)

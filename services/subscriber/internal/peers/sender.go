@@ -70,10 +70,10 @@ func NewSender(sender SenderClient, confirmTTL time.Duration) (*Sender, error) {
 	}
 	already, err := render(mailPage{
 		Title:  "You are already subscribed",
-		Intro:  "Someone, probably you, tried to subscribe {{email}} to paperroute, but this address already gets the daily digest. Nothing has changed.",
-		Button: "Unsubscribe",
-		URLVar: "{{unsubscribe_url}}",
-		Outro:  "If you want to stop the digest, use the link above.",
+		Intro:  "Someone, probably you, tried to subscribe {{email}} to paperroute, but this address already gets the digest. Nothing has changed. You can change your topics, frequency and delivery hour here:",
+		Button: "Manage your preferences",
+		URLVar: "{{manage_url}}",
+		Outro:  "To stop the digest, unsubscribe: {{unsubscribe_url}}",
 	})
 	if err != nil {
 		return nil, err
@@ -91,7 +91,8 @@ func NewSender(sender SenderClient, confirmTTL time.Duration) (*Sender, error) {
 		already: content{
 			subject: "You are already subscribed to paperroute",
 			text: "Someone, probably you, tried to subscribe {{email}} to paperroute,\n" +
-				"but this address already gets the daily digest. Nothing has changed.\n\n" +
+				"but this address already gets the digest. Nothing has changed.\n\n" +
+				"Manage your preferences (topics, frequency, delivery hour):\n\n{{manage_url}}\n\n" +
 				"To stop the digest, open this link:\n\n{{unsubscribe_url}}\n",
 			html: already,
 		},
@@ -162,8 +163,16 @@ func (m *Sender) SendAlreadySubscribed(ctx context.Context, c subscription.Alrea
 	return m.enqueue(ctx, c.IdempotencyKey, c.To, m.already, map[string]string{
 		"email":           c.To,
 		"unsubscribe_url": c.UnsubscribeURL,
+		"manage_url":      c.ManageURL,
 	})
 }
+
+// CancelRecipient implements subscription.Mailer. The sender's
+// CancelRecipient RPC is being added by the sender issue; until this build's
+// sender API has it there is nothing to call, and mail already queued for
+// the address may still go out (the digest and confirmation mails check
+// the subscriber's state when they are made, not when they are sent).
+func (m *Sender) CancelRecipient(context.Context, string) error { return nil }
 
 func (m *Sender) enqueue(ctx context.Context, key, to string, c content, vars map[string]string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
