@@ -28,6 +28,7 @@ type options struct {
 	appendOnly  bool
 	appendFsync string
 	tls         *tlsFiles
+	clusterPort bool // a cluster node: also a free cluster bus port
 }
 
 type tlsFiles struct {
@@ -61,6 +62,7 @@ type Server struct {
 	dir     string
 	port    int
 	tlsPort int
+	busPort int
 	opts    options
 
 	mu     sync.Mutex
@@ -88,6 +90,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		}
 		if o.tls != nil {
 			if s.tlsPort, err = freePort(); err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+		}
+		if o.clusterPort {
+			if s.busPort, err = freePort(); err != nil {
 				t.Fatalf("redistest: %v", err)
 			}
 		}
@@ -171,6 +178,10 @@ func (s *Server) start() error {
 		}
 		args = append(args, "--tls-port", strconv.Itoa(s.tlsPort), "--tls-cert-file", t.cert,
 			"--tls-key-file", t.key, "--tls-ca-cert-file", t.ca, "--tls-auth-clients", auth)
+	}
+	if s.opts.clusterPort {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"), "--cluster-node-timeout", "2000")
 	}
 	if s.opts.appendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", s.opts.appendFsync)
