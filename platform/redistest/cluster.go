@@ -46,6 +46,15 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	if err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
+	c.WaitOK()
+	return c
+}
+
+// WaitOK waits until every node reports cluster_state:ok (after StartCluster,
+// or after a node's Kill and Restart, while the others still count it
+// failed), for at most 20s.
+func (c *Cluster) WaitOK() {
+	c.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range c.Nodes {
 		for {
@@ -54,12 +63,11 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("redistest: node %s not in cluster_state:ok within 20s (%v):\n%s", n.Addr(), err, info)
+				c.t.Fatalf("redistest: node %s not in cluster_state:ok within 20s (%v):\n%s", n.Addr(), err, info)
 			}
 			time.Sleep(50 * time.Millisecond) // polling for the cluster to settle
 		}
 	}
-	return c
 }
 
 func nodeClusterInfo(n *Server) (string, error) {
