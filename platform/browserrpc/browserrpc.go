@@ -190,3 +190,48 @@ func first(v []string) string {
 	}
 	return v[0]
 }
+
+// FromEnv reads a service's browser settings from its environment:
+//
+//	<PREFIX>_ALLOWED_ORIGINS   comma-separated origins allowed to call cross-origin ("*" for any); default none
+//	<PREFIX>_TRUSTED_PROXIES   comma-separated CIDRs of reverse proxies whose client-address header is believed
+//	<PREFIX>_CLIENT_IP_HEADER  that header, e.g. X-Forwarded-For (its last entry is used)
+//
+// Expose is left for the caller (the service runner opens the PUBLIC
+// methods).
+func FromEnv(getenv func(string) string, prefix string) (Config, error) {
+	var cfg Config
+	for _, o := range splitList(getenv(prefix + "_ALLOWED_ORIGINS")) {
+		if o != "*" && !validOrigin(o) {
+			return Config{}, fmt.Errorf("%s_ALLOWED_ORIGINS: %q is not an origin (scheme://host[:port], no path)", prefix, o)
+		}
+		cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+	}
+	for _, p := range splitList(getenv(prefix + "_TRUSTED_PROXIES")) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s_TRUSTED_PROXIES: %q is not a CIDR prefix", prefix, p)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, pfx.Masked())
+	}
+	cfg.ClientIPHeader = strings.TrimSpace(getenv(prefix + "_CLIENT_IP_HEADER"))
+	if (cfg.ClientIPHeader == "") != (len(cfg.TrustedProxies) == 0) {
+		return Config{}, fmt.Errorf("%s_TRUSTED_PROXIES and %s_CLIENT_IP_HEADER go together: set both or neither", prefix, prefix)
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func validOrigin(o string) bool {
+	scheme, host, ok := strings.Cut(o, "://")
+	return ok && (scheme == "http" || scheme == "https") && host != "" && !strings.ContainsAny(host, "/?#@ ")
+}

@@ -265,3 +265,27 @@ func TestTrustedProxyHeader(t *testing.T) {
 		})
 	}
 }
+
+func TestFromEnv(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := browserrpc.FromEnv(env(map[string]string{
+		"X_ALLOWED_ORIGINS": "https://a.example, http://localhost:8080", "X_TRUSTED_PROXIES": "10.0.0.0/8,::1/128",
+		"X_CLIENT_IP_HEADER": "X-Forwarded-For",
+	}), "X")
+	if err != nil || len(cfg.AllowedOrigins) != 2 || len(cfg.TrustedProxies) != 2 || cfg.ClientIPHeader != "X-Forwarded-For" {
+		t.Errorf("FromEnv = %+v, %v", cfg, err)
+	}
+	for name, m := range map[string]map[string]string{
+		"origin with a path":     {"X_ALLOWED_ORIGINS": "https://a.example/app"},
+		"not an origin":          {"X_ALLOWED_ORIGINS": "a.example"},
+		"bad CIDR":               {"X_TRUSTED_PROXIES": "10.0.0.0/33", "X_CLIENT_IP_HEADER": "X-Real-IP"},
+		"header without proxy":   {"X_CLIENT_IP_HEADER": "X-Real-IP"},
+		"proxies without header": {"X_TRUSTED_PROXIES": "10.0.0.0/8"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := browserrpc.FromEnv(env(m), "X"); err == nil || !strings.Contains(err.Error(), "X_") {
+				t.Errorf("FromEnv = %v, want an error naming the variable", err)
+			}
+		})
+	}
+}

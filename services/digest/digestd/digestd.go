@@ -35,22 +35,19 @@ type Deps = service.Deps
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // Run closes the listeners in deps, also when it fails to start.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("digest: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "digest",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		MaxRecvBytes:  cfg.MaxRecvBytes(),
-		ShutdownGrace: cfg.ShutdownGrace,
-		LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
-		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "DIGEST", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "digest",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			MaxRecvBytes:  cfg.MaxRecvBytes(),
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
+			Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 

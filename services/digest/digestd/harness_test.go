@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
@@ -24,8 +25,8 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/digest/digestd"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
 const fixture = "../internal/hfdaily/testdata/hf-daily-papers-2026-06-12.json"
@@ -37,7 +38,7 @@ type service struct {
 	httpURL string
 	redis   *redistest.Server
 	rdb     redis.UniversalClient
-	subs    *peertest.Subscribers
+	subs    *subscribertest.Fake
 	sender  *sendertest.Fake
 	stop    func() error // stops the service and returns Run's result
 }
@@ -55,14 +56,15 @@ func startWith(t testing.TB, extra map[string]string) *service {
 	t.Helper()
 	s := &service{redis: redistest.Start(t, redistest.WithoutAppendOnly())}
 	s.rdb = s.redis.Client()
-	s.subs = peertest.StartSubscribers(t)
-	s.sender = sendertest.Start(t, peertest.Tokens.Service)
+	s.subs = subscribertest.Start(t, serviceToken)
+	s.subs.SetNow(dueNow)
+	s.sender = sendertest.Start(t, serviceToken)
 
 	env := map[string]string{
 		"REDIS_URL":                s.redis.URL(),
-		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
-		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
-		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr,
+		"PAPERROUTE_ADMIN_TOKEN":   adminToken,
+		"PAPERROUTE_SERVICE_TOKEN": serviceToken,
+		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr(),
 		"SENDER_GRPC_ADDR":         s.sender.Addr(),
 		"SHUTDOWN_GRACE":           "5s",
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
@@ -101,7 +103,7 @@ func startWith(t testing.TB, extra map[string]string) *service {
 			t.Errorf("digestd.Run = %v after shutdown, want nil", err)
 		}
 	})
-	s.client = digestv1.NewDigestServiceClient(dial(t, s.addr, peertest.Tokens.Admin))
+	s.client = digestv1.NewDigestServiceClient(dial(t, s.addr, adminToken))
 	return s
 }
 
@@ -202,16 +204,47 @@ func (s *service) runDigest(t *testing.T, edition string, dryRun bool) *digestv1
 	return s.waitRun(t, run.GetId())
 }
 
-func due(n int) []*subscriberv1.DueSubscriber {
-	out := make([]*subscriberv1.DueSubscriber, n)
-	for i := range out {
-		out[i] = &subscriberv1.DueSubscriber{
-			SubscriberId:   fmt.Sprintf("sub%04d", i),
-			Email:          fmt.Sprintf("reader%d@example.com", i),
-			UnsubscribeUrl: fmt.Sprintf("https://paperroute.example/unsubscribe?token=t%d", i),
+// The tokens of the service under test; the fake peers accept
+// serviceToken.
+const (
+	adminToken   = "digestd-test-admin-token"
+	serviceToken = "digestd-test-service-token"
+)
+
+// dueNow is the fake subscriber service's clock: edition runs ask it who
+// is due now, and the readers addDue makes are due at 06:00 UTC.
+var dueNow = time.Date(2026, 6, 12, 6, 0, 0, 0, time.UTC)
+
+// addDue makes n readers ACTIVE (reader<i>@example.com, daily at 06:00
+// UTC) through the fake subscriber service's real sign-up and confirmation,
+// and returns them as it lists them to the digest: due at dueNow, with
+// their signed links.
+func (s *service) addDue(t testing.TB, n int) []*subscriberv1.DueSubscriber {
+	t.Helper()
+	prefs := &subscriberv1.Preferences{DeliveryHour: 6, Timezone: "UTC"}
+	for i := range n {
+		s.subs.AddActive(t, fmt.Sprintf("reader%d@example.com", i), prefs)
+	}
+	return listDue(t, s.subs, dueNow)
+}
+
+// listDue returns everyone the fake says is due at at, in its order.
+func listDue(t testing.TB, f *subscribertest.Fake, at time.Time) []*subscriberv1.DueSubscriber {
+	t.Helper()
+	var out []*subscriberv1.DueSubscriber
+	token := ""
+	for {
+		resp, err := f.ListDueSubscribers(context.Background(), &subscriberv1.ListDueSubscribersRequest{
+			DueTime: timestamppb.New(at), PageSize: 5000, PageToken: token,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.GetSubscribers()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out
 		}
 	}
-	return out
 }
 
 // counts is the part of a run the tests compare.

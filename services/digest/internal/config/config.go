@@ -27,10 +27,10 @@ const PlaceholderPostalAddress = "paperroute, 1 Example Street, 00000 Example Ci
 type Config struct {
 	// GRPCAddr is where the gRPC API listens. DIGEST_GRPC_ADDR, default
 	// 127.0.0.1:50052.
-	GRPCAddr string `env:"DIGEST_GRPC_ADDR,default=127.0.0.1:50052"`
+	GRPCAddr string `env:"DIGEST_GRPC_ADDR"`
 	// HTTPAddr is where /healthz and /metrics listen. DIGEST_HTTP_ADDR,
 	// default 127.0.0.1:8082.
-	HTTPAddr string `env:"DIGEST_HTTP_ADDR,default=127.0.0.1:8082"`
+	HTTPAddr string `env:"DIGEST_HTTP_ADDR"`
 	// RedisURL is the digest service's Redis. DIGEST_REDIS_URL, default
 	// REDIS_URL (see SharedRedisURL).
 	RedisURL string `env:"DIGEST_REDIS_URL"`
@@ -39,10 +39,10 @@ type Config struct {
 	SharedRedisURL string `env:"REDIS_URL,default=redis://127.0.0.1:6379/0"`
 	// SubscriberAddr is the subscriber service's gRPC address.
 	// SUBSCRIBER_GRPC_ADDR, default 127.0.0.1:50051.
-	SubscriberAddr string `env:"SUBSCRIBER_GRPC_ADDR,default=127.0.0.1:50051"`
+	SubscriberAddr string `env:"SUBSCRIBER_GRPC_ADDR"`
 	// SenderAddr is the sender service's gRPC address. SENDER_GRPC_ADDR,
 	// default 127.0.0.1:50053.
-	SenderAddr string `env:"SENDER_GRPC_ADDR,default=127.0.0.1:50053"`
+	SenderAddr string `env:"SENDER_GRPC_ADDR"`
 	// PapersPerEdition is how many papers a digest carries, 1..50.
 	// DIGEST_PAPERS_PER_EDITION, default 10.
 	PapersPerEdition int `env:"DIGEST_PAPERS_PER_EDITION,default=10"`

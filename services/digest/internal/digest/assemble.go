@@ -88,10 +88,9 @@ type pageResult struct {
 // early.
 func (s *Service) work(ctx context.Context, run Run) (Counts, string, error) {
 	a := &assembly{run: run, now: s.now().UTC(), rankers: map[bool]*ranking.Ranker{}, contents: map[string]content{}}
-	dueTime := run.CreateTime
-	if !run.Slot.IsZero() {
-		dueTime = run.Slot
-	}
+	// An edition run mails whoever the subscriber service says is due now;
+	// a slot run those due in the slot.
+	dueTime := run.Slot
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -199,8 +199,9 @@ type DueSubscriber struct {
 
 // Subscribers finds the subscribers due a digest.
 type Subscribers interface {
-	// ListDue returns one page of the subscribers due at dueTime; next is ""
-	// after the last page.
+	// ListDue returns one page of the subscribers due at dueTime (zero:
+	// now, by the subscriber service's clock); next is "" after the last
+	// page.
 	ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) (subs []DueSubscriber, next string, err error)
 }
 

@@ -16,11 +16,11 @@ import (
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
 // config returns a Config on a private Redis and fake peers reached over
@@ -28,16 +28,21 @@ import (
 func config(t *testing.T, now func() time.Time) digest.Config {
 	t.Helper()
 	store := redisstore.New(redistest.Start(t, redistest.WithoutAppendOnly()).Client())
-	subs := peertest.StartSubscribers(t, &subscriberv1.DueSubscriber{
-		SubscriberId: "sub1", Email: "a@example.com", UnsubscribeUrl: "https://paperroute.example/u?t=1",
-	})
-	sender := sendertest.Start(t, peertest.Tokens.Service)
-	subConn, err := grpcclient.New(subs.Addr, peertest.Tokens.Service)
+	// One ACTIVE subscriber, due at the clock's time.
+	at := time.Now()
+	if now != nil {
+		at = now()
+	}
+	subs := subscribertest.Start(t, serviceToken)
+	subs.SetNow(at)
+	subs.AddActive(t, "a@example.com", &subscriberv1.Preferences{DeliveryHour: int32(at.UTC().Hour()), Timezone: "UTC"})
+	sender := sendertest.Start(t, serviceToken)
+	subConn, err := grpcclient.New(subs.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subConn.Close() })
-	sendConn, err := grpcclient.New(sender.Addr(), peertest.Tokens.Service)
+	sendConn, err := grpcclient.New(sender.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
