@@ -34,6 +34,18 @@ func TestAuth(t *testing.T) {
 			_, err := c.ListPapers(ctx, &digestv1.ListPapersRequest{})
 			return err
 		},
+		"UpsertPapers": func(c digestv1.DigestServiceClient) error {
+			_, err := c.UpsertPapers(ctx, &digestv1.UpsertPapersRequest{})
+			return err
+		},
+		"GetPaper": func(c digestv1.DigestServiceClient) error {
+			_, err := c.GetPaper(ctx, &digestv1.GetPaperRequest{})
+			return err
+		},
+		"DeletePaper": func(c digestv1.DigestServiceClient) error {
+			_, err := c.DeletePaper(ctx, &digestv1.DeletePaperRequest{})
+			return err
+		},
 		"RunDigest": func(c digestv1.DigestServiceClient) error {
 			_, err := c.RunDigest(ctx, &digestv1.RunDigestRequest{Edition: "bad"})
 			return err
@@ -159,6 +171,7 @@ func TestRunFailsFast(t *testing.T) {
 		"PAPERROUTE_ADMIN_TOKEN":   adminToken,
 		"PAPERROUTE_SERVICE_TOKEN": serviceToken,
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		"DIGEST_SOURCES":           "off", // no test reaches the internet
 	}
 	tests := []struct {
 		name string

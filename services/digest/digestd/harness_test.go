@@ -68,6 +68,7 @@ func startWith(t testing.TB, extra map[string]string) *service {
 		"SENDER_GRPC_ADDR":         s.sender.Addr(),
 		"SHUTDOWN_GRACE":           "5s",
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		"DIGEST_SOURCES":           "off", // no test reaches the internet
 		// Tests run slots themselves (RunDigest with a slot), on their own
 		// clock; the scheduler has its own tests.
 		"DIGEST_SCHEDULER": "false",

@@ -15,6 +15,7 @@ import (
 	"github.com/paperroute/paperroute/platform/validation"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 func TestNeverResendAcrossEditions(t *testing.T) {
@@ -225,7 +226,7 @@ func TestListRunsPages(t *testing.T) {
 func TestTemplateSyntaxInPaperTextShowsAsWritten(t *testing.T) {
 	h := newHarness(t, utc("2026-06-12T09:00:00Z"), 3)
 	title := `Attacks on {{unsubscribe_url}} and \{{manage_url}} templates`
-	if _, err := h.svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, []byte(`[{"paper":{"id":"2606.00009",
+	if _, err := h.papers.Import(context.Background(), library.FormatHFDailyJSON, []byte(`[{"paper":{"id":"2606.00009",
 		"title":"`+strings.ReplaceAll(title, `\`, `\\`)+`","upvotes":5,"submittedOnDailyAt":"2026-06-12T00:00:00.000Z"}}]`)); err != nil {
 		t.Fatal(err)
 	}

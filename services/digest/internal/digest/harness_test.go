@@ -17,6 +17,7 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
@@ -55,6 +56,7 @@ type harness struct {
 	sender *sendertest.Fake
 	cfg    digest.Config
 	svc    *digest.Service
+	papers *library.Service
 }
 
 func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
@@ -92,10 +94,13 @@ func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
 		SentMemory:       30 * 24 * time.Hour,
 		Logger:           logging.Discard(),
 		PapersPerEdition: papersPerEdition,
-		MaxImportBytes:   8 << 20,
 		Now:              h.clock.Now,
 	}
 	h.svc = h.restart()
+	h.papers, err = library.New(library.Config{Store: h.store, MaxImportBytes: library.MaxImportBytes, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -118,7 +123,7 @@ func (h *harness) importFixture() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, data); err != nil {
+	if _, err := h.papers.Import(context.Background(), library.FormatHFDailyJSON, data); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 func (h *harness) scheduler() *digest.Scheduler {
@@ -177,7 +178,7 @@ func TestSchedulerAcrossDSTDeliversOnce(t *testing.T) {
 			// Papers featured in the evening, so the window holds them.
 			data := `[{"paper":{"id":"2606.00001","title":"A paper","upvotes":5,"submittedOnDailyAt":"` + utc(tt.from).Format(time.RFC3339) + `"}},
 				{"paper":{"id":"2606.00002","title":"Another paper","upvotes":3,"submittedOnDailyAt":"` + utc(tt.from).Format(time.RFC3339) + `"}}]`
-			if _, err := h.svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, []byte(data)); err != nil {
+			if _, err := h.papers.Import(context.Background(), library.FormatHFDailyJSON, []byte(data)); err != nil {
 				t.Fatal(err)
 			}
 			sc := h.scheduler()

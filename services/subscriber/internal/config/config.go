@@ -90,13 +90,13 @@ type Config struct {
 
 // env is the raw environment, before parsing and checking.
 type env struct {
-	GRPCAddr        string `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
-	HTTPAddr        string `env:"SUBSCRIBER_HTTP_ADDR, default=127.0.0.1:8081"`
+	GRPCAddr        string `env:"SUBSCRIBER_GRPC_ADDR"`
+	HTTPAddr        string `env:"SUBSCRIBER_HTTP_ADDR"`
 	PublicURL       string `env:"SUBSCRIBER_PUBLIC_URL, default=http://127.0.0.1:8081"`
 	TokenKeys       string `env:"SUBSCRIBER_TOKEN_KEYS"`
 	EmailHashKey    string `env:"SUBSCRIBER_EMAIL_HASH_KEY"`
 	ConfirmTokenTTL string `env:"SUBSCRIBER_CONFIRM_TOKEN_TTL, default=168h"`
-	SenderAddr      string `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
+	SenderAddr      string `env:"SENDER_GRPC_ADDR"`
 	SubscriberRedis string `env:"SUBSCRIBER_REDIS_URL"`
 	RedisURL        string `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
 	AdminToken      string `env:"PAPERROUTE_ADMIN_TOKEN"`

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paperroute/paperroute/platform/redisclient"
+
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
@@ -56,21 +58,21 @@ func encode(s subscription.Subscriber, emailHash string) map[string]any {
 		fTimezone:           p.Timezone,
 		fLocale:             p.Locale,
 		fSuppressReason:     s.SuppressReason,
-		fSuppressTime:       formatTime(s.SuppressTime),
+		fSuppressTime:       redisclient.FormatTime(s.SuppressTime),
 		fID:                 s.ID,
 		fEmail:              s.Email,
 		fState:              s.State.String(),
 		fEpoch:              strconv.FormatUint(s.TokenEpoch, 10),
-		fCreateTime:         formatTime(s.CreateTime),
-		fUpdateTime:         formatTime(s.UpdateTime),
+		fCreateTime:         redisclient.FormatTime(s.CreateTime),
+		fUpdateTime:         redisclient.FormatTime(s.UpdateTime),
 		fConsentVersion:     c.ConsentTextVersion,
-		fSignupTime:         formatTime(c.SignupTime),
+		fSignupTime:         redisclient.FormatTime(c.SignupTime),
 		fSignupIP:           c.SignupIP,
 		fSignupUA:           c.SignupUserAgent,
-		fConfirmTime:        formatTime(c.ConfirmTime),
+		fConfirmTime:        redisclient.FormatTime(c.ConfirmTime),
 		fConfirmIP:          c.ConfirmIP,
 		fConfirmUA:          c.ConfirmUserAgent,
-		fUnsubscribeTime:    formatTime(c.UnsubscribeTime),
+		fUnsubscribeTime:    redisclient.FormatTime(c.UnsubscribeTime),
 		fUnsubscribeChannel: string(c.UnsubscribeChannel),
 	}
 }
@@ -99,7 +101,7 @@ func decodeFields(id string, m map[string]string) (subscription.Subscriber, erro
 	}
 	var errs []error
 	t := func(field string) time.Time {
-		v, err := parseTime(m[field])
+		v, err := redisclient.ParseTime(m[field])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("record %s: %s: %w", id, field, err))
 		}
@@ -135,20 +137,6 @@ func decodeFields(id string, m map[string]string) (subscription.Subscriber, erro
 		return subscription.Subscriber{}, err
 	}
 	return sub, nil
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse(time.RFC3339Nano, s)
 }
 
 // encodeList stores a list as JSON (ids and keywords may hold commas).
