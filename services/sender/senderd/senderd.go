@@ -13,11 +13,13 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
 	sendermetrics "github.com/paperroute/paperroute/services/sender/internal/metrics"
+	"github.com/paperroute/paperroute/services/sender/internal/peers"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
@@ -94,6 +96,13 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	if err != nil {
+		return fmt.Errorf("subscriber client: %w", err)
+	}
+	s.OnClose("subscriber client", subConn.Close)
+	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
+	s.Go("failure reporter", reporter.Run)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 	s.Go("dispatcher", dispatcher.Run)
 	return nil
