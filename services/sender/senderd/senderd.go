@@ -92,6 +92,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
+		RateLimiter:   rateLimiter(s, cfg),
 	}, store, mailer)
 	if err != nil {
 		return err
@@ -130,4 +131,12 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 	}
 	log.ErrorContext(ctx, "sender: Redis may evict keys (maxmemory-policy is not noeviction): queued mail can be lost", "maxmemory-policy", policy)
 	return nil
+}
+
+// rateLimiter is the shared GCRA limiter, or nil when no limit is set.
+func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
+	if cfg.RateLimit == 0 && cfg.SMTPRateLimit == 0 {
+		return nil
+	}
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
 }

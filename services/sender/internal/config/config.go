@@ -96,6 +96,12 @@ type Config struct {
 	// maxmemory-policy is not noeviction (with a loud warning): evicted
 	// keys are lost mail. SENDER_ALLOW_EVICTION, default false.
 	AllowEviction bool
+	// RateLimit bounds the messages per second sent by all replicas
+	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
+	RateLimit int
+	// SMTPRateLimit bounds the messages per second all replicas send to
+	// the relay. SENDER_SMTP_RATE_LIMIT, default 0 (none).
+	SMTPRateLimit int
 	// SubscriberAddr is the subscriber service's gRPC address, where hard
 	// bounces are reported (RecordDeliveryFailure). SUBSCRIBER_GRPC_ADDR,
 	// default 127.0.0.1:50051.
@@ -137,6 +143,8 @@ type env struct {
 	Consumer        string        `env:"SENDER_CONSUMER"`
 	Lease           time.Duration `env:"SENDER_LEASE"`
 	SubscriberAddr  string        `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
+	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
+	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
 	Retention       time.Duration `env:"SENDER_RECORD_RETENTION, default=168h"`
@@ -170,6 +178,8 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		Consumer:        e.Consumer,
 		Lease:           e.Lease,
 		SubscriberAddr:  e.SubscriberAddr,
+		RateLimit:       e.RateLimit,
+		SMTPRateLimit:   e.SMTPRateLimit,
 		RetryUnknown:    e.UnknownOutcome == "retry-once",
 		RetryMaxDelay:   e.RetryMaxDelay,
 		Retention:       e.Retention,
@@ -277,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMaxDelay < c.RetryAfter {
 		bad("SENDER_RETRY_MAX_DELAY: must be at least SENDER_RETRY_AFTER")
+	}
+	if c.RateLimit < 0 || c.SMTPRateLimit < 0 {
+		bad("SENDER_RATE_LIMIT and SENDER_SMTP_RATE_LIMIT: must not be negative (0: no limit)")
 	}
 	if c.Retention < time.Hour {
 		bad("SENDER_RECORD_RETENTION: must be at least 1h")

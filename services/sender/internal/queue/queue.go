@@ -9,9 +9,9 @@ package queue
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
