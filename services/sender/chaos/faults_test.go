@@ -78,7 +78,7 @@ func TestSMTPFaults(t *testing.T) {
 			return 0
 		}
 		stalls[to] = true
-		return 1500 * time.Millisecond // past SENDER_SMTP_TIMEOUT (1s)
+		return 3 * time.Second // past SENDER_SMTP_TIMEOUT (2s)
 	})
 	w.enqueue(ctx, n, func(i int) string { return keys[i] }, rcpt)
 	// The subscriber service is down at first: the bounces wait in the
@@ -89,7 +89,7 @@ func TestSMTPFaults(t *testing.T) {
 	}
 	subscriberAddr := lis.Addr().String()
 	lis.Close()
-	w.start("sender-faults", map[string]string{"SUBSCRIBER_GRPC_ADDR": subscriberAddr})
+	w.start("sender-faults", map[string]string{"SUBSCRIBER_GRPC_ADDR": subscriberAddr, "SENDER_SMTP_TIMEOUT": "2s", "SENDER_LEASE": "3s"})
 
 	// The backoff is visible while a deferred message waits.
 	backoffSeen := false
