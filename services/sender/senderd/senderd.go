@@ -71,6 +71,17 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	// SENDER_SMTP_CONNECTIONS: a pool shared by the workers, or (0) one
+	// connection per worker.
+	var relay delivery.Mailer = mailer
+	closeRelay := func() {}
+	if cfg.SMTPConnections > 0 {
+		pool, err := smtpmail.NewPool(mailer, cfg.SMTPConnections, cfg.SMTPMaxPerConn)
+		if err != nil {
+			return err
+		}
+		relay, closeRelay = pool, pool.Close
+	}
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:    cfg.Partitions,
 		Workers:       cfg.Workers,
@@ -85,7 +96,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
 		RateLimiter:   rateLimiter(s, cfg),
-	}, store, mailer)
+	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
 	}
@@ -97,7 +108,10 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
 	s.Go("failure reporter", reporter.Run)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
-	s.Go("dispatcher", dispatcher.Run)
+	s.Go("dispatcher", func(ctx context.Context) error {
+		defer closeRelay() // the pool's idle connections, after the last send
+		return dispatcher.Run(ctx)
+	})
 	return nil
 }
 
