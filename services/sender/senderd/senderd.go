@@ -159,6 +159,7 @@ func relays(cfg config.Config) (delivery.Mailer, error) {
 			Timeout:         cfg.SMTPTimeout,
 			From:            cfg.From,
 			MessageIDDomain: cfg.MessageIDDomain,
+			VERP:            cfg.VERP,
 		})
 		if err != nil {
 			return nil, err

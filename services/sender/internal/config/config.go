@@ -106,6 +106,9 @@ type Config struct {
 	// relay at SMTPAddr cannot be reached; same credentials and TLS.
 	// SENDER_SMTP_FALLBACK_ADDRS, comma-separated, default none.
 	SMTPFallbackAddrs []string
+	// VERP makes the envelope sender <local>+<message id>@<domain> of
+	// SENDER_FROM, so bounces name their message. SENDER_VERP, default false.
+	VERP bool
 	// RateLimit bounds the messages per second sent by all replicas
 	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
 	RateLimit int
@@ -156,6 +159,7 @@ type env struct {
 	SubscriberAddr  string        `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
 	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
 	SMTPFallbacks   string        `env:"SENDER_SMTP_FALLBACK_ADDRS"`
+	VERP            bool          `env:"SENDER_VERP, default=false"`
 	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
@@ -193,6 +197,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		SubscriberAddr:    e.SubscriberAddr,
 		RateLimit:         e.RateLimit,
 		SMTPFallbackAddrs: splitList(e.SMTPFallbacks),
+		VERP:              e.VERP,
 		SMTPRateLimit:     e.SMTPRateLimit,
 		RetryUnknown:      e.UnknownOutcome == "retry-once",
 		RetryMaxDelay:     e.RetryMaxDelay,
