@@ -13,11 +13,13 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
 	sendermetrics "github.com/paperroute/paperroute/services/sender/internal/metrics"
+	"github.com/paperroute/paperroute/services/sender/internal/peers"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
@@ -65,15 +67,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	mailer, err := smtpmail.New(smtpmail.Config{
-		Addr:            cfg.SMTPAddr,
-		Username:        cfg.SMTPUsername,
-		Password:        cfg.SMTPPassword,
-		TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
-		Timeout:         cfg.SMTPTimeout,
-		From:            cfg.From,
-		MessageIDDomain: cfg.MessageIDDomain,
-	})
+	mailer, err := relays(cfg)
 	if err != nil {
 		return err
 	}
@@ -101,10 +95,18 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
+		RateLimiter:   rateLimiter(s, cfg),
 	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
 	}
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	if err != nil {
+		return fmt.Errorf("subscriber client: %w", err)
+	}
+	s.OnClose("subscriber client", subConn.Close)
+	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
+	s.Go("failure reporter", reporter.Run)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 	s.Go("dispatcher", func(ctx context.Context) error {
 		defer closeRelay() // the pool's idle connections, after the last send
@@ -135,4 +137,37 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 	}
 	log.ErrorContext(ctx, "sender: Redis may evict keys (maxmemory-policy is not noeviction): queued mail can be lost", "maxmemory-policy", policy)
 	return nil
+}
+
+// rateLimiter is the shared GCRA limiter, or nil when no limit is set.
+func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
+	if cfg.RateLimit == 0 && cfg.SMTPRateLimit == 0 {
+		return nil
+	}
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
+}
+
+// relays is the SMTP mailer: the relay, with failover to the fallbacks.
+func relays(cfg config.Config) (delivery.Mailer, error) {
+	var all []delivery.Mailer
+	for _, addr := range append([]string{cfg.SMTPAddr}, cfg.SMTPFallbackAddrs...) {
+		m, err := smtpmail.New(smtpmail.Config{
+			Addr:            addr,
+			Username:        cfg.SMTPUsername,
+			Password:        cfg.SMTPPassword,
+			TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
+			Timeout:         cfg.SMTPTimeout,
+			From:            cfg.From,
+			MessageIDDomain: cfg.MessageIDDomain,
+			VERP:            cfg.VERP,
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, m)
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return smtpmail.NewFailover(all[0], all[1:]...), nil
 }

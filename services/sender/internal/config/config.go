@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
@@ -101,6 +102,23 @@ type Config struct {
 	// maxmemory-policy is not noeviction (with a loud warning): evicted
 	// keys are lost mail. SENDER_ALLOW_EVICTION, default false.
 	AllowEviction bool
+	// SMTPFallbackAddrs are relays (host:port) tried in order when the
+	// relay at SMTPAddr cannot be reached; same credentials and TLS.
+	// SENDER_SMTP_FALLBACK_ADDRS, comma-separated, default none.
+	SMTPFallbackAddrs []string
+	// VERP makes the envelope sender <local>+<message id>@<domain> of
+	// SENDER_FROM, so bounces name their message. SENDER_VERP, default false.
+	VERP bool
+	// RateLimit bounds the messages per second sent by all replicas
+	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
+	RateLimit int
+	// SMTPRateLimit bounds the messages per second all replicas send to
+	// the relay. SENDER_SMTP_RATE_LIMIT, default 0 (none).
+	SMTPRateLimit int
+	// SubscriberAddr is the subscriber service's gRPC address, where hard
+	// bounces are reported (RecordDeliveryFailure). SUBSCRIBER_GRPC_ADDR,
+	// default 127.0.0.1:50051.
+	SubscriberAddr string
 	// Consumer is this process's name in the consumer group. It should be
 	// unique per running process. SENDER_CONSUMER, default hostname-pid.
 	Consumer string
@@ -138,6 +156,11 @@ type env struct {
 	RetryAfter      time.Duration `env:"SENDER_RETRY_AFTER, default=30s"`
 	Consumer        string        `env:"SENDER_CONSUMER"`
 	Lease           time.Duration `env:"SENDER_LEASE"`
+	SubscriberAddr  string        `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
+	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
+	SMTPFallbacks   string        `env:"SENDER_SMTP_FALLBACK_ADDRS"`
+	VERP            bool          `env:"SENDER_VERP, default=false"`
+	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
 	Retention       time.Duration `env:"SENDER_RECORD_RETENTION, default=168h"`
@@ -154,30 +177,35 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c := Config{
-		GRPCAddr:        e.GRPCAddr,
-		HTTPAddr:        e.HTTPAddr,
-		RedisURL:        e.RedisURL,
-		SMTPAddr:        e.SMTPAddr,
-		SMTPUsername:    e.SMTPUsername,
-		SMTPPassword:    e.SMTPPassword,
-		SMTPTLS:         e.SMTPTLS,
-		SMTPTimeout:     e.SMTPTimeout,
-		SMTPMaxPerConn:  e.SMTPMaxPerConn,
-		SMTPConnections: e.SMTPConnections,
-		MessageIDDomain: e.MessageIDDomain,
-		Workers:         e.Workers,
-		Partitions:      e.Partitions,
-		MaxAttempts:     e.MaxAttempts,
-		RetryAfter:      e.RetryAfter,
-		Consumer:        e.Consumer,
-		Lease:           e.Lease,
-		RetryUnknown:    e.UnknownOutcome == "retry-once",
-		RetryMaxDelay:   e.RetryMaxDelay,
-		Retention:       e.Retention,
-		AllowEviction:   e.AllowEviction,
-		AdminToken:      e.AdminToken,
-		ServiceToken:    e.ServiceToken,
-		ShutdownGrace:   e.ShutdownGrace,
+		GRPCAddr:          e.GRPCAddr,
+		HTTPAddr:          e.HTTPAddr,
+		RedisURL:          e.RedisURL,
+		SMTPAddr:          e.SMTPAddr,
+		SMTPUsername:      e.SMTPUsername,
+		SMTPPassword:      e.SMTPPassword,
+		SMTPTLS:           e.SMTPTLS,
+		SMTPTimeout:       e.SMTPTimeout,
+		SMTPMaxPerConn:    e.SMTPMaxPerConn,
+		SMTPConnections:   e.SMTPConnections,
+		MessageIDDomain:   e.MessageIDDomain,
+		Workers:           e.Workers,
+		Partitions:        e.Partitions,
+		MaxAttempts:       e.MaxAttempts,
+		RetryAfter:        e.RetryAfter,
+		Consumer:          e.Consumer,
+		Lease:             e.Lease,
+		SubscriberAddr:    e.SubscriberAddr,
+		RateLimit:         e.RateLimit,
+		SMTPFallbackAddrs: splitList(e.SMTPFallbacks),
+		VERP:              e.VERP,
+		SMTPRateLimit:     e.SMTPRateLimit,
+		RetryUnknown:      e.UnknownOutcome == "retry-once",
+		RetryMaxDelay:     e.RetryMaxDelay,
+		Retention:         e.Retention,
+		AllowEviction:     e.AllowEviction,
+		AdminToken:        e.AdminToken,
+		ServiceToken:      e.ServiceToken,
+		ShutdownGrace:     e.ShutdownGrace,
 	}
 	if c.RedisURL == "" {
 		c.RedisURL = e.SharedRedisURL
@@ -234,6 +262,7 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, a := range []struct{ name, addr string }{
 		{"SENDER_GRPC_ADDR", c.GRPCAddr}, {"SENDER_HTTP_ADDR", c.HTTPAddr}, {"SENDER_SMTP_ADDR", c.SMTPAddr},
+		{"SUBSCRIBER_GRPC_ADDR", c.SubscriberAddr},
 	} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
 			bad("%s: %q is not host:port", a.name, a.addr)
@@ -281,6 +310,14 @@ func (c Config) Validate() error {
 	if c.RetryMaxDelay < c.RetryAfter {
 		bad("SENDER_RETRY_MAX_DELAY: must be at least SENDER_RETRY_AFTER")
 	}
+	for _, a := range c.SMTPFallbackAddrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad("SENDER_SMTP_FALLBACK_ADDRS: %q is not host:port", a)
+		}
+	}
+	if c.RateLimit < 0 || c.SMTPRateLimit < 0 {
+		bad("SENDER_RATE_LIMIT and SENDER_SMTP_RATE_LIMIT: must not be negative (0: no limit)")
+	}
 	if c.Retention < time.Hour {
 		bad("SENDER_RECORD_RETENTION: must be at least 1h")
 	}
@@ -300,4 +337,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

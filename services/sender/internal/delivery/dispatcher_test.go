@@ -289,3 +289,28 @@ func TestMissingRecordIsDeadLettered(t *testing.T) {
 		t.Errorf("%d sends for a missing record", n)
 	}
 }
+
+// countingLimiter refuses every other reservation with a short wait.
+type countingLimiter struct {
+	calls atomic.Int64
+}
+
+func (l *countingLimiter) Reserve(context.Context) (time.Duration, error) {
+	if l.calls.Add(1)%2 == 1 {
+		return time.Millisecond, nil
+	}
+	return 0, nil
+}
+
+func TestSendsWaitForTheRateLimiter(t *testing.T) {
+	q, m := newMemQueue(), &fakeMailer{}
+	for i := range 3 {
+		q.add(fmt.Sprint("k", i), fmt.Sprintf("r%d@example.com", i), queue.LaneBulk)
+	}
+	lim := &countingLimiter{}
+	run(t, q, m, func(c *delivery.DispatcherConfig) { c.RateLimiter = lim })
+	waitFor(t, "all sent", func() bool { return len(m.sentTo()) == 3 })
+	if n := lim.calls.Load(); n != 6 {
+		t.Errorf("%d reservations for 3 sends, want 6 (each refused once, then allowed)", n)
+	}
+}
