@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -77,10 +78,18 @@ func TestSMTPFaults(t *testing.T) {
 			return 0
 		}
 		stalls[to] = true
-		return 1500 * time.Millisecond // past SENDER_SMTP_TIMEOUT (1s)
+		return 3 * time.Second // past SENDER_SMTP_TIMEOUT (2s)
 	})
 	w.enqueue(ctx, n, func(i int) string { return keys[i] }, rcpt)
-	w.start("sender-faults", nil)
+	// The subscriber service is down at first: the bounces wait in the
+	// outbox and are reported once it is up.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscriberAddr := lis.Addr().String()
+	lis.Close()
+	w.start("sender-faults", map[string]string{"SUBSCRIBER_GRPC_ADDR": subscriberAddr, "SENDER_SMTP_TIMEOUT": "2s", "SENDER_LEASE": "3s"})
 
 	// The backoff is visible while a deferred message waits.
 	backoffSeen := false
@@ -123,14 +132,18 @@ func TestSMTPFaults(t *testing.T) {
 	if st[queue.StateDead] != n/50 {
 		t.Errorf("%d DEAD records, want %d (the 550s)", st[queue.StateDead], n/50)
 	}
-	reported := outboxRecipients(ctx, t, w)
-	for i := range n {
-		if rejected(i) && !reported[rcpt(i)] {
-			t.Errorf("the 550 for %s was not queued for the subscriber service", rcpt(i))
-		}
+	if queued := outboxRecipients(ctx, t, w); len(queued) != n/50 {
+		t.Errorf("%d delivery failures in the outbox while the subscriber service is down, want %d", len(queued), n/50)
 	}
-	if len(reported) != n/50 {
-		t.Errorf("%d delivery failures queued for the subscriber service, want %d", len(reported), n/50)
+	sub := startBouncesAt(t, subscriberAddr)
+	w.waitFor(ctx, "the outbox reported and emptied", func() bool {
+		return len(sub.got()) == n/50 && len(outboxRecipients(ctx, t, w)) == 0
+	})
+	reported := sub.got()
+	for i := range n {
+		if rejected(i) && reported[rcpt(i)] == 0 {
+			t.Errorf("the 550 for %s was never reported to the subscriber service", rcpt(i))
+		}
 	}
 	m, err := w.store.GetMessage(ctx, queue.MessageID(watched))
 	if err != nil {

@@ -85,12 +85,14 @@ func (w *world) start(name string, overrides map[string]string) *process {
 		"PAPERROUTE_SERVICE_TOKEN": "chaos-service",
 		"SENDER_PARTITIONS":        fmt.Sprint(partitions),
 		"SENDER_WORKERS":           "4",
-		"SENDER_SMTP_TIMEOUT":      "1s",
-		"SENDER_LEASE":             "2s",
-		"SENDER_RETRY_AFTER":       "300ms",
-		"SENDER_RETRY_MAX_DELAY":   "1s",
-		"SHUTDOWN_GRACE":           "1s",
-		"SENDER_CONSUMER":          name,
+		// Generous for a loaded CI machine: a reply later than the timeout
+		// is an unknown outcome, and its retry would be a real duplicate.
+		"SENDER_SMTP_TIMEOUT":    "5s",
+		"SENDER_LEASE":           "6s",
+		"SENDER_RETRY_AFTER":     "300ms",
+		"SENDER_RETRY_MAX_DELAY": "1s",
+		"SHUTDOWN_GRACE":         "1s",
+		"SENDER_CONSUMER":        name,
 	}
 	for k, v := range overrides {
 		env[k] = v

@@ -13,11 +13,13 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/grpcapi"
 	sendermetrics "github.com/paperroute/paperroute/services/sender/internal/metrics"
+	"github.com/paperroute/paperroute/services/sender/internal/peers"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
@@ -101,10 +103,18 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
+		RateLimiter:   rateLimiter(s, cfg),
 	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
 	}
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	if err != nil {
+		return fmt.Errorf("subscriber client: %w", err)
+	}
+	s.OnClose("subscriber client", subConn.Close)
+	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
+	s.Go("failure reporter", reporter.Run)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 	s.Go("dispatcher", func(ctx context.Context) error {
 		defer closeRelay() // the pool's idle connections, after the last send
@@ -135,4 +145,12 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 	}
 	log.ErrorContext(ctx, "sender: Redis may evict keys (maxmemory-policy is not noeviction): queued mail can be lost", "maxmemory-policy", policy)
 	return nil
+}
+
+// rateLimiter is the shared GCRA limiter, or nil when no limit is set.
+func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
+	if cfg.RateLimit == 0 && cfg.SMTPRateLimit == 0 {
+		return nil
+	}
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
 }

@@ -145,3 +145,43 @@ func (s *memStore) cancelled() map[string]time.Time {
 	defer s.mu.Unlock()
 	return maps.Clone(s.cancels)
 }
+
+func (s *memStore) ListMessages(_ context.Context, f queue.ListFilter, after *queue.ListCursor, limit, _ int) ([]queue.Message, *queue.ListCursor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []queue.Message
+	for i := len(s.order) - 1; i >= 0; i-- { // newest first
+		m := s.messages[s.order[i]]
+		if after != nil {
+			if m.ID == after.ID {
+				after = nil
+			}
+			continue
+		}
+		if !f.Match(m) {
+			continue
+		}
+		if len(out) == limit {
+			last := out[len(out)-1]
+			return out, &queue.ListCursor{CreatedMs: last.Created.UnixMilli(), ID: last.ID}, nil
+		}
+		m.Variables = maps.Clone(m.Variables)
+		out = append(out, m)
+	}
+	return out, nil, nil
+}
+
+func (s *memStore) RetryDeadLetters(_ context.Context, lane queue.Lane, limit int, at time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, id := range s.order {
+		m := s.messages[id]
+		if m.State == queue.StateDead && (lane == 0 || m.Lane == lane) && n < limit {
+			m.State, m.Attempts, m.LastError, m.Updated = queue.StateQueued, 0, "", at
+			s.messages[id] = m
+			n++
+		}
+	}
+	return n, nil
+}

@@ -101,6 +101,16 @@ type Config struct {
 	// maxmemory-policy is not noeviction (with a loud warning): evicted
 	// keys are lost mail. SENDER_ALLOW_EVICTION, default false.
 	AllowEviction bool
+	// RateLimit bounds the messages per second sent by all replicas
+	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
+	RateLimit int
+	// SMTPRateLimit bounds the messages per second all replicas send to
+	// the relay. SENDER_SMTP_RATE_LIMIT, default 0 (none).
+	SMTPRateLimit int
+	// SubscriberAddr is the subscriber service's gRPC address, where hard
+	// bounces are reported (RecordDeliveryFailure). SUBSCRIBER_GRPC_ADDR,
+	// default 127.0.0.1:50051.
+	SubscriberAddr string
 	// Consumer is this process's name in the consumer group. It should be
 	// unique per running process. SENDER_CONSUMER, default hostname-pid.
 	Consumer string
@@ -138,6 +148,9 @@ type env struct {
 	RetryAfter      time.Duration `env:"SENDER_RETRY_AFTER, default=30s"`
 	Consumer        string        `env:"SENDER_CONSUMER"`
 	Lease           time.Duration `env:"SENDER_LEASE"`
+	SubscriberAddr  string        `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
+	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
+	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
 	Retention       time.Duration `env:"SENDER_RECORD_RETENTION, default=168h"`
@@ -171,6 +184,9 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		RetryAfter:      e.RetryAfter,
 		Consumer:        e.Consumer,
 		Lease:           e.Lease,
+		SubscriberAddr:  e.SubscriberAddr,
+		RateLimit:       e.RateLimit,
+		SMTPRateLimit:   e.SMTPRateLimit,
 		RetryUnknown:    e.UnknownOutcome == "retry-once",
 		RetryMaxDelay:   e.RetryMaxDelay,
 		Retention:       e.Retention,
@@ -234,6 +250,7 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, a := range []struct{ name, addr string }{
 		{"SENDER_GRPC_ADDR", c.GRPCAddr}, {"SENDER_HTTP_ADDR", c.HTTPAddr}, {"SENDER_SMTP_ADDR", c.SMTPAddr},
+		{"SUBSCRIBER_GRPC_ADDR", c.SubscriberAddr},
 	} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
 			bad("%s: %q is not host:port", a.name, a.addr)
@@ -280,6 +297,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMaxDelay < c.RetryAfter {
 		bad("SENDER_RETRY_MAX_DELAY: must be at least SENDER_RETRY_AFTER")
+	}
+	if c.RateLimit < 0 || c.SMTPRateLimit < 0 {
+		bad("SENDER_RATE_LIMIT and SENDER_SMTP_RATE_LIMIT: must not be negative (0: no limit)")
 	}
 	if c.Retention < time.Hour {
 		bad("SENDER_RECORD_RETENTION: must be at least 1h")

@@ -223,3 +223,11 @@ func (noMetrics) OutcomeUnknown(queue.Lane)  {}
 func (noMetrics) Throttled()                 {}
 func (noMetrics) MissingRecord()             {}
 func (noMetrics) LeaseLost()                 {}
+
+// RateLimiter spaces sends out to the configured rates, shared by all
+// replicas (GCRA in Redis). Implemented by internal/redisstore.
+type RateLimiter interface {
+	// Reserve takes one send from the limits, or says how long to wait
+	// before asking again.
+	Reserve(ctx context.Context) (wait time.Duration, err error)
+}

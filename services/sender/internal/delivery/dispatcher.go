@@ -53,6 +53,8 @@ type DispatcherConfig struct {
 	Logger *slog.Logger
 	// Metrics may be nil.
 	Metrics Metrics
+	// RateLimiter, if set, bounds the sends per second across replicas.
+	RateLimiter RateLimiter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -109,3 +109,25 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// rateWait waits for the shared rate limits; false if ctx ends first. If
+// the limiter cannot be asked (Redis trouble, which the send's own store
+// writes will meet too), it lets the send go after logging.
+func (d *Dispatcher) rateWait(ctx context.Context) bool {
+	if d.cfg.RateLimiter == nil {
+		return true
+	}
+	for {
+		wait, err := d.cfg.RateLimiter.Reserve(ctx)
+		switch {
+		case err != nil:
+			d.log.WarnContext(ctx, "sender: the rate limiter failed; sending unlimited", "err", err)
+			return ctx.Err() == nil
+		case wait <= 0:
+			return true
+		}
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
+}

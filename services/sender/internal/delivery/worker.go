@@ -116,7 +116,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts without an outcome", attempts-1), false)
 		return
 	}
-	if !d.throttle.wait(ctx) {
+	if !d.throttle.wait(ctx) || !d.rateWait(ctx) {
 		return
 	}
 	// Re-check the lease right before the send: a worker that stalled past

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	"github.com/paperroute/paperroute/platform/validation"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
@@ -74,23 +75,7 @@ func (s *Server) GetMessage(ctx context.Context, req *senderv1.GetMessageRequest
 	if err != nil {
 		return nil, errorTable.Status(err)
 	}
-	return &senderv1.GetMessageResponse{Message: &senderv1.Message{
-		Id:                  m.ID,
-		IdempotencyKey:      m.IdempotencyKey,
-		Recipient:           m.Recipient,
-		Lane:                LaneToProto(m.Lane),
-		State:               stateToProto(m.State),
-		AttemptCount:        int32(min(m.Attempts, 1<<31-1)),
-		LastError:           m.LastError,
-		ContentId:           m.ContentID,
-		CreateTime:          timestamp(m.Created),
-		UpdateTime:          timestamp(m.Updated),
-		SendTime:            timestamp(m.Sent),
-		NextAttemptTime:     timestamp(m.NextAttempt),
-		SmtpReply:           m.Reply,
-		MessageIdHeader:     s.messageIDHeader(m.ID),
-		UnknownOutcomeCount: int32(min(m.UnknownOutcomes, 1<<31-1)),
-	}}, nil
+	return &senderv1.GetMessageResponse{Message: s.messageToProto(m)}, nil
 }
 
 // GetQueueStats implements senderv1.SenderServiceServer.
@@ -203,4 +188,77 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+func (s *Server) messageToProto(m queue.Message) *senderv1.Message {
+	return &senderv1.Message{
+		Id:                  m.ID,
+		IdempotencyKey:      m.IdempotencyKey,
+		Recipient:           m.Recipient,
+		Lane:                LaneToProto(m.Lane),
+		State:               stateToProto(m.State),
+		AttemptCount:        int32(min(m.Attempts, 1<<31-1)),
+		LastError:           m.LastError,
+		ContentId:           m.ContentID,
+		CreateTime:          timestamp(m.Created),
+		UpdateTime:          timestamp(m.Updated),
+		SendTime:            timestamp(m.Sent),
+		NextAttemptTime:     timestamp(m.NextAttempt),
+		SmtpReply:           m.Reply,
+		MessageIdHeader:     s.messageIDHeader(m.ID),
+		UnknownOutcomeCount: int32(min(m.UnknownOutcomes, 1<<31-1)),
+	}
+}
+
+// ListMessages implements senderv1.SenderServiceServer.
+func (s *Server) ListMessages(ctx context.Context, req *senderv1.ListMessagesRequest) (*senderv1.ListMessagesResponse, error) {
+	var errs validation.Errors
+	f := queue.ListFilter{Recipient: req.GetRecipient()}
+	if req.GetState() != senderv1.MessageState_MESSAGE_STATE_UNSPECIFIED {
+		if f.State = stateFromProto(req.GetState()); f.State == 0 {
+			errs.Add("state", "unknown state")
+		}
+	}
+	if req.GetLane() != senderv1.Lane_LANE_UNSPECIFIED {
+		if f.Lane = laneFromProto(req.GetLane()); f.Lane == 0 {
+			errs.Add("lane", "unknown lane")
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, errorTable.Status(err)
+	}
+	msgs, next, err := s.svc.ListMessages(ctx, f, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	resp := &senderv1.ListMessagesResponse{NextPageToken: next}
+	for _, m := range msgs {
+		resp.Messages = append(resp.Messages, s.messageToProto(m))
+	}
+	return resp, nil
+}
+
+// RetryDeadLetters implements senderv1.SenderServiceServer.
+func (s *Server) RetryDeadLetters(ctx context.Context, req *senderv1.RetryDeadLettersRequest) (*senderv1.RetryDeadLettersResponse, error) {
+	var lane queue.Lane
+	if req.GetLane() != senderv1.Lane_LANE_UNSPECIFIED {
+		if lane = laneFromProto(req.GetLane()); lane == 0 {
+			return nil, errorTable.Status(validation.Field("lane", "unknown lane"))
+		}
+	}
+	n, err := s.svc.RetryDeadLetters(ctx, lane, int(req.GetLimit()))
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.RetryDeadLettersResponse{RetriedCount: int64(n)}, nil
+}
+
+func stateFromProto(st senderv1.MessageState) queue.State {
+	for _, s := range []queue.State{queue.StateQueued, queue.StateSent, queue.StateDead, queue.StateSending,
+		queue.StateRetrying, queue.StateUnknown, queue.StateCancelled} {
+		if stateToProto(s) == st {
+			return s
+		}
+	}
+	return 0
 }

@@ -9,9 +9,12 @@ package queue
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paperroute/paperroute/services/sender/internal/mailtemplate"
@@ -231,4 +234,43 @@ type Pause struct {
 	Paused bool
 	Reason string
 	Since  time.Time
+}
+
+// ListFilter selects message records; zero fields match everything.
+type ListFilter struct {
+	State     State
+	Lane      Lane
+	Recipient string
+}
+
+// Match reports whether m passes the filter.
+func (f ListFilter) Match(m Message) bool {
+	return (f.State == 0 || m.State == f.State) && (f.Lane == 0 || m.Lane == f.Lane) &&
+		(f.Recipient == "" || m.Recipient == f.Recipient)
+}
+
+// ListCursor is a position in the newest-first listing: the last message
+// returned (its creation time and id).
+type ListCursor struct {
+	CreatedMs int64
+	ID        string
+}
+
+// Encode is the page token of the cursor.
+func (c ListCursor) Encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedMs, 10) + ":" + c.ID))
+}
+
+// DecodeListCursor parses a page token.
+func DecodeListCursor(token string) (ListCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return ListCursor{}, false
+	}
+	ms, id, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n < 0 || !ValidMessageID(id) {
+		return ListCursor{}, false
+	}
+	return ListCursor{CreatedMs: n, ID: id}, true
 }

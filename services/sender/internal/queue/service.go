@@ -38,7 +38,21 @@ type Store interface {
 	SetPause(ctx context.Context, p Pause) (Pause, error)
 	// GetPause returns the kill switch's state.
 	GetPause(ctx context.Context) (Pause, error)
+	// ListMessages returns up to limit records matching f, newest first,
+	// after the cursor (nil: from the newest), scanning at most scan
+	// records; next is the cursor to go on from (nil: no more).
+	ListMessages(ctx context.Context, f ListFilter, after *ListCursor, limit, scan int) (msgs []Message, next *ListCursor, err error)
+	// RetryDeadLetters queues up to limit dead messages (of lane, if set)
+	// again and returns how many.
+	RetryDeadLetters(ctx context.Context, lane Lane, limit int, at time.Time) (int, error)
 }
+
+// Listing and retry bounds.
+const (
+	DefaultPageSize     = 50
+	MaxPageSize         = 500
+	MaxRetryDeadLetters = 10000
+)
 
 // NewMessage is one message a caller asks to queue.
 type NewMessage struct {
@@ -315,4 +329,59 @@ func (s *Service) GetPause(ctx context.Context) (Pause, error) {
 		return Pause{}, fmt.Errorf("queue: get pause: %w", err)
 	}
 	return p, nil
+}
+
+// ListMessages lists message records, newest first, one page at a time.
+func (s *Service) ListMessages(ctx context.Context, f ListFilter, pageSize int, pageToken string) ([]Message, string, error) {
+	var errs validation.Errors
+	switch {
+	case pageSize < 0:
+		errs.Add("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	if f.Recipient != "" {
+		f.Recipient = checkRecipient(&errs, "recipient", f.Recipient)
+	}
+	var after *ListCursor
+	if pageToken != "" {
+		c, ok := DecodeListCursor(pageToken)
+		if !ok {
+			errs.Add("page_token", "is not a page token from ListMessages")
+		}
+		after = &c
+	}
+	if err := errs.Err(); err != nil {
+		return nil, "", err
+	}
+	msgs, next, err := s.store.ListMessages(ctx, f, after, pageSize, 10*pageSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("queue: list messages: %w", err)
+	}
+	token := ""
+	if next != nil {
+		token = next.Encode()
+	}
+	return msgs, token, nil
+}
+
+// RetryDeadLetters queues dead messages again (all lanes when lane is 0).
+func (s *Service) RetryDeadLetters(ctx context.Context, lane Lane, limit int) (int, error) {
+	var errs validation.Errors
+	switch {
+	case limit < 0:
+		errs.Add("limit", "must not be negative")
+	case limit == 0 || limit > MaxRetryDeadLetters:
+		limit = MaxRetryDeadLetters
+	}
+	if err := errs.Err(); err != nil {
+		return 0, err
+	}
+	n, err := s.store.RetryDeadLetters(ctx, lane, limit, s.now())
+	if err != nil {
+		return n, fmt.Errorf("queue: retry dead letters: %w", err)
+	}
+	return n, nil
 }

@@ -10,6 +10,7 @@
 //	snd:mark:{p}:<message id>      string: "sending:<consumer>:<lease n>" (PX lease) or "sent" (30 d)
 //	snd:delay:tx:{p}, snd:delay:bulk:{p}  sorted sets: message ids waiting for a retry, by due time (ms)
 //	snd:dead:{p}                   sorted set: dead message ids by time (RetryDeadLetters)
+//	snd:idx:{p}                    sorted set: message ids by creation time (ListMessages; pruned lazily)
 //	snd:outbox:{p}                 stream: delivery failures to report to the subscriber service
 //	snd:dlq:{p}                    stream: entries whose message record was missing (an alarm)
 //	snd:stats:{p}                  hash: counters "<lane>:sent", "<lane>:dead", "<lane>:cancelled"
@@ -92,6 +93,10 @@ func DelayKey(lane queue.Lane, partition int) string {
 	return fmt.Sprintf("snd:delay:%s:{%d}", lane, partition)
 }
 
+// IndexKey is the set of a partition's message ids by creation time
+// (ListMessages).
+func IndexKey(partition int) string { return fmt.Sprintf("snd:idx:{%d}", partition) }
+
 // DeadKey is the set of a partition's dead messages.
 func DeadKey(partition int) string { return fmt.Sprintf("snd:dead:{%d}", partition) }
 
@@ -101,8 +106,9 @@ func OutboxKey(partition int) string { return fmt.Sprintf("snd:outbox:{%d}", par
 // DeadLetterKey is the stream of entries without a message record.
 func DeadLetterKey(partition int) string { return fmt.Sprintf("snd:dlq:{%d}", partition) }
 
-// CancelKey holds when a recipient's mail was cancelled.
-func CancelKey(rcpt string) string { return "snd:cancel:" + rcpt }
+// CancelKey holds when a recipient's mail was cancelled. The address is
+// lower-cased: a cancel matches whatever case the mail was queued with.
+func CancelKey(rcpt string) string { return "snd:cancel:" + strings.ToLower(rcpt) }
 
 // PauseKey is the kill switch.
 const PauseKey = "snd:pause"
@@ -122,10 +128,6 @@ func StatsKey(partition int) string { return fmt.Sprintf("snd:stats:{%d}", parti
 
 // ContentKey is the key of a content template.
 func ContentKey(id string) string { return "snd:content:" + id }
-
-func (s *Store) recordKey(id string) string {
-	return RecordKey(queue.Partition(id, s.partitions), id)
-}
 
 // PartitionsKey holds the partition count the queue was created with.
 const PartitionsKey = "snd:partitions"
@@ -255,7 +257,7 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 		}
 		p := queue.Partition(m.ID, s.partitions)
 		runs[i] = run{
-			keys: []string{RecordKey(p, m.ID), StreamKey(m.Lane, p)},
+			keys: []string{RecordKey(p, m.ID), StreamKey(m.Lane, p), IndexKey(p)},
 			args: []any{
 				m.IdempotencyKey, m.Recipient, m.Lane.String(), m.ContentID, string(vars),
 				m.ListUnsubscribeURL, m.Created.UnixMilli(), m.ID, nonce + "-" + strconv.Itoa(i),

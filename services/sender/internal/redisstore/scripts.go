@@ -7,7 +7,7 @@ import "github.com/redis/go-redis/v9"
 // enqueueScript creates a message record and its stream entry unless the
 // record exists.
 //
-//	KEYS: record, stream
+//	KEYS: record, stream, index (created time by id; optional)
 //	ARGV: idempotency key, recipient, lane, content id, variables JSON,
 //	      unsubscribe URL, created (unix ms), message id, nonce
 //	returns 1 created (now or by this same call before), 0 duplicate,
@@ -24,6 +24,7 @@ redis.call('HSET', KEYS[1],
   'vars', ARGV[5], 'unsub', ARGV[6], 'state', 'QUEUED', 'attempts', 0,
   'created', ARGV[7], 'updated', ARGV[7], 'nonce', ARGV[9])
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[8])
+if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8]) end
 return 1
 `)
 
@@ -206,4 +207,20 @@ for i = 3, #ARGV do
   end
 end
 return n
+`)
+
+// retryDeadScript queues a dead message again with a fresh attempt count.
+//
+//	KEYS: record, stream of its lane, dead index, mark
+//	ARGV: message id, now (ms)
+//	returns 1 requeued, 0 not dead (or gone)
+var retryDeadScript = redis.NewScript(`
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'DEAD' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'QUEUED', 'attempts', 0, 'updated', ARGV[2])
+redis.call('HDEL', KEYS[1], 'next', 'error')
+redis.call('PERSIST', KEYS[1])
+redis.call('DEL', KEYS[4])
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
+return 1
 `)

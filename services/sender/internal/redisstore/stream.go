@@ -258,3 +258,26 @@ func (s *Store) Maintain(ctx context.Context, p int, self string, staleAfter tim
 	}
 	return nil
 }
+
+// PendingReports implements delivery.Outbox.
+func (s *Store) PendingReports(ctx context.Context, p, limit int) ([]delivery.Report, error) {
+	msgs, err := s.rdb.XRangeN(ctx, OutboxKey(p), "-", "+", int64(limit)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read outbox %d: %w", p, err)
+	}
+	out := make([]delivery.Report, 0, len(msgs))
+	for _, m := range msgs {
+		rcpt, _ := m.Values["rcpt"].(string)
+		detail, _ := m.Values["detail"].(string)
+		out = append(out, delivery.Report{ID: m.ID, Recipient: rcpt, Detail: detail})
+	}
+	return out, nil
+}
+
+// DeleteReports implements delivery.Outbox.
+func (s *Store) DeleteReports(ctx context.Context, p int, ids []string) error {
+	if err := s.rdb.XDel(ctx, OutboxKey(p), ids...).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete reports of outbox %d: %w", p, err)
+	}
+	return nil
+}
