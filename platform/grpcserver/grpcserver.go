@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -57,7 +58,9 @@ type Server struct {
 
 	log     *slog.Logger
 	metrics *grpcprom.ServerMetrics
-	grace   time.Duration
+	// initMetrics makes InitializeMetrics run once.
+	initMetrics sync.Once
+	grace       time.Duration
 }
 
 // New builds the server. Register services on s.GRPC before calling Serve.
@@ -118,13 +121,20 @@ func New(cfg Config) (*Server, error) {
 	return &Server{GRPC: s, Health: hs, log: logger, metrics: srvMetrics, grace: cfg.ShutdownGrace}, nil
 }
 
+// InitializeMetrics creates the per-method series of every registered
+// service at zero, so /metrics shows them before the first call. Call it
+// after registering the services; Serve calls it too (once is enough).
+func (s *Server) InitializeMetrics() {
+	s.initMetrics.Do(func() { s.metrics.InitializeMetrics(s.GRPC) })
+}
+
 // Serve serves on lis until ctx is done, then shuts down gracefully: health
 // goes NOT_SERVING, new calls are refused, in-flight calls get ShutdownGrace
 // to finish, and whatever is left is cut off. It returns nil after a clean
 // shutdown. If the listener fails first, it stops the server at once and
 // returns the error.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	s.metrics.InitializeMetrics(s.GRPC)
+	s.InitializeMetrics()
 	for name := range s.GRPC.GetServiceInfo() {
 		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -170,6 +170,9 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	if err := mountBrowser(s, spec); err != nil {
 		return fail(err)
 	}
+	// The gRPC series are on /metrics from the first scrape, even one that
+	// comes before the gRPC listener is served.
+	gsrv.InitializeMetrics()
 
 	grpcLis, err := listener.Open(deps.GRPCListener, spec.GRPCAddr)
 	if err != nil {

@@ -77,6 +77,17 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	// SENDER_SMTP_CONNECTIONS: a pool shared by the workers, or (0) one
+	// connection per worker.
+	var relay delivery.Mailer = mailer
+	closeRelay := func() {}
+	if cfg.SMTPConnections > 0 {
+		pool, err := smtpmail.NewPool(mailer, cfg.SMTPConnections, cfg.SMTPMaxPerConn)
+		if err != nil {
+			return err
+		}
+		relay, closeRelay = pool, pool.Close
+	}
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:    cfg.Partitions,
 		Workers:       cfg.Workers,
@@ -90,12 +101,15 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
-	}, store, mailer)
+	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
 	}
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
-	s.Go("dispatcher", dispatcher.Run)
+	s.Go("dispatcher", func(ctx context.Context) error {
+		defer closeRelay() // the pool's idle connections, after the last send
+		return dispatcher.Run(ctx)
+	})
 	return nil
 }
 

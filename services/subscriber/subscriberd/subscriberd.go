@@ -86,7 +86,11 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	s.Go("housekeeping", func(ctx context.Context) error { return housekeeping(ctx, s.Logger, svc) })
 	subscriberv1.RegisterSubscriberServiceServer(s.GRPC, grpcapi.NewServer(svc))
 
-	pageHandler, err := pages.New(svc, s.Logger)
+	pageHandler, err := pages.New(svc, s.Logger, pages.Options{
+		FormSecret:      cfg.TokenKeys[0].Secret,
+		DefaultTimezone: cfg.DefaultTimezone,
+		DefaultHour:     &cfg.DefaultDeliveryHour,
+	})
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func env(redisURL, smtpAddr string) func(string) string {
 		"SENDER_RETRY_AFTER":        "500ms",
 		"SHUTDOWN_GRACE":            "5s",
 		"DIGEST_POSTAL_ADDRESS":     "paperroute e2e, 1 Test Road, Testtown",
+		"DIGEST_SOURCES":            "off", // no test reaches the internet
 		"DIGEST_SCHEDULER":          "false",
 	}, nil)
 }

@@ -53,6 +53,11 @@ type Config struct {
 	// SMTPMaxPerConn is how many messages one connection carries before it
 	// is replaced. SENDER_SMTP_MAX_PER_CONN, default 1000.
 	SMTPMaxPerConn int
+	// SMTPConnections, when positive, is how many SMTP connections this
+	// process keeps to the relay, shared by all workers (a worker holds one
+	// for a single message); 0 gives each worker a connection of its own.
+	// SENDER_SMTP_CONNECTIONS, default 0.
+	SMTPConnections int
 
 	// From is the From header and envelope sender, parsed strictly from
 	// SENDER_FROM (default "paperroute <digest@paperroute.localhost>").
@@ -124,6 +129,7 @@ type env struct {
 	SMTPTLS         string        `env:"SENDER_SMTP_TLS, default=mandatory"`
 	SMTPTimeout     time.Duration `env:"SENDER_SMTP_TIMEOUT, default=30s"`
 	SMTPMaxPerConn  int           `env:"SENDER_SMTP_MAX_PER_CONN, default=1000"`
+	SMTPConnections int           `env:"SENDER_SMTP_CONNECTIONS, default=0"`
 	From            string        `env:"SENDER_FROM, default=paperroute <digest@paperroute.localhost>"`
 	MessageIDDomain string        `env:"SENDER_MESSAGE_ID_DOMAIN"`
 	Workers         int           `env:"SENDER_WORKERS, default=4"`
@@ -157,6 +163,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		SMTPTLS:         e.SMTPTLS,
 		SMTPTimeout:     e.SMTPTimeout,
 		SMTPMaxPerConn:  e.SMTPMaxPerConn,
+		SMTPConnections: e.SMTPConnections,
 		MessageIDDomain: e.MessageIDDomain,
 		Workers:         e.Workers,
 		Partitions:      e.Partitions,
@@ -252,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if c.SMTPMaxPerConn < 1 {
 		bad("SENDER_SMTP_MAX_PER_CONN: must be at least 1")
+	}
+	if c.SMTPConnections < 0 || c.SMTPConnections > 1024 {
+		bad("SENDER_SMTP_CONNECTIONS: must be between 0 (one per worker) and 1024")
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("SENDER_WORKERS: must be between 1 and 1024")

@@ -87,6 +87,7 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"TLS mode", map[string]string{"SENDER_SMTP_TLS": "yes"}, "SENDER_SMTP_TLS"},
 		{"username without password", map[string]string{"SENDER_SMTP_USERNAME": "u"}, "SENDER_SMTP_PASSWORD"},
 		{"zero workers", map[string]string{"SENDER_WORKERS": "0"}, "SENDER_WORKERS"},
+		{"negative SMTP connections", map[string]string{"SENDER_SMTP_CONNECTIONS": "-1"}, "SENDER_SMTP_CONNECTIONS"},
 		{"not a number", map[string]string{"SENDER_PARTITIONS": "four"}, "SENDER_PARTITIONS"},
 		{"too many partitions", map[string]string{"SENDER_PARTITIONS": "5000"}, "SENDER_PARTITIONS"},
 		{"zero attempts", map[string]string{"SENDER_MAX_ATTEMPTS": "0"}, "SENDER_MAX_ATTEMPTS"},

@@ -136,10 +136,25 @@ type Mail struct {
 	MessageID string
 	To        string
 	Lane      queue.Lane
+	// Content and Variables are the message's template and values. A
+	// mailer fills them in itself (smtpmail splices the values into the
+	// content it encoded once); Render gives the filled-in text. When
+	// Content is nil, Rendered holds the text already filled in.
+	Content   *mailtemplate.Compiled
+	Variables map[string]string
 	mailtemplate.Rendered
 	// ListUnsubscribeURL is empty, https (one-click) or http to a loopback
 	// host.
 	ListUnsubscribeURL string
+}
+
+// Render returns the message's subject and bodies with the variables
+// filled in.
+func (m *Mail) Render() mailtemplate.Rendered {
+	if m.Content == nil {
+		return m.Rendered
+	}
+	return m.Content.Render(m.Variables)
 }
 
 // Replier is implemented by a Conn that can tell the relay's reply to the

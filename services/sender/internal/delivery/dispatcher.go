@@ -199,15 +199,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// acquire takes between 1 and n slots, waiting for the first one. It
-// returns 0 when ctx is done.
+// acquire takes between n/2 (at least 1) and n slots, waiting for the
+// first n/2: when the workers are busy, slots come back one at a time, and
+// a read per free slot would cost a Redis round trip (and a pipeline of
+// record loads) per message. Waiting for half a batch cannot starve the
+// workers: readers and reclaimers of all partitions together hold fewer
+// than 2 × partitions × n/2 ≤ total slots while they wait, so entries are
+// always in flight and slots keep coming back. It returns 0 when ctx is
+// done.
 func (d *Dispatcher) acquire(ctx context.Context, n int) int {
-	select {
-	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
+	got := 0
+	for want := max(1, n/2); got < want; got++ {
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			d.release(got)
+			return 0
+		}
 	}
-	got := 1
 	for got < n {
 		select {
 		case d.slots <- struct{}{}:

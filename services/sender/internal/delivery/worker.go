@@ -137,7 +137,8 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		MessageID:          msg.ID,
 		To:                 msg.Recipient,
 		Lane:               msg.Lane,
-		Rendered:           tmpl.Render(msg.Variables),
+		Content:            tmpl,
+		Variables:          msg.Variables,
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
 	}
 	sendCtx, cancel := context.WithDeadline(hard, renewed.Add(d.cfg.Lease-leaseMargin(d.cfg.Lease)))
