@@ -6,6 +6,7 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -46,6 +48,9 @@ type Config struct {
 	// ShutdownGrace is how long in-flight calls get to finish on shutdown
 	// before they are cut off; 0 means 10s.
 	ShutdownGrace time.Duration
+	// TLS, when set, makes the server speak TLS only (see
+	// platform/tlsconfig); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // Server is a gRPC server with its health service.
@@ -91,7 +96,11 @@ func New(cfg Config) (*Server, error) {
 		return status.Error(codes.Internal, "internal error")
 	})
 
-	s := grpc.NewServer(
+	var creds []grpc.ServerOption
+	if cfg.TLS != nil {
+		creds = append(creds, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: 15 * time.Minute,
@@ -114,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 			recovery.StreamServerInterceptor(recoverOpt),
 			cfg.Authorizer.StreamServerInterceptor(),
 		),
-	)
+	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
