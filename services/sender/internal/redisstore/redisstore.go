@@ -123,7 +123,6 @@ func StatsKey(partition int) string { return fmt.Sprintf("snd:stats:{%d}", parti
 // ContentKey is the key of a content template.
 func ContentKey(id string) string { return "snd:content:" + id }
 
-
 // PartitionsKey holds the partition count the queue was created with.
 const PartitionsKey = "snd:partitions"
 
