@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -89,6 +90,10 @@ type Server struct {
 	// Authorizer enforces Spec.Policy; handlers whose answer depends on
 	// the caller's class (an operator sees more) ask it.
 	Authorizer *auth.Authorizer
+	// ClientIP is the address of the caller of an HTTP request, believing
+	// the trusted proxies of Spec.Browser (browserrpc.Config.ClientIP), for
+	// the service's own pages.
+	ClientIP func(*http.Request) netip.Addr
 
 	wrap    func(http.Handler) http.Handler
 	workers []worker
@@ -144,7 +149,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(err)
 	}
 	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(),
-		wrap: func(h http.Handler) http.Handler { return h }}
+		ClientIP: spec.Browser.ClientIP, wrap: func(h http.Handler) http.Handler { return h }}
 	s.OnClose("redis", rdb.Close)
 	defer s.close()
 
