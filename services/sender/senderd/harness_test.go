@@ -66,7 +66,10 @@ func newHarness(t testing.TB, redisOpts ...redistest.Option) *harness {
 			"SENDER_RETRY_AFTER":       retryAfter.String(),
 			"SENDER_PARTITIONS":        "2",
 			"SENDER_WORKERS":           "2",
-			"SENDER_SMTP_TIMEOUT":      "5s",
+			"SENDER_SMTP_TIMEOUT":      "2s",
+			"SENDER_LEASE":             "3s",
+			"SENDER_SMTP_TLS":          "none",
+			"SENDER_RETRY_MAX_DELAY":   (2 * retryAfter).String(),
 			"SHUTDOWN_GRACE":           "2s",
 			"SENDER_CONSUMER":          "test-" + strings.ReplaceAll(t.Name(), "/", "-"),
 		},
@@ -308,7 +311,7 @@ func eventually(ctx context.Context, cond func() bool) error {
 func bulkMessage(key, rcpt, contentID string, vars map[string]string) *senderv1.OutboundMessage {
 	return &senderv1.OutboundMessage{
 		IdempotencyKey: key, Recipient: rcpt, Lane: senderv1.Lane_LANE_BULK,
-		ContentId: contentID, Variables: vars,
+		ContentId: contentID, Variables: vars, ListUnsubscribeUrl: "https://paperroute.example/unsubscribe?t=" + key,
 	}
 }
 

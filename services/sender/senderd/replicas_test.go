@@ -144,7 +144,7 @@ func TestEntriesWaitingForASlotAreNotTakenOver(t *testing.T) {
 	for i := range 4 {
 		batch = append(batch, queue.NewMessage{
 			IdempotencyKey: fmt.Sprintf("wait:bulk:%d", i), Recipient: fmt.Sprintf("bulk%d@example.com", i),
-			Lane: queue.LaneBulk, Content: &queue.Content{Subject: "s", Text: "t"},
+			Lane: queue.LaneBulk, Content: &queue.Content{Subject: "s", Text: "t"}, ListUnsubscribeURL: "https://x.example/u",
 		})
 	}
 	if _, err := queue.NewService(store, nil).Enqueue(ctx, batch); err != nil {

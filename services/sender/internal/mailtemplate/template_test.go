@@ -83,7 +83,7 @@ func TestEscapeShowsTextExactly(t *testing.T) {
 		}
 	}
 	// Escaped text next to a real variable.
-	got := mailtemplate.Parse(mailtemplate.Escape("Paper: {{name}}") + " for {{name}}").Render(vars, nil)
+	got := mailtemplate.Parse(mailtemplate.Escape("Paper: {{name}}")+" for {{name}}").Render(vars, nil)
 	if want := "Paper: {{name}} for Ada"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
