@@ -45,9 +45,20 @@ func runWorker(b *testing.B, h *harness) {
 // the (in-memory, gRPC) sender meanwhile. Latency is measured from each
 // request's scheduled start, so a stall shows in the tail (no coordinated
 // omission). One op is one request.
+//
+// Two variants: "with-worker" (as deployed) and "request-path" (no worker, so
+// the jobs only pile up in the stream): the difference is what the
+// background work costs the request tail on a 2-core machine.
 func BenchmarkSubscribeAt1000rps(b *testing.B) {
+	b.Run("with-worker", func(b *testing.B) { benchSubscribeAt(b, true) })
+	b.Run("request-path", func(b *testing.B) { benchSubscribeAt(b, false) })
+}
+
+func benchSubscribeAt(b *testing.B, worker bool) {
 	h := start(b)
-	runWorker(b, h)
+	if worker {
+		runWorker(b, h)
+	}
 	const interval = time.Millisecond
 	lat := make([]time.Duration, b.N)
 	var wg sync.WaitGroup
@@ -233,4 +244,52 @@ func BenchmarkListDueSlot(b *testing.B) {
 func confirmTokenOf(b *testing.B, h *harness, m sendertest.Mail) string {
 	_, tok := testenv.Link(b, h.PublicURL, m, "confirm")
 	return tok
+}
+
+// BenchmarkImportCSV streams a CSV of SUBSCRIBER_BENCH_IMPORT_ROWS rows
+// (default 100,000; every row with consent evidence, two topics, a time
+// zone) through ImportSubscribers over gRPC in 1 MiB messages, and reports
+// rows/s. One op is one whole import into an empty store.
+func BenchmarkImportCSV(b *testing.B) {
+	rows := 100_000
+	if v := os.Getenv("SUBSCRIBER_BENCH_IMPORT_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = n
+	}
+	var buf []byte
+	buf = append(buf, "email,consent_text_version,consent_time,topics,timezone,delivery_hour\n"...)
+	for i := range rows {
+		buf = fmt.Appendf(buf, "reader%d@example.com,v1,2025-03-01T10:15:00Z,llm;rl,Europe/Berlin,%d\n", i, i%24)
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		h := start(b)
+		b.StartTimer()
+		t0 := time.Now()
+		stream, err := h.client.ImportSubscribers(admin())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(buf); i += 1 << 20 {
+			msg := &subscriberv1.ImportSubscribersRequest{Data: buf[i:min(i+1<<20, len(buf))]}
+			if i == 0 {
+				msg.Format, msg.Source = subscriberv1.ImportFormat_IMPORT_FORMAT_CSV, "bench"
+			}
+			if err := stream.Send(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		res, err := stream.CloseAndRecv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.GetImportedActive() != int64(rows) {
+			b.Fatalf("report = %v", res)
+		}
+		b.ReportMetric(float64(rows)/time.Since(t0).Seconds(), "rows/s")
+	}
 }
