@@ -34,31 +34,41 @@ func (s *Server) ImportSubscribers(stream subscriberv1.SubscriberService_ImportS
 	case subscriberv1.ImportFormat_IMPORT_FORMAT_JSON_LINES:
 		req.Format = subscription.ImportJSONLines
 	}
+	// Import reads the rows in its own goroutine; this one alone receives
+	// from the stream, so nothing touches the stream after we return.
 	pr, pw := io.Pipe()
+	type result struct {
+		rep subscription.ImportReport
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		msg := first
-		var err error
-		for {
-			if len(msg.GetData()) > maxImportChunk {
-				_ = pw.CloseWithError(validation.Field("data", "must be at most 1 MiB per message"))
-				return
-			}
-			if _, err := pw.Write(msg.GetData()); err != nil {
-				return // the reader stopped
-			}
-			msg, err = stream.Recv()
-			if errors.Is(err, io.EOF) {
-				_ = pw.Close()
-				return
-			}
-			if err != nil {
-				_ = pw.CloseWithError(err)
-				return
-			}
-		}
+		rep, err := s.svc.Import(ctx, pr, req)
+		_ = pr.CloseWithError(io.ErrClosedPipe) // the receiver below stops writing
+		done <- result{rep, err}
 	}()
-	rep, err := s.svc.Import(ctx, pr, req)
-	_ = pr.CloseWithError(io.ErrClosedPipe) // unblock the receiver if Import stopped early
+	msg := first
+	for {
+		if len(msg.GetData()) > maxImportChunk {
+			_ = pw.CloseWithError(validation.Field("data", "must be at most 1 MiB per message"))
+			break
+		}
+		if _, err := pw.Write(msg.GetData()); err != nil {
+			break // Import stopped reading
+		}
+		var err error
+		msg, err = stream.Recv()
+		if errors.Is(err, io.EOF) {
+			_ = pw.Close()
+			break
+		}
+		if err != nil {
+			_ = pw.CloseWithError(err)
+			break
+		}
+	}
+	res := <-done
+	rep, err := res.rep, res.err
 	if err != nil {
 		return toStatus(err)
 	}
