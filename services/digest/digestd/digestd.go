@@ -106,6 +106,9 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		return err
 	}
 	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, s.Authorizer.IsOperator))
+	if err := setupSite(s, cfg, svc); err != nil {
+		return err
+	}
 	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
 	if err != nil {
 		return err

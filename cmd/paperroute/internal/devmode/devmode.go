@@ -102,6 +102,9 @@ func Run(ctx context.Context, getenv func(string) string, opts Options) error {
 		"SENDER_SMTP_ADDR":          catcher.Addr(),
 		"SENDER_SMTP_TLS":           "none",
 		"DIGEST_POSTAL_ADDRESS":     or(getenv("DIGEST_POSTAL_ADDRESS"), "paperroute dev (local), no postal address"),
+		// The demo imports the sample after start-up: record it for the
+		// web archive soon, not a quarter of an hour later.
+		"DIGEST_ARCHIVE_INTERVAL": or(getenv("DIGEST_ARCHIVE_INTERVAL"), "30s"),
 	}, getenv)
 	st, err := stack.Listen(env)
 	if err != nil {

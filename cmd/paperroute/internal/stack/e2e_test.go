@@ -69,7 +69,11 @@ type world struct {
 	http    *http.Client
 }
 
-func startWorld(t testing.TB) *world {
+func startWorld(t testing.TB) *world { return startWorldWith(t, nil) }
+
+// startWorldWith is startWorld with overrides of env (an empty value unsets
+// a variable).
+func startWorldWith(t testing.TB, overrides map[string]string) *world {
 	t.Helper()
 	rdb := redistest.Start(t)
 	catcher, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
@@ -77,7 +81,7 @@ func startWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { catcher.Close() })
-	st, err := stack.Listen(env(rdb.URL(), catcher.Addr()))
+	st, err := stack.Listen(envload.MapGetenv(overrides, env(rdb.URL(), catcher.Addr())))
 	if err != nil {
 		t.Fatal(err)
 	}
