@@ -9,7 +9,7 @@ SHELL := bash
 export GOTOOLCHAIN := auto
 
 BIN := $(CURDIR)/bin
-MODULES := api platform services/subscriber services/digest services/sender cmd/paperroute deploy
+MODULES := api platform services/subscriber services/digest services/sender cmd/paperroute deploy bench
 
 # Pinned tool versions: installed with `go install` into ./bin, never downloaded
 # as binaries.
@@ -59,11 +59,20 @@ test: test-deps $(BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## Test every module with
 	@echo "all $(words $(MODULES)) modules passed"
 
 .PHONY: bench
-bench: ## Run the benchmarks of every module (results: docs/benchmarks.md).
+bench: bench-go bench-sender ## Run every benchmark (results: docs/benchmarks.md).
+
+.PHONY: bench-go
+bench-go: ## Run the Go benchmarks of every module.
 	@for m in $(MODULES); do \
 		echo "=== module $$m"; \
 		(cd $$m && go test -run '^$$' -bench . -benchmem ./...); \
 	done
+
+# BENCH_MESSAGES sets the bulk send's size (default 100000); BENCH_FLAGS
+# passes more flags (e.g. -rounds 3, -bench throughput, -cpuprofile f).
+.PHONY: bench-sender
+bench-sender: ## Sender vs raw go-mail on smtp-sink, tx latency, Redis memory, a 20 ms relay (bench/).
+	cd bench && go run ./cmd/senderbench $(BENCH_FLAGS)
 
 .PHONY: tools
 tools: $(TOOLS) ## Install the pinned tools into ./bin.

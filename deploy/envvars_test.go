@@ -63,7 +63,11 @@ func envReads(t *testing.T, root, dir string) []envRead {
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") {
+			// Test support (redistest, browsertest, sendertest, testenv…)
+			// is not part of any program: its variables (CI,
+			// UPDATE_SCREENSHOTS) are not configuration.
+			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") ||
+				strings.HasSuffix(d.Name(), "test") || d.Name() == "testenv" {
 				return filepath.SkipDir
 			}
 			return nil
@@ -98,6 +102,16 @@ func envReads(t *testing.T, root, dir string) []envRead {
 					}
 				}
 			case *ast.CallExpr:
+				// service.RunFromEnv(ctx, getenv, deps, "PREFIX", …) reads
+				// the browser settings PREFIX_* (platform/browserrpc.FromEnv).
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "RunFromEnv" && len(n.Args) > 3 {
+					if prefix, ok := constString(n.Args[3], consts); ok {
+						for _, v := range browserVars {
+							reads = append(reads, envRead{prefix + v, at(n.Pos())})
+						}
+					}
+					return true
+				}
 				if !isGetenv(n.Fun) || len(n.Args) == 0 {
 					return true
 				}
@@ -114,6 +128,10 @@ func envReads(t *testing.T, root, dir string) []envRead {
 	}
 	return reads
 }
+
+// browserVars are the suffixes browserrpc.FromEnv reads under a service's
+// prefix.
+var browserVars = []string{"_ALLOWED_ORIGINS", "_TRUSTED_PROXIES", "_CLIENT_IP_HEADER"}
 
 func isGetenv(fun ast.Expr) bool {
 	var name string

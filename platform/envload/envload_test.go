@@ -52,3 +52,18 @@ func TestMapGetenvFallback(t *testing.T) {
 		t.Errorf("B = %q", got)
 	}
 }
+
+func TestServiceAddressDefaults(t *testing.T) {
+	var got struct {
+		Sender string `env:"SENDER_GRPC_ADDR"`
+		Pages  string `env:"SUBSCRIBER_HTTP_ADDR"`
+		Other  string `env:"SOMETHING_ELSE"`
+	}
+	getenv := envload.MapGetenv(map[string]string{"SUBSCRIBER_HTTP_ADDR": "0.0.0.0:80"}, nil)
+	if err := envload.Load(context.Background(), getenv, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Sender != "127.0.0.1:50053" || got.Pages != "0.0.0.0:80" || got.Other != "" {
+		t.Errorf("Load = %+v; want the sender's default address, the set value kept, no default for other names", got)
+	}
+}

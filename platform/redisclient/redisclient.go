@@ -106,3 +106,25 @@ func Redact(rawURL string) string {
 	}
 	return u.Redacted()
 }
+
+// FormatTime is how paperroute keeps an instant in a Redis hash field:
+// RFC 3339 in UTC with nanoseconds, "" for the zero time. Readable in
+// redis-cli, sortable as text, exact on the way back.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// ParseTime reads what FormatTime wrote; "" is the zero time.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redisclient: stored time %q: %w", s, err)
+	}
+	return t, nil
+}

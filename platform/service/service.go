@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -237,3 +238,23 @@ func (s *Server) close() {
 // CloseListeners closes the listeners in deps. A service's Run calls it when
 // it fails before handing deps to Run (a bad configuration, say).
 func CloseListeners(deps Deps) { listener.Close(deps.GRPCListener, deps.HTTPListener) }
+
+// RunFromEnv is the whole of a service's <svc>d.Run: it loads the service's
+// configuration with load and its browser settings (<PREFIX>_ALLOWED_ORIGINS
+// and friends, see browserrpc.FromEnv), builds the Spec with spec, and
+// runs it. A configuration error is returned at once, naming the variable.
+func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Deps, envPrefix string,
+	load func(context.Context, func(string) string) (C, error), spec func(C) Spec) error {
+	cfg, err := load(ctx, getenv)
+	if err == nil {
+		var browser browserrpc.Config
+		if browser, err = browserrpc.FromEnv(getenv, envPrefix); err == nil {
+			s := spec(cfg)
+			s.Browser = browser
+			return Run(ctx, deps, s)
+		}
+		err = fmt.Errorf("config: %w", err)
+	}
+	CloseListeners(deps)
+	return fmt.Errorf("%s: %w", strings.ToLower(envPrefix), err)
+}

@@ -13,13 +13,15 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/auth"
-	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
+	"github.com/paperroute/paperroute/services/digest/internal/metrics"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
+	"github.com/paperroute/paperroute/services/digest/internal/poller"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
@@ -33,28 +35,19 @@ type Deps = service.Deps
 // A bad configuration or an unreachable Redis at start-up is an error returned at once.
 // Run closes the listeners in deps, also when it fails to start.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("digest: %w", err)
-	}
-	browser, err := browserrpc.FromEnv(getenv, "DIGEST")
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("digest: config: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "digest",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		MaxRecvBytes:  cfg.MaxRecvBytes(),
-		ShutdownGrace: cfg.ShutdownGrace,
-		Browser:       browser,
-		LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
-		Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "DIGEST", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "digest",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			MaxRecvBytes:  cfg.MaxRecvBytes(),
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs:      []any{"subscriber", cfg.SubscriberAddr, "sender", cfg.SenderAddr},
+			Setup:         func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 
@@ -100,12 +93,15 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		SentMemory:       cfg.SentMemory,
 		Logger:           s.Logger,
 		PapersPerEdition: cfg.PapersPerEdition,
-		MaxImportBytes:   cfg.MaxImportBytes,
 	})
 	if err != nil {
 		return err
 	}
-	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, s.Authorizer.IsOperator))
+	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes})
+	if err != nil {
+		return err
+	}
+	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, papers, s.Authorizer.IsOperator))
 	if err := setupSite(s, cfg, svc); err != nil {
 		return err
 	}
@@ -115,6 +111,9 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	}
 	if cfg.Scheduler {
 		s.Go("scheduler", sched.Run)
+	}
+	if err := startPoller(s, cfg, papers, store); err != nil {
+		return err
 	}
 	s.Go("digest runs", func(ctx context.Context) error {
 		// Runs stop when the service does: each in-flight run is marked
@@ -133,4 +132,27 @@ func rankingParams(cfg config.Config) ranking.Params {
 	p := ranking.DefaultParams()
 	p.Window = cfg.TrendingWindow
 	return p
+}
+
+// startPoller runs the source poller when DIGEST_SOURCES names any.
+func startPoller(s *service.Server, cfg config.Config, papers *library.Service, lease poller.Lease) error {
+	sources, err := poller.ParseSources(cfg.Sources)
+	if err != nil || len(sources) == 0 {
+		return err // Validate has checked the list; empty means off
+	}
+	m, err := metrics.NewPoller(s.Metrics)
+	if err != nil {
+		return fmt.Errorf("poller metrics: %w", err)
+	}
+	p, err := poller.New(poller.Config{
+		Sources: sources, Days: cfg.PollDays, Interval: cfg.PollInterval, Timeout: cfg.PollTimeout,
+		MaxBodyBytes: cfg.MaxImportBytes, Importer: papers, Lease: lease, Clock: poller.SystemClock{},
+		Metrics: m, Logger: s.Logger.With("component", "poller"),
+		UserAgent: "paperroute-digest (+https://github.com/paperroute/paperroute)",
+	})
+	if err != nil {
+		return err
+	}
+	s.Go("source poller", p.Run)
+	return nil
 }

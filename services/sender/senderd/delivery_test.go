@@ -332,7 +332,7 @@ func TestTemporaryFailuresAreRetried(t *testing.T) {
 		wantError    string // in last_error
 		wantAttempts int32
 	}{
-		{"4xx at RCPT", mailcatcher.StageRcpt, 2, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}, "451", 3},
+		{"4xx at RCPT", mailcatcher.StageRcpt, 2, &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "try later"}, "450", 3},
 		{"4xx after DATA", mailcatcher.StageData, 1, &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "full"}, "452", 2},
 		{"disconnect mid-DATA", mailcatcher.StageData, 1, mailcatcher.ErrDisconnect, "", 2},
 		{"disconnect at MAIL", mailcatcher.StageMail, 1, mailcatcher.ErrDisconnect, "", 2},
@@ -383,7 +383,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 	}{
 		{"5xx at RCPT", nil, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}, mailcatcher.StageRcpt, 1, "550"},
 		{"5xx after DATA", nil, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}, mailcatcher.StageData, 1, "554"},
-		{"max attempts of 4xx", map[string]string{"SENDER_MAX_ATTEMPTS": "3"}, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}, mailcatcher.StageRcpt, 3, "gave up after 3 attempts"},
+		{"max attempts of 4xx", map[string]string{"SENDER_MAX_ATTEMPTS": "3"}, &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "later"}, mailcatcher.StageRcpt, 3, "gave up after 3 attempts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

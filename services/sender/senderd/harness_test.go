@@ -66,7 +66,10 @@ func newHarness(t testing.TB, redisOpts ...redistest.Option) *harness {
 			"SENDER_RETRY_AFTER":       retryAfter.String(),
 			"SENDER_PARTITIONS":        "2",
 			"SENDER_WORKERS":           "2",
-			"SENDER_SMTP_TIMEOUT":      "5s",
+			"SENDER_SMTP_TIMEOUT":      "2s",
+			"SENDER_LEASE":             "3s",
+			"SENDER_SMTP_TLS":          "none",
+			"SENDER_RETRY_MAX_DELAY":   (2 * retryAfter).String(),
 			"SHUTDOWN_GRACE":           "2s",
 			"SENDER_CONSUMER":          "test-" + strings.ReplaceAll(t.Name(), "/", "-"),
 		},
@@ -261,6 +264,36 @@ func (h *harness) pendingCount(ctx context.Context) int64 {
 	return n
 }
 
+// plantCanary adds an entry to stream that a consumer that died at once
+// holds: a running reclaimer takes it over RetryAfter from now, which is
+// the moment it would take over any entry idle since before. Its message id
+// has no record, so whoever claims it acknowledges it without mailing.
+func (h *harness) plantCanary(ctx context.Context, stream string) (entryID string) {
+	h.t.Helper()
+	var add *redis.StringCmd
+	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"id", strings.Repeat("c", 32)}})
+		p.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "senders", Consumer: "dead-canary", Streams: []string{stream, ">"}, Count: 1, Block: -1})
+		return nil
+	})
+	if err != nil {
+		h.t.Fatalf("plant canary: %v", err)
+	}
+	return add.Val()
+}
+
+// waitCanaryClaimed waits until a reclaimer took the canary over.
+func (h *harness) waitCanaryClaimed(ctx context.Context, stream, entryID string) {
+	h.t.Helper()
+	err := eventually(ctx, func() bool {
+		p, err := h.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: "senders", Start: entryID, End: entryID, Count: 1}).Result()
+		return err == nil && (len(p) == 0 || p[0].Consumer != "dead-canary")
+	})
+	if err != nil {
+		h.t.Fatalf("nobody claimed the canary %s on %s", entryID, stream)
+	}
+}
+
 // eventually polls cond until it holds or ctx is done.
 func eventually(ctx context.Context, cond func() bool) error {
 	for {
@@ -278,7 +311,7 @@ func eventually(ctx context.Context, cond func() bool) error {
 func bulkMessage(key, rcpt, contentID string, vars map[string]string) *senderv1.OutboundMessage {
 	return &senderv1.OutboundMessage{
 		IdempotencyKey: key, Recipient: rcpt, Lane: senderv1.Lane_LANE_BULK,
-		ContentId: contentID, Variables: vars,
+		ContentId: contentID, Variables: vars, ListUnsubscribeUrl: "https://paperroute.example/unsubscribe?t=" + key,
 	}
 }
 

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/auth"
-	"github.com/paperroute/paperroute/platform/browserrpc"
 	"github.com/paperroute/paperroute/platform/service"
 	"github.com/paperroute/paperroute/services/sender/internal/config"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
@@ -30,35 +32,29 @@ type Deps = service.Deps
 // An unreachable SMTP relay is not: the workers keep dialling with backoff
 // while the API accepts mail into the queue.
 func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
-	cfg, err := config.Load(ctx, getenv)
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("sender: %w", err)
-	}
-	browser, err := browserrpc.FromEnv(getenv, "SENDER")
-	if err != nil {
-		service.CloseListeners(deps)
-		return fmt.Errorf("sender: config: %w", err)
-	}
-	return service.Run(ctx, deps, service.Spec{
-		Name:          "sender",
-		GRPCAddr:      cfg.GRPCAddr,
-		HTTPAddr:      cfg.HTTPAddr,
-		RedisURL:      cfg.RedisURL,
-		Policy:        grpcapi.Policy(),
-		Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
-		MaxRecvBytes:  maxRecvBytes,
-		ShutdownGrace: cfg.ShutdownGrace,
-		Browser:       browser,
-		LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
-			"workers", cfg.Workers, "consumer", cfg.Consumer},
-		Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+	return service.RunFromEnv(ctx, getenv, deps, "SENDER", config.Load, func(cfg config.Config) service.Spec {
+		return service.Spec{
+			Name:          "sender",
+			GRPCAddr:      cfg.GRPCAddr,
+			HTTPAddr:      cfg.HTTPAddr,
+			RedisURL:      cfg.RedisURL,
+			Policy:        grpcapi.Policy(),
+			Tokens:        auth.Tokens{Admin: cfg.AdminToken, Service: cfg.ServiceToken},
+			MaxRecvBytes:  maxRecvBytes,
+			ShutdownGrace: cfg.ShutdownGrace,
+			LogAttrs: []any{"smtp", cfg.SMTPAddr, "partitions", cfg.Partitions,
+				"workers", cfg.Workers, "consumer", cfg.Consumer},
+			Setup: func(ctx context.Context, s *service.Server) error { return setup(ctx, s, cfg) },
+		}
 	})
 }
 
 // setup wires the queue, the SMTP mailer and the dispatcher onto s.
 func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
-	store := redisstore.New(s.Redis, cfg.Partitions)
+	if err := checkEvictionPolicy(ctx, s.Redis, cfg.AllowEviction, s.Logger); err != nil {
+		return err
+	}
+	store := redisstore.New(s.Redis, cfg.Partitions).WithRetention(cfg.Retention)
 	if err := store.EnsureGroups(ctx); err != nil {
 		if errors.Is(err, redisstore.ErrPartitionsChanged) {
 			return fmt.Errorf("SENDER_PARTITIONS: %w", err)
@@ -81,25 +77,62 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	// SENDER_SMTP_CONNECTIONS: a pool shared by the workers, or (0) one
+	// connection per worker.
+	var relay delivery.Mailer = mailer
+	closeRelay := func() {}
+	if cfg.SMTPConnections > 0 {
+		pool, err := smtpmail.NewPool(mailer, cfg.SMTPConnections, cfg.SMTPMaxPerConn)
+		if err != nil {
+			return err
+		}
+		relay, closeRelay = pool, pool.Close
+	}
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
-		Partitions:  cfg.Partitions,
-		Workers:     cfg.Workers,
-		Consumer:    cfg.Consumer,
-		MaxAttempts: cfg.MaxAttempts,
-		RetryAfter:  cfg.RetryAfter,
-		MaxPerConn:  cfg.SMTPMaxPerConn,
-		Grace:       cfg.ShutdownGrace,
-		Logger:      s.Logger,
-		Metrics:     deliveryMetrics,
-	}, store, mailer)
+		Partitions:    cfg.Partitions,
+		Workers:       cfg.Workers,
+		Consumer:      cfg.Consumer,
+		MaxAttempts:   cfg.MaxAttempts,
+		RetryAfter:    cfg.RetryAfter,
+		RetryMaxDelay: cfg.RetryMaxDelay,
+		Lease:         cfg.Lease,
+		RetryUnknown:  cfg.RetryUnknown,
+		MaxPerConn:    cfg.SMTPMaxPerConn,
+		Grace:         cfg.ShutdownGrace,
+		Logger:        s.Logger,
+		Metrics:       deliveryMetrics,
+	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
 	}
-	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)))
-	s.Go("dispatcher", dispatcher.Run)
+	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
+	s.Go("dispatcher", func(ctx context.Context) error {
+		defer closeRelay() // the pool's idle connections, after the last send
+		return dispatcher.Run(ctx)
+	})
 	return nil
 }
 
 // maxRecvBytes bounds one request. An Enqueue batch of 1000 digest messages
 // by content id is well under 1 MiB; inline content is for small mail.
 const maxRecvBytes = 8 << 20
+
+// checkEvictionPolicy refuses a Redis that may evict keys (evicted records
+// and entries are lost mail) unless allowed, then it warns loudly. A Redis
+// that does not allow CONFIG GET (some managed services) gets a warning.
+func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow bool, log *slog.Logger) error {
+	vals, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		log.WarnContext(ctx, "sender: cannot read Redis' maxmemory-policy; make sure it is noeviction, or mail may be lost", "err", err)
+		return nil
+	}
+	policy := vals["maxmemory-policy"]
+	if policy == "" || policy == "noeviction" {
+		return nil
+	}
+	if !allow {
+		return fmt.Errorf("redis maxmemory-policy is %q: set it to noeviction (evicted keys are lost mail), or SENDER_ALLOW_EVICTION=true to run anyway", policy)
+	}
+	log.ErrorContext(ctx, "sender: Redis may evict keys (maxmemory-policy is not noeviction): queued mail can be lost", "maxmemory-policy", policy)
+	return nil
+}

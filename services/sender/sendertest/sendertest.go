@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -204,6 +205,10 @@ func (f *Fake) MailsTo(rcpt string) []Mail {
 	}
 	return out
 }
+
+// Cancelled returns the recipients cancelled with CancelRecipient (in
+// normalised form) and when.
+func (f *Fake) Cancelled() map[string]time.Time { return f.store.cancelled() }
 
 // PutContent implements senderv1.SenderServiceServer: the sender's own
 // PutContent, recorded.

@@ -115,7 +115,7 @@ func TestValidatesLikeTheSender(t *testing.T) {
 	for field := range grpcerr.FieldViolations(err) {
 		fields = append(fields, field)
 	}
-	want := []string{"messages[1].recipient", "messages[1].variables", "messages[2].content_id"}
+	want := []string{"messages[1].list_unsubscribe_url", "messages[1].recipient", "messages[1].variables", "messages[2].content_id", "messages[2].list_unsubscribe_url"}
 	if diff := cmp.Diff(want, fields, cmpSorted); diff != "" {
 		t.Errorf("violated fields (-want +got):\n%s", diff)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
@@ -17,12 +18,14 @@ type memStore struct {
 	contents map[string]queue.Content
 	messages map[string]queue.Message
 	order    []string // message ids in the order they were queued
+	cancels  map[string]time.Time
+	pause    queue.Pause
 }
 
 var _ queue.Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{contents: map[string]queue.Content{}, messages: map[string]queue.Message{}}
+	return &memStore{contents: map[string]queue.Content{}, messages: map[string]queue.Message{}, cancels: map[string]time.Time{}}
 }
 
 func (s *memStore) PutContents(_ context.Context, contents map[string]queue.Content) error {
@@ -111,4 +114,34 @@ func (s *memStore) snapshot() ([]queue.Message, map[string]queue.Content) {
 		out[i].Variables = maps.Clone(out[i].Variables)
 	}
 	return out, maps.Clone(s.contents)
+}
+
+func (s *memStore) CancelRecipient(_ context.Context, rcpt string, _ bool, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancels[rcpt] = at
+	return nil
+}
+
+func (s *memStore) SetPause(_ context.Context, p queue.Pause) (queue.Pause, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Paused && s.pause.Paused {
+		p.Since = s.pause.Since
+	}
+	s.pause = p
+	return p, nil
+}
+
+func (s *memStore) GetPause(context.Context) (queue.Pause, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pause, nil
+}
+
+// cancelled returns the recipients cancelled so far.
+func (s *memStore) cancelled() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.cancels)
 }

@@ -20,12 +20,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/subscriberd"
 )
 
@@ -165,7 +166,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	dueIDs := func() map[string]string {
 		t.Helper()
-		res, err := s.client.ListDueSubscribers(as(serviceToken), &subscriberv1.ListDueSubscribersRequest{})
+		// 07:30 UTC today is inside the default delivery slot.
+		y, m, d := time.Now().UTC().Date()
+		at := timestamppb.New(time.Date(y, m, d, 7, 30, 0, 0, time.UTC))
+		res, err := s.client.ListDueSubscribers(as(serviceToken), &subscriberv1.ListDueSubscribersRequest{DueTime: at})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,6 +187,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	if res.GetMessage() == "" {
 		t.Error("empty Subscribe message")
+	}
+	// The mail decision is taken off the request path, by the job worker.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.sender.Mails()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	mails := s.sender.Mails()
 	if len(mails) != 1 || mails[0].To != addr {

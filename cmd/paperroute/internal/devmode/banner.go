@@ -46,7 +46,7 @@ Try:
 
   TOKEN=$(cat {{q .AdminTokenPath}})
   {{.Grpcurl}} -plaintext {{.Addrs.SubscriberGRPC}} list
-  {{.Grpcurl}} -plaintext -d '{"email":"you@example.com"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/Subscribe
+  {{.Grpcurl}} -plaintext -d '{"email":"you@example.com","consent_text_version":"v1"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/Subscribe
   {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d '{"state":"SUBSCRIBER_STATE_ACTIVE"}' {{.Addrs.SubscriberGRPC}} paperroute.subscriber.v1.SubscriberService/ListSubscribers
   printf '{"format":"PAPER_FORMAT_HF_DAILY_JSON","data":"%s"}' "$(base64 -w0 {{.SampleFile}})" | {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d @ {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/ImportPapers
   {{.Grpcurl}} -plaintext -H "authorization: Bearer $TOKEN" -d '{"edition":"{{.Demo.Edition}}"}' {{.Addrs.DigestGRPC}} paperroute.digest.v1.DigestService/RunDigest

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -122,6 +124,9 @@ func ensureDemoSubscriber(ctx context.Context, c clients, catcher *mailcatcher.S
 	}
 	if _, err := c.subscriber.Subscribe(ctx, &subscriberv1.SubscribeRequest{
 		Email: DemoEmail, ConsentTextVersion: "dev-demo", UserAgent: "paperroute dev",
+		// Due now: the demo runs the digest at once, and subscribers are
+		// listed by their local delivery hour.
+		DeliveryHour: proto.Int32(int32(time.Now().UTC().Hour())), Timezone: "UTC",
 	}); err != nil {
 		return "", fmt.Errorf("subscribe the demo address: %w", err)
 	}

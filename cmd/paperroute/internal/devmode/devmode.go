@@ -105,6 +105,9 @@ func Run(ctx context.Context, getenv func(string) string, opts Options) error {
 		// The demo imports the sample after start-up: record it for the
 		// web archive soon, not a quarter of an hour later.
 		"DIGEST_ARCHIVE_INTERVAL": or(getenv("DIGEST_ARCHIVE_INTERVAL"), "30s"),
+		// The dev stack never reaches the internet by itself: it runs on the
+		// bundled sample. Set DIGEST_SOURCES (e.g. to hf) to poll for real.
+		"DIGEST_SOURCES": or(getenv("DIGEST_SOURCES"), "off"),
 	}, getenv)
 	st, err := stack.Listen(env)
 	if err != nil {

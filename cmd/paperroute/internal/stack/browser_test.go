@@ -138,7 +138,7 @@ func TestFrontPageInABrowser(t *testing.T) {
 	if got := eval[string](t, b, `document.getElementById("sub-email").getAttribute("aria-invalid")`); got != "true" {
 		t.Errorf("the email field is not marked invalid (aria-invalid %q)", got)
 	}
-	shoot(t, b, shots, "subscribe-invalid", "#subscribe-h")
+	shoot(t, b, shots, "front-subscribe-invalid", "#subscribe-h")
 
 	const reader = "js-reader@example.org"
 	eval[string](t, b, `document.getElementById("sub-email").value = ""`) // chromedp.Clear leaves the typed text here
@@ -151,7 +151,7 @@ func TestFrontPageInABrowser(t *testing.T) {
 	if vis := eval[bool](t, b, `!document.getElementById("sub-email-error").hidden`); vis {
 		t.Error("the earlier field error is still shown after a good submit")
 	}
-	shoot(t, b, shots, "subscribe-sent", "#sub-submit")
+	shoot(t, b, shots, "front-subscribe-sent", "#sub-submit")
 
 	token := w.mailLink(ctx, reader, "confirm")
 	b.Navigate(w.subscriberURL() + "/confirm?token=" + url.QueryEscape(token))
@@ -173,7 +173,7 @@ func TestFrontPageInABrowser(t *testing.T) {
 	if got := b.Text("h1"); !strings.HasPrefix(got, "Trending papers of ") {
 		t.Errorf("edition heading = %q", got)
 	}
-	shoot(t, b, shots, "edition", "")
+	shoot(t, b, shots, "front-edition", "")
 	b.Navigate(w.digestURL() + "/editions")
 	b.WaitVisible(`a[href="/editions/` + weekly + `"]`)
 	b.Navigate(w.digestURL() + "/feed.atom")
@@ -231,8 +231,12 @@ func TestFrontPageWithoutJavaScript(t *testing.T) {
 	}
 	shoot(t, b, shots, "front-nojs", "#subscribe-h")
 	const reader = "nojs-reader@example.org"
-	b.Navigate(w.subscriberURL() + "/subscribe")
+	b.Navigate(w.digestURL() + "/")
+	b.Click("#sub-fallback-link")
 	b.WaitVisible(`input[name="email"]`)
+	if got := b.Location(); got != w.subscriberURL()+"/subscribe" {
+		t.Errorf("the fallback link led to %s, want the subscriber's /subscribe", got)
+	}
 	b.Fill(`input[name="email"]`, reader)
 	b.Click(`form button[type="submit"]`)
 	token := w.mailLink(ctx, reader, "confirm")

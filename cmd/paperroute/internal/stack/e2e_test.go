@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -54,6 +56,7 @@ func env(redisURL, smtpAddr string) func(string) string {
 		"SENDER_RETRY_AFTER":        "500ms",
 		"SHUTDOWN_GRACE":            "5s",
 		"DIGEST_POSTAL_ADDRESS":     "paperroute e2e, 1 Test Road, Testtown",
+		"DIGEST_SOURCES":            "off", // no test reaches the internet
 		"DIGEST_SCHEDULER":          "false",
 	}, nil)
 }
@@ -151,7 +154,10 @@ func (w *world) state(ctx context.Context, email string) subscriberv1.Subscriber
 func (w *world) subscribeAndConfirm(ctx context.Context, email string) {
 	t := w.t
 	t.Helper()
-	if _, err := w.sub.Subscribe(ctx, &subscriberv1.SubscribeRequest{Email: email, ConsentTextVersion: "v1", ClientIp: "203.0.113.7", UserAgent: "e2e"}); err != nil {
+	// Due when the test runs the digest: subscribers are listed by their
+	// local delivery hour.
+	hour := proto.Int32(int32(time.Now().UTC().Hour()))
+	if _, err := w.sub.Subscribe(ctx, &subscriberv1.SubscribeRequest{Email: email, ConsentTextVersion: "v1", ClientIp: "203.0.113.7", UserAgent: "e2e", DeliveryHour: hour, Timezone: "UTC"}); err != nil {
 		t.Fatalf("Subscribe(%s): %v", email, err)
 	}
 	m, err := w.catcher.WaitFor(ctx, mailcatcher.To(email))

@@ -4,6 +4,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,16 +26,6 @@ type Addrs struct {
 	SenderGRPC, SenderHTTP         string
 }
 
-// Default listen addresses, the same the services use on their own.
-var defaults = map[string]string{
-	"SUBSCRIBER_GRPC_ADDR": "127.0.0.1:50051",
-	"SUBSCRIBER_HTTP_ADDR": "127.0.0.1:8081",
-	"DIGEST_GRPC_ADDR":     "127.0.0.1:50052",
-	"DIGEST_HTTP_ADDR":     "127.0.0.1:8082",
-	"SENDER_GRPC_ADDR":     "127.0.0.1:50053",
-	"SENDER_HTTP_ADDR":     "127.0.0.1:8083",
-}
-
 // Stack is the three services with their listeners bound but not yet
 // serving.
 type Stack struct {
@@ -54,10 +45,7 @@ func Listen(getenv func(string) string) (*Stack, error) {
 	s := &Stack{lis: map[string]net.Listener{}}
 	bound := map[string]string{}
 	for _, name := range []string{"SUBSCRIBER_GRPC_ADDR", "SUBSCRIBER_HTTP_ADDR", "DIGEST_GRPC_ADDR", "DIGEST_HTTP_ADDR", "SENDER_GRPC_ADDR", "SENDER_HTTP_ADDR"} {
-		addr := getenv(name)
-		if addr == "" {
-			addr = defaults[name]
-		}
+		addr := cmp.Or(getenv(name), envload.DefaultAddr(name))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			s.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
+	"github.com/paperroute/paperroute/services/digest/internal/poller"
 )
 
 // PlaceholderPostalAddress is the example address of earlier versions'
@@ -27,10 +28,10 @@ const PlaceholderPostalAddress = "paperroute, 1 Example Street, 00000 Example Ci
 type Config struct {
 	// GRPCAddr is where the gRPC API listens. DIGEST_GRPC_ADDR, default
 	// 127.0.0.1:50052.
-	GRPCAddr string `env:"DIGEST_GRPC_ADDR,default=127.0.0.1:50052"`
+	GRPCAddr string `env:"DIGEST_GRPC_ADDR"`
 	// HTTPAddr is where /healthz and /metrics listen. DIGEST_HTTP_ADDR,
 	// default 127.0.0.1:8082.
-	HTTPAddr string `env:"DIGEST_HTTP_ADDR,default=127.0.0.1:8082"`
+	HTTPAddr string `env:"DIGEST_HTTP_ADDR"`
 	// RedisURL is the digest service's Redis. DIGEST_REDIS_URL, default
 	// REDIS_URL (see SharedRedisURL).
 	RedisURL string `env:"DIGEST_REDIS_URL"`
@@ -39,10 +40,10 @@ type Config struct {
 	SharedRedisURL string `env:"REDIS_URL,default=redis://127.0.0.1:6379/0"`
 	// SubscriberAddr is the subscriber service's gRPC address.
 	// SUBSCRIBER_GRPC_ADDR, default 127.0.0.1:50051.
-	SubscriberAddr string `env:"SUBSCRIBER_GRPC_ADDR,default=127.0.0.1:50051"`
+	SubscriberAddr string `env:"SUBSCRIBER_GRPC_ADDR"`
 	// SenderAddr is the sender service's gRPC address. SENDER_GRPC_ADDR,
 	// default 127.0.0.1:50053.
-	SenderAddr string `env:"SENDER_GRPC_ADDR,default=127.0.0.1:50053"`
+	SenderAddr string `env:"SENDER_GRPC_ADDR"`
 	// PapersPerEdition is how many papers a digest carries, 1..50.
 	// DIGEST_PAPERS_PER_EDITION, default 10.
 	PapersPerEdition int `env:"DIGEST_PAPERS_PER_EDITION,default=10"`
@@ -69,6 +70,22 @@ type Config struct {
 	// SchedulerTick is how often the scheduler looks for slots to run.
 	// DIGEST_SCHEDULER_TICK, default 30s.
 	SchedulerTick time.Duration `env:"DIGEST_SCHEDULER_TICK,default=30s"`
+	// Sources are what the source poller fetches (see docs/sources.md): a
+	// comma-separated list of "hf" (the Hugging Face daily papers API),
+	// "hf:<URL>" (another daily papers API URL), "arxiv:<category>" (an
+	// arXiv category through the arXiv API), or "off". DIGEST_SOURCES,
+	// default hf. `paperroute dev` sets it to off unless it is set.
+	Sources string `env:"DIGEST_SOURCES,default=hf"`
+	// PollInterval is the wait between two successful polls, 1m..24h.
+	// DIGEST_POLL_INTERVAL, default 15m.
+	PollInterval time.Duration `env:"DIGEST_POLL_INTERVAL,default=15m"`
+	// PollTimeout bounds one request of the poller, body included, 1s..5m.
+	// DIGEST_POLL_TIMEOUT, default 30s.
+	PollTimeout time.Duration `env:"DIGEST_POLL_TIMEOUT,default=30s"`
+	// PollDays is how many days of the daily list each poll fetches, today
+	// (UTC) first: 2 = today and yesterday, 1..14. DIGEST_POLL_DAYS,
+	// default 2.
+	PollDays int `env:"DIGEST_POLL_DAYS,default=2"`
 	// MaxImportBytes bounds an ImportPapers document, 1 KiB..8 MiB.
 	// DIGEST_MAX_IMPORT_BYTES, default 8388608 (8 MiB).
 	MaxImportBytes int `env:"DIGEST_MAX_IMPORT_BYTES,default=8388608"`
@@ -170,6 +187,18 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN must differ"))
 	}
 	errs = append(errs, c.validateSite()...)
+	if _, err := poller.ParseSources(c.Sources); err != nil {
+		errs = append(errs, fmt.Errorf("DIGEST_SOURCES: %w", err))
+	}
+	if c.PollInterval < time.Minute || c.PollInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_INTERVAL %v is outside 1m..24h", c.PollInterval))
+	}
+	if c.PollTimeout < time.Second || c.PollTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_TIMEOUT %v is outside 1s..5m", c.PollTimeout))
+	}
+	if c.PollDays < 1 || c.PollDays > poller.MaxDays {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_DAYS %d is outside 1..%d", c.PollDays, poller.MaxDays))
+	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE %v must be positive", c.ShutdownGrace))
 	}

@@ -62,6 +62,10 @@ func TestLoadDefaults(t *testing.T) {
 		SubscriberURL:       "http://127.0.0.1:8081",
 		SubscriberPublicURL: "http://127.0.0.1:8081",
 		ArchiveInterval:     15 * time.Minute,
+		Sources:          "hf",
+		PollInterval:     15 * time.Minute,
+		PollTimeout:      30 * time.Second,
+		PollDays:         2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -123,6 +127,12 @@ func TestLoadRejects(t *testing.T) {
 		{"subscriber url with credentials", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://u:p@news.example"}, "DIGEST_SUBSCRIBER_URL"},
 		{"archive interval too short", map[string]string{"DIGEST_ARCHIVE_INTERVAL": "10ms"}, "DIGEST_ARCHIVE_INTERVAL"},
 		{"negative grace", map[string]string{"SHUTDOWN_GRACE": "-1s"}, "SHUTDOWN_GRACE -1s must be positive"},
+		{"unknown source", map[string]string{"DIGEST_SOURCES": "rss:https://example.com/feed"}, `DIGEST_SOURCES: source "rss:https://example.com/feed"`},
+		{"bad arXiv category", map[string]string{"DIGEST_SOURCES": "hf,arxiv:cs LG"}, "want arxiv:<category>"},
+		{"poll too often", map[string]string{"DIGEST_POLL_INTERVAL": "10s"}, "DIGEST_POLL_INTERVAL 10s is outside 1m..24h"},
+		{"poll timeout zero", map[string]string{"DIGEST_POLL_TIMEOUT": "0s"}, "DIGEST_POLL_TIMEOUT 0s is outside"},
+		{"poll days zero", map[string]string{"DIGEST_POLL_DAYS": "0"}, "DIGEST_POLL_DAYS 0 is outside 1..14"},
+		{"poll days too many", map[string]string{"DIGEST_POLL_DAYS": "30"}, "DIGEST_POLL_DAYS 30 is outside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,4 @@
-// Package digest is the digest service's behaviour: importing papers, and
-// digest runs that render an edition once and hand one message per due
+// Package digest is the digest service's behaviour: digest runs that render an edition once and hand one message per due
 // subscriber to the sender.
 //
 // It declares the small interfaces it needs (PaperStore, RunStore,
@@ -31,24 +30,6 @@ var (
 	// digest to show.
 	ErrNothingToPreview = errors.New("digest: no papers in the window to preview")
 )
-
-// Format is the format of an imported document.
-type Format int
-
-const (
-	// FormatUnspecified is not a format; imports with it are rejected.
-	FormatUnspecified Format = iota
-	// FormatHFDailyJSON is the Hugging Face daily papers API response.
-	FormatHFDailyJSON
-)
-
-// ImportResult says what an import stored.
-type ImportResult struct {
-	// Created counts papers not stored before; Updated those refreshed.
-	Created, Updated int
-	// IDs are the document's paper ids in document order, each once.
-	IDs []string
-}
 
 // RunState is where a digest run is.
 type RunState int
@@ -129,6 +110,11 @@ type Run struct {
 	CreateTime time.Time
 	// FinishTime is zero while the run is RUNNING.
 	FinishTime time.Time
+	// Scheduled is true for the scheduler's runs: a subscriber of a slot
+	// caught up after their local day ended is counted missed, not mailed.
+	// An operator's slot run mails them (the operator asked for it). Not
+	// stored.
+	Scheduled bool
 	// HeartbeatTime is when the process running it last said it is alive;
 	// a RUNNING run whose heartbeat stops is marked FAILED.
 	HeartbeatTime time.Time
@@ -212,8 +198,9 @@ type DueSubscriber struct {
 
 // Subscribers finds the subscribers due a digest.
 type Subscribers interface {
-	// ListDue returns one page of the subscribers due at dueTime; next is ""
-	// after the last page.
+	// ListDue returns one page of the subscribers due at dueTime (zero:
+	// now, by the subscriber service's clock); next is "" after the last
+	// page.
 	ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) (subs []DueSubscriber, next string, err error)
 }
 

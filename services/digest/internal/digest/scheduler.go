@@ -38,7 +38,14 @@ type Scheduler struct {
 	store SchedulerStore
 	owner string
 	tick  time.Duration
+	// attempts counts runs of a slot that left subscribers failed; after
+	// MaxSlotAttempts the slot is given up (its failures stay on the runs).
+	attempts map[time.Time]int
 }
+
+// MaxSlotAttempts is how often the scheduler runs a slot whose digests
+// could not all be queued before it moves on.
+const MaxSlotAttempts = 5
 
 // NewScheduler returns a scheduler for svc that looks for due slots every
 // tick.
@@ -50,7 +57,7 @@ func NewScheduler(svc *Service, store SchedulerStore, tick time.Duration) (*Sche
 	if err != nil {
 		return nil, fmt.Errorf("digest: scheduler owner id: %w", err)
 	}
-	return &Scheduler{svc: svc, store: store, owner: owner.String(), tick: tick}, nil
+	return &Scheduler{svc: svc, store: store, owner: owner.String(), tick: tick, attempts: map[time.Time]int{}}, nil
 }
 
 // Run schedules until ctx is done. Errors of one tick are logged and the
@@ -87,10 +94,15 @@ func (sc *Scheduler) Tick(ctx context.Context) ([]Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("digest: scheduler cursor: %w", err)
 	}
-	from := cursor.Add(schedule.SlotLength)
 	if cursor.IsZero() {
-		from = last // first start ever: begin with the current slot
+		// First start ever: begin with the current slot, and say so in the
+		// store, so that a restart catches up from here.
+		cursor = last.Add(-schedule.SlotLength)
+		if err := sc.store.SetCursor(ctx, cursor); err != nil {
+			return nil, fmt.Errorf("digest: scheduler cursor: %w", err)
+		}
 	}
+	from := cursor.Add(schedule.SlotLength)
 	if earliest := schedule.SlotStart(now.Add(-CatchUpHorizon)); from.Before(earliest) {
 		from = earliest
 	}
@@ -104,6 +116,14 @@ func (sc *Scheduler) Tick(ctx context.Context) ([]Run, error) {
 		if run.State != RunSucceeded {
 			return runs, fmt.Errorf("digest: slot %s: run %s %s: %s", slot.Format(time.RFC3339), run.ID, run.State, run.Error)
 		}
+		if run.Counts.Failed > 0 {
+			sc.attempts[slot]++
+			if sc.attempts[slot] < MaxSlotAttempts {
+				return runs, fmt.Errorf("digest: slot %s: run %s could not queue %d digests (attempt %d of %d): %s",
+					slot.Format(time.RFC3339), run.ID, run.Counts.Failed, sc.attempts[slot], MaxSlotAttempts, run.Error)
+			}
+		}
+		delete(sc.attempts, slot)
 		if err := sc.store.SetCursor(ctx, slot); err != nil {
 			return runs, fmt.Errorf("digest: scheduler cursor: %w", err)
 		}
@@ -123,7 +143,7 @@ func (s *Service) runSlot(ctx context.Context, slot time.Time) (Run, error) {
 	if err != nil {
 		return Run{}, fmt.Errorf("digest: new run id: %w", err)
 	}
-	run := Run{ID: id.String(), Slot: slot, State: RunRunning, CreateTime: now, HeartbeatTime: now}
+	run := Run{ID: id.String(), Slot: slot, State: RunRunning, CreateTime: now, HeartbeatTime: now, Scheduled: true}
 	if err := s.cfg.Runs.CreateRun(ctx, run); err != nil {
 		return Run{}, fmt.Errorf("digest: create run: %w", err)
 	}

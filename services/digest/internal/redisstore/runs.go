@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paperroute/paperroute/platform/redisclient"
+
 	"github.com/oklog/ulid/v2"
 	"github.com/redis/go-redis/v9"
 
@@ -99,13 +101,13 @@ func (s *Store) CreateRun(ctx context.Context, run digest.Run) error {
 			fSkipped, run.Counts.Skipped,
 			fFailed, run.Counts.Failed,
 			fPaperIDs, strings.Join(run.PaperIDs, ","),
-			fCreateTime, formatTime(run.CreateTime),
-			fFinishTime, formatTime(run.FinishTime),
+			fCreateTime, redisclient.FormatTime(run.CreateTime),
+			fFinishTime, redisclient.FormatTime(run.FinishTime),
 			fError, run.Error,
-			fSlot, formatTime(run.Slot),
+			fSlot, redisclient.FormatTime(run.Slot),
 			fMissed, run.Counts.Missed,
 			fContents, run.Counts.Contents,
-			fHeartbeat, formatTime(run.HeartbeatTime),
+			fHeartbeat, redisclient.FormatTime(run.HeartbeatTime),
 		)
 		pipe.Expire(ctx, key, digest.RunTTL)
 		return nil
@@ -149,16 +151,16 @@ func (s *Store) GetRun(ctx context.Context, id string) (digest.Run, error) {
 	if ids := h[fPaperIDs]; ids != "" {
 		run.PaperIDs = strings.Split(ids, ",")
 	}
-	if run.CreateTime, err = parseTime(h[fCreateTime]); err != nil {
+	if run.CreateTime, err = redisclient.ParseTime(h[fCreateTime]); err != nil {
 		errs = append(errs, err)
 	}
-	if run.FinishTime, err = parseTime(h[fFinishTime]); err != nil {
+	if run.FinishTime, err = redisclient.ParseTime(h[fFinishTime]); err != nil {
 		errs = append(errs, err)
 	}
-	if run.Slot, err = parseTime(h[fSlot]); err != nil {
+	if run.Slot, err = redisclient.ParseTime(h[fSlot]); err != nil {
 		errs = append(errs, err)
 	}
-	if run.HeartbeatTime, err = parseTime(h[fHeartbeat]); err != nil {
+	if run.HeartbeatTime, err = redisclient.ParseTime(h[fHeartbeat]); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -182,12 +184,12 @@ func (s *Store) AddRunCounts(ctx context.Context, id string, d digest.Counts) er
 
 // FinishRun implements digest.RunStore.
 func (s *Store) FinishRun(ctx context.Context, id string, state digest.RunState, errText string, at time.Time) error {
-	return s.update(ctx, id, []any{fState, state.String(), fError, errText, fFinishTime, formatTime(at)}, nil)
+	return s.update(ctx, id, []any{fState, state.String(), fError, errText, fFinishTime, redisclient.FormatTime(at)}, nil)
 }
 
 // Heartbeat implements digest.RunStore.
 func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) error {
-	return s.update(ctx, id, []any{fHeartbeat, formatTime(at)}, nil)
+	return s.update(ctx, id, []any{fHeartbeat, redisclient.FormatTime(at)}, nil)
 }
 
 // FailIfStale implements digest.RunStore. The check and the change are one
@@ -202,7 +204,7 @@ func (s *Store) FailIfStale(ctx context.Context, id string, before time.Time, er
 		hb = run.CreateTime
 	}
 	n, err := failIfStaleAt.Run(ctx, s.rdb, []string{runKey(id)},
-		formatTime(hb), hb.UnixMilli(), before.UnixMilli(), errText, formatTime(at)).Int()
+		redisclient.FormatTime(hb), hb.UnixMilli(), before.UnixMilli(), errText, redisclient.FormatTime(at)).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: fail stale run %s: %w", id, err)
 	}
@@ -270,22 +272,4 @@ func parseState(s string) digest.RunState {
 		}
 	}
 	return 0
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q", s)
-	}
-	return t, nil
 }

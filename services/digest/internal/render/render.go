@@ -2,11 +2,13 @@
 // an HTML body (html/template: paper text is untrusted) and a hand-written
 // plain-text body.
 //
-// The result is a sender template shared by every recipient of the edition:
-// the only per-recipient part is the unsubscribe link, written as the sender
-// variable {{unsubscribe_url}}. Paper text can never form a variable: every
-// "{" from a paper is rendered as &#123; in HTML, and "{{" is broken apart as
-// "{ {" in the subject and the text body.
+// The result is a sender template shared by every recipient of the same
+// paper list: the only per-recipient parts are the unsubscribe and manage
+// links, written as the sender variables {{unsubscribe_url}} and
+// {{manage_url}}. Paper text can never form a variable: every brace from a
+// paper is rendered as a character reference (&#123;) in HTML, and every
+// "{{" in the subject and the text body gets the sender template engine's
+// escape, a backslash ("\{{"), so it shows exactly as written.
 package render
 
 import (
@@ -17,7 +19,6 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,9 +26,12 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
 )
 
-// UnsubscribeVar is the sender variable the unsubscribe links are written
-// as; the sender fills it per recipient.
-const UnsubscribeVar = "{{unsubscribe_url}}"
+// UnsubscribeVar and ManageVar are the sender variables the footer links
+// are written as; the sender fills them per recipient.
+const (
+	UnsubscribeVar = "{{" + digest.VarUnsubscribeURL + "}}"
+	ManageVar      = "{{" + digest.VarManageURL + "}}"
+)
 
 // MaxHTMLBytes is the budget for the HTML body: Gmail clips messages over
 // 102 KB and hides what follows, which would be the unsubscribe link.
@@ -37,7 +41,7 @@ const MaxHTMLBytes = 100 * 1024
 // rest), which also keeps ten worst-case papers under MaxHTMLBytes.
 const (
 	maxTitleRunes          = 300
-	maxSubjectTitleRunes   = 36
+	maxSubjectTitleRunes   = 60
 	maxPreheaderTitleRunes = 90
 	maxAbstractRunes       = 300
 	maxAuthorRunes         = 100
@@ -50,7 +54,10 @@ const (
 // only where it is a whole href attribute value, which paper text (escaped
 // by html/template) can never produce; a paper link that is the sentinel
 // is dropped.
-const unsubscribeSentinel = "https://unsubscribe.paperroute.invalid/"
+const (
+	unsubscribeSentinel = "https://unsubscribe.paperroute.invalid/"
+	manageSentinel      = "https://manage.paperroute.invalid/"
+)
 
 // ErrNoPapers is returned for an edition without papers: there is nothing
 // to mail.
@@ -86,23 +93,32 @@ type page struct {
 	Preheader      string
 	Date           string
 	Heading        string
-	Cards          []card
+	Sections       []section
 	Reason         string
 	UnsubscribeURL string
+	ManageURL      string
 	PostalAddress  string
+}
+
+// section is a titled run of cards ("For you", "Also trending"); the one
+// section of a pure-trending digest has no title.
+type section struct {
+	Title string
+	Cards []card
 }
 
 // card is one paper as the mail shows it.
 type card struct {
 	Title    string
 	URL      string
+	ArxivURL string
 	Authors  string
 	Why      string
 	Repo     string
 	Abstract string
 }
 
-const reason = "You get this mail because you subscribed to the paperroute daily digest of trending research papers. One click on the link below stops it."
+const reason = "You get this mail because you subscribed to the paperroute digest of trending research papers. One click on the first link below stops it; the second changes your topics, keywords and delivery time."
 
 // Render renders the digest of ed. If the HTML of all the papers would
 // exceed MaxHTMLBytes (only possible with many papers of extreme length),
@@ -113,7 +129,7 @@ func (r *Renderer) Render(ed digest.Edition) (digest.Rendered, error) {
 		return digest.Rendered{}, ErrNoPapers
 	}
 	for n := len(ed.Cards); n > 0; n-- {
-		msg, err := r.render(ed.Date, ed.Cards[:n])
+		msg, err := r.render(ed, ed.Cards[:n])
 		if err != nil {
 			return digest.Rendered{}, err
 		}
@@ -125,46 +141,75 @@ func (r *Renderer) Render(ed digest.Edition) (digest.Rendered, error) {
 	return digest.Rendered{}, fmt.Errorf("render: even one paper exceeds the %d byte budget", MaxHTMLBytes)
 }
 
-func (r *Renderer) render(date time.Time, cards []digest.Card) (digest.Rendered, error) {
-	day := date.Format("2 Jan 2006")
+func (r *Renderer) render(ed digest.Edition, cards []digest.Card) (digest.Rendered, error) {
 	top := cards[0].Paper.Title
 	p := page{
-		Subject:        "paperroute · " + day + " · " + cut(top, maxSubjectTitleRunes),
-		Date:           day,
-		Heading:        heading(len(cards)),
+		Subject:        subjectPrefix(ed) + " · " + ed.Date.Format("Mon 2 Jan") + " · " + cut(top, maxSubjectTitleRunes),
+		Date:           ed.Date.Format("Monday 2 January 2006"),
+		Heading:        heading(ed),
 		Reason:         reason,
 		UnsubscribeURL: unsubscribeSentinel,
+		ManageURL:      manageSentinel,
 		PostalAddress:  r.postalAddress,
 	}
-	p.Preheader = "Top today: " + cut(top, maxPreheaderTitleRunes)
+	p.Preheader = "Top: " + cut(top, maxPreheaderTitleRunes)
 	if n := len(cards) - 1; n > 0 {
-		p.Preheader += fmt.Sprintf(" and %d more trending %s", n, plural(n, "paper", "papers"))
+		p.Preheader += fmt.Sprintf(" and %d more %s", n, plural(n, "paper", "papers"))
 	}
+	forYou := section{Title: "For you"}
+	trending := section{}
 	for _, c := range cards {
 		pp := c.Paper
 		repo := pp.GitHubRepo
-		if strings.HasPrefix(repo, unsubscribeSentinel) {
-			repo = "" // it would become the reader's unsubscribe link
+		if strings.HasPrefix(repo, unsubscribeSentinel) || strings.HasPrefix(repo, manageSentinel) {
+			repo = "" // it would become the reader's unsubscribe or manage link
 		}
-		p.Cards = append(p.Cards, card{
+		cd := card{
 			Title:    cut(pp.Title, maxTitleRunes),
 			URL:      pp.URL(),
+			ArxivURL: "https://arxiv.org/abs/" + pp.ID,
 			Authors:  authors(pp.Authors),
 			Why:      c.Why,
 			Repo:     repo,
 			Abstract: abstract(pp),
-		})
+		}
+		if c.ForYou {
+			forYou.Cards = append(forYou.Cards, cd)
+		} else {
+			trending.Cards = append(trending.Cards, cd)
+		}
+	}
+	if len(forYou.Cards) > 0 {
+		p.Sections = append(p.Sections, forYou)
+		trending.Title = "Also trending"
+	}
+	if len(trending.Cards) > 0 {
+		p.Sections = append(p.Sections, trending)
 	}
 	var buf bytes.Buffer
 	if err := r.html.Execute(&buf, p); err != nil {
 		return digest.Rendered{}, fmt.Errorf("render: html: %w", err)
 	}
 	return digest.Rendered{
-		Subject: breakBraces(p.Subject),
+		Subject: escapeTemplate(p.Subject),
 		HTML:    neutraliseHTML(buf.String()),
 		Text:    r.text(p),
 		Cards:   len(cards),
 	}, nil
+}
+
+func subjectPrefix(ed digest.Edition) string {
+	if ed.Weekly {
+		return "Trending papers of the week"
+	}
+	return "Trending papers"
+}
+
+func heading(ed digest.Edition) string {
+	if ed.Weekly {
+		return "This week's trending papers"
+	}
+	return "Today's trending papers"
 }
 
 // neutraliseHTML writes every brace as a character reference, so no paper
@@ -175,6 +220,7 @@ func neutraliseHTML(s string) string {
 		"{", "&#123;",
 		"}", "&#125;",
 		`href="`+unsubscribeSentinel+`"`, `href="`+UnsubscribeVar+`"`,
+		`href="`+manageSentinel+`"`, `href="`+ManageVar+`"`,
 	).Replace(s)
 }
 
@@ -184,26 +230,35 @@ func (r *Renderer) text(p page) string {
 	var b strings.Builder
 	b.WriteString("paperroute · " + p.Date + "\n")
 	b.WriteString(p.Heading + "\n")
-	for i, c := range p.Cards {
-		b.WriteString("\n")
-		indent := strings.Repeat(" ", len(strconv.Itoa(i+1))+2)
-		writeWrapped(&b, strconv.Itoa(i+1)+". ", indent, c.Title)
-		b.WriteString(indent + c.URL + "\n")
-		if c.Authors != "" {
-			writeWrapped(&b, indent, indent, c.Authors)
+	n := 0
+	for _, sec := range p.Sections {
+		if sec.Title != "" {
+			b.WriteString("\n== " + sec.Title + " ==\n")
 		}
-		writeWrapped(&b, indent, indent, c.Why)
-		if c.Repo != "" {
-			writeWrapped(&b, indent, indent, "Code: "+c.Repo)
-		}
-		if c.Abstract != "" {
+		for _, c := range sec.Cards {
+			n++
 			b.WriteString("\n")
-			writeWrapped(&b, indent, indent, c.Abstract)
+			indent := strings.Repeat(" ", len(strconv.Itoa(n))+2)
+			writeWrapped(&b, strconv.Itoa(n)+". ", indent, c.Title)
+			b.WriteString(indent + c.URL + "\n")
+			if c.Authors != "" {
+				writeWrapped(&b, indent, indent, c.Authors)
+			}
+			writeWrapped(&b, indent, indent, c.Why)
+			b.WriteString(indent + "arXiv: " + c.ArxivURL + "\n")
+			if c.Repo != "" {
+				writeWrapped(&b, indent, indent, "Code: "+c.Repo)
+			}
+			if c.Abstract != "" {
+				b.WriteString("\n")
+				writeWrapped(&b, indent, indent, c.Abstract)
+			}
 		}
 	}
 	b.WriteString("\n-- \n")
 	writeWrapped(&b, "", "", p.Reason)
 	b.WriteString("Unsubscribe: " + UnsubscribeVar + "\n")
+	b.WriteString("Manage preferences: " + ManageVar + "\n")
 	writeWrapped(&b, "", "", p.PostalAddress)
 	return b.String()
 }
@@ -211,7 +266,7 @@ func (r *Renderer) text(p page) string {
 // writeWrapped writes s (untrusted) word-wrapped at textWidth, the first
 // line after first and the others after indent.
 func writeWrapped(b *strings.Builder, first, indent, s string) {
-	s = breakBraces(s)
+	s = escapeTemplate(s)
 	prefix, width := first, utf8.RuneCountInString(first)
 	line := 0
 	// Split at plain spaces only: a no-break space (as in "et al.") holds
@@ -237,13 +292,6 @@ func writeWrapped(b *strings.Builder, first, indent, s string) {
 		line++
 	}
 	b.WriteString("\n")
-}
-
-func heading(n int) string {
-	if n == 1 {
-		return "The most upvoted paper on Hugging Face today"
-	}
-	return fmt.Sprintf("The %d most upvoted papers on Hugging Face today", n)
 }
 
 // authors lists the first few names, each cut to a sane length.
@@ -301,22 +349,11 @@ func lastSpace(r []rune) int {
 	return -1
 }
 
-// breakBraces puts a space between two braces in a row, so untrusted text
-// in a plain-text template cannot form a {{variable}}.
-func breakBraces(s string) string {
-	if !strings.Contains(s, "{{") {
-		return s
-	}
-	var b strings.Builder
-	prev := rune(0)
-	for _, r := range s {
-		if r == '{' && prev == '{' {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-		prev = r
-	}
-	return b.String()
+// escapeTemplate writes untrusted text for the sender's template engine
+// (services/sender/internal/mailtemplate): a backslash before every "{{",
+// so the text shows exactly as written and never reads as a variable.
+func escapeTemplate(s string) string {
+	return strings.ReplaceAll(s, "{{", `\{{`)
 }
 
 func plural(n int, one, many string) string {

@@ -37,8 +37,10 @@ func edition(papers ...paper.Paper) digest.Edition {
 	return ed
 }
 
-// variable matches a sender template variable, as the sender reads them.
-var variable = regexp.MustCompile(`\{\{([a-z][a-z0-9_]{0,63})\}\}`)
+// variable matches a sender template variable, as the sender reads them
+// (services/sender/internal/mailtemplate), or an escaped "\{{" (group 1
+// empty), which is text.
+var variable = regexp.MustCompile(`\\\{\{|\{\{([a-z][a-z0-9_]{0,63})\}\}`)
 
 func newRenderer(t *testing.T) *render.Renderer {
 	t.Helper()
@@ -91,11 +93,32 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
-	if got, want := msg.Subject, "paperroute · 12 Jun 2026 · EvoArena: Tracking Memory Evolution…"; got != want {
+	if got, want := msg.Subject, "Trending papers · Fri 12 Jun · EvoArena: Tracking Memory Evolution for Robust LLM Agents…"; got != want {
 		t.Errorf("Subject = %q, want %q", got, want)
 	}
 	golden(t, "digest.html.golden", msg.HTML)
 	golden(t, "digest.txt.golden", msg.Text)
+}
+
+// TestRenderGoldenForYou renders a personalised weekly digest: "For you"
+// cards with what they matched, then "Also trending".
+func TestRenderGoldenForYou(t *testing.T) {
+	ed := edition(topTen(t)[:6]...)
+	ed.Weekly = true
+	for i := range 3 {
+		ed.Cards[i].ForYou = true
+		ed.Cards[i].Why = ranking.Why(ed.Cards[i].Paper, []string{"Large language models", "agents"})
+	}
+	msg, err := newRenderer(t).Render(ed)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	if got, want := msg.Subject, "Trending papers of the week · Fri 12 Jun · EvoArena: Tracking Memory Evolution for Robust LLM Agents…"; got != want {
+		t.Errorf("Subject = %q, want %q", got, want)
+	}
+	checkTemplate(t, msg)
+	golden(t, "digest-foryou.html.golden", msg.HTML)
+	golden(t, "digest-foryou.txt.golden", msg.Text)
 }
 
 func TestRenderContent(t *testing.T) {
@@ -114,7 +137,11 @@ func TestRenderContent(t *testing.T) {
 		"width=\"600\"",
 		postal,
 		">Unsubscribe</a>",
-		"Top today: EvoArena",
+		">Manage preferences</a>",
+		`<a href="https://arxiv.org/abs/2606.13681"`,
+		"Top: EvoArena",
+		"Friday 12 June 2026",
+		"Today&#39;s trending papers",
 	} {
 		if !strings.Contains(msg.HTML, want) {
 			t.Errorf("HTML lacks %q", want)
@@ -123,6 +150,8 @@ func TestRenderContent(t *testing.T) {
 	for _, want := range []string{
 		"1. EvoArena: Tracking Memory Evolution for Robust LLM Agents in Dynamic\n   Environments\n   https://huggingface.co/papers/2606.13681\n",
 		"Unsubscribe: {{unsubscribe_url}}\n",
+		"Manage preferences: {{manage_url}}\n",
+		"   arXiv: https://arxiv.org/abs/2606.13681\n",
 		postal,
 	} {
 		if !strings.Contains(msg.Text, want) {
@@ -143,25 +172,30 @@ func TestRenderContent(t *testing.T) {
 }
 
 // checkTemplate checks what every rendered digest must satisfy: the only
-// sender variable is unsubscribe_url, once in the HTML (as the whole href of
-// the footer link) and once in the text, and the HTML parses.
+// sender variables are unsubscribe_url and manage_url, once each in the
+// HTML (as the whole href of the footer links) and once each in the text,
+// and the HTML parses.
 func checkTemplate(t *testing.T, msg digest.Rendered) {
 	t.Helper()
 	for part, body := range map[string]string{"subject": msg.Subject, "html": msg.HTML, "text": msg.Text} {
 		var got []string
 		for _, m := range variable.FindAllStringSubmatch(body, -1) {
-			got = append(got, m[1])
+			if m[1] != "" {
+				got = append(got, m[1])
+			}
 		}
 		var want []string
 		if part != "subject" {
-			want = []string{"unsubscribe_url"}
+			want = []string{"unsubscribe_url", "manage_url"}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s variables (-want +got):\n%s", part, diff)
 		}
 	}
-	if got := strings.Count(msg.HTML, `href="{{unsubscribe_url}}"`); got != 1 {
-		t.Errorf(`HTML has href="{{unsubscribe_url}}" %d times, want 1`, got)
+	for _, link := range []string{`href="{{unsubscribe_url}}"`, `href="{{manage_url}}"`} {
+		if got := strings.Count(msg.HTML, link); got != 1 {
+			t.Errorf(`HTML has %s %d times, want 1`, link, got)
+		}
 	}
 	if strings.Contains(msg.HTML, "unsubscribe.paperroute.invalid") {
 		t.Error("HTML still holds the unsubscribe sentinel")
@@ -184,7 +218,7 @@ func checkTemplate(t *testing.T, msg digest.Rendered) {
 			if strings.HasPrefix(a.Key, "on") {
 				t.Errorf("HTML has an event handler attribute %s", a.Key)
 			}
-			if a.Key == "href" && a.Val != "{{unsubscribe_url}}" && !strings.HasPrefix(a.Val, "https://") {
+			if a.Key == "href" && a.Val != "{{unsubscribe_url}}" && a.Val != "{{manage_url}}" && !strings.HasPrefix(a.Val, "https://") {
 				t.Errorf("HTML has a link to %q", a.Val)
 			}
 		}
@@ -220,10 +254,12 @@ func TestRenderHostilePapers(t *testing.T) {
 			t.Errorf("HTML lacks the escaped %q", want)
 		}
 	}
-	if want := "{ {unsubscribe_url}} { {x}} { { {y}}} }}{ {"; !strings.Contains(strings.Join(strings.Fields(msg.Text), " "), want) {
-		t.Errorf("Text lacks the neutralised title %q:\n%s", want, msg.Text)
+	// The sender's escape: a backslash before every "{{", which the
+	// sender drops, showing the title exactly as written.
+	if want := `\{{unsubscribe_url}} \{{x}} \{{{y}}} }}\{{`; !strings.Contains(strings.Join(strings.Fields(msg.Text), " "), want) {
+		t.Errorf("Text lacks the escaped title %q:\n%s", want, msg.Text)
 	}
-	if want := "paperroute · 12 Jun 2026 · <script>alert(\"x\")</script>…"; msg.Subject != want {
+	if want := `Trending papers · Fri 12 Jun · <script>alert("x")</script> "quoted" 'single' &…`; msg.Subject != want {
 		t.Errorf("Subject = %q, want %q", msg.Subject, want)
 	}
 }
@@ -291,7 +327,7 @@ func TestRenderDropsPapersBeyondTheBudget(t *testing.T) {
 	if msg.Cards < 10 || msg.Cards >= 50 {
 		t.Errorf("rendered %d of 50 worst-case papers, want as many as fit (at least 10)", msg.Cards)
 	}
-	if got := strings.Count(msg.HTML, `href="https://huggingface.co/papers/`); got != msg.Cards {
+	if got := strings.Count(msg.HTML, `href="https://arxiv.org/abs/`); got != msg.Cards {
 		t.Errorf("HTML shows %d papers, Message.Papers says %d", got, msg.Cards)
 	}
 	if !strings.Contains(msg.HTML, ">Unsubscribe</a>") {
@@ -320,17 +356,17 @@ func TestCutAndAuthors(t *testing.T) {
 	}{{
 		name:    "short title is whole",
 		papers:  []paper.Paper{{ID: "2606.00001", Title: "MiniMax Sparse Attention", Upvotes: 1}},
-		subject: "paperroute · 12 Jun 2026 · MiniMax Sparse Attention",
+		subject: "Trending papers · Fri 12 Jun · MiniMax Sparse Attention",
 		inText:  "   ▲ 1\n",
 	}, {
 		name:    "long word is cut inside",
-		papers:  []paper.Paper{{ID: "2606.00001", Title: strings.Repeat("x", 50), Authors: []string{"A", "B"}, Comments: 1}},
-		subject: "paperroute · 12 Jun 2026 · " + strings.Repeat("x", 35) + "…",
+		papers:  []paper.Paper{{ID: "2606.00001", Title: strings.Repeat("x", 70), Authors: []string{"A", "B"}, Comments: 1}},
+		subject: "Trending papers · Fri 12 Jun · " + strings.Repeat("x", 59) + "…",
 		inText:  "   A, B\n   ▲ 0 · 1 comment\n",
 	}, {
 		name:    "summary cut at a word boundary",
 		papers:  []paper.Paper{{ID: "2606.00001", Title: "T", Summary: strings.Repeat("word ", 100)}},
-		subject: "paperroute · 12 Jun 2026 · T",
+		subject: "Trending papers · Fri 12 Jun · T",
 		inText:  " word word…\n",
 	}}
 	for _, tt := range tests {

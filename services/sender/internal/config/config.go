@@ -4,6 +4,8 @@ package config
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -43,7 +45,7 @@ type Config struct {
 	SMTPPassword string
 	// SMTPTLS is opportunistic (STARTTLS if offered), mandatory (STARTTLS
 	// required), none, or implicit (TLS from the first byte, e.g. port 465).
-	// SENDER_SMTP_TLS, default opportunistic.
+	// SENDER_SMTP_TLS, default mandatory (none only for local catchers).
 	SMTPTLS string
 	// SMTPTimeout bounds a dial and each message's SMTP transaction.
 	// SENDER_SMTP_TIMEOUT, default 30s.
@@ -51,6 +53,11 @@ type Config struct {
 	// SMTPMaxPerConn is how many messages one connection carries before it
 	// is replaced. SENDER_SMTP_MAX_PER_CONN, default 1000.
 	SMTPMaxPerConn int
+	// SMTPConnections, when positive, is how many SMTP connections this
+	// process keeps to the relay, shared by all workers (a worker holds one
+	// for a single message); 0 gives each worker a connection of its own.
+	// SENDER_SMTP_CONNECTIONS, default 0.
+	SMTPConnections int
 
 	// From is the From header and envelope sender, parsed strictly from
 	// SENDER_FROM (default "paperroute <digest@paperroute.localhost>").
@@ -74,6 +81,26 @@ type Config struct {
 	// and the longest wait between dials to an unreachable relay.
 	// SENDER_RETRY_AFTER, default 30s.
 	RetryAfter time.Duration
+	// Lease is how long a worker's delivery lease on a message lasts: the
+	// longest one send may take, and after a crash how long before the
+	// message may be sent by another worker. SENDER_LEASE, default twice
+	// SENDER_SMTP_TIMEOUT; at least SENDER_SMTP_TIMEOUT + 1s.
+	Lease time.Duration
+	// RetryUnknown retries a message once, after the lease, when a send's
+	// outcome is unknown (no reply to the final dot): at most one extra
+	// copy. SENDER_UNKNOWN_OUTCOME=retry-once (default) or never (the
+	// message is dead-lettered instead: a possible loss, never a duplicate).
+	RetryUnknown bool
+	// RetryMaxDelay caps the exponential backoff between retries after
+	// temporary failures. SENDER_RETRY_MAX_DELAY, default 30m.
+	RetryMaxDelay time.Duration
+	// Retention is how long finished message records are kept (GetMessage,
+	// ListMessages). SENDER_RECORD_RETENTION, default 168h (7 days).
+	Retention time.Duration
+	// AllowEviction lets the service start on a Redis whose
+	// maxmemory-policy is not noeviction (with a loud warning): evicted
+	// keys are lost mail. SENDER_ALLOW_EVICTION, default false.
+	AllowEviction bool
 	// Consumer is this process's name in the consumer group. It should be
 	// unique per running process. SENDER_CONSUMER, default hostname-pid.
 	Consumer string
@@ -92,16 +119,17 @@ type Config struct {
 // env mirrors Config with the variables as they are spelled in the
 // environment.
 type env struct {
-	GRPCAddr        string        `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
-	HTTPAddr        string        `env:"SENDER_HTTP_ADDR, default=127.0.0.1:8083"`
+	GRPCAddr        string        `env:"SENDER_GRPC_ADDR"`
+	HTTPAddr        string        `env:"SENDER_HTTP_ADDR"`
 	RedisURL        string        `env:"SENDER_REDIS_URL"`
 	SharedRedisURL  string        `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
 	SMTPAddr        string        `env:"SENDER_SMTP_ADDR, default=127.0.0.1:2525"`
 	SMTPUsername    string        `env:"SENDER_SMTP_USERNAME"`
 	SMTPPassword    string        `env:"SENDER_SMTP_PASSWORD"`
-	SMTPTLS         string        `env:"SENDER_SMTP_TLS, default=opportunistic"`
+	SMTPTLS         string        `env:"SENDER_SMTP_TLS, default=mandatory"`
 	SMTPTimeout     time.Duration `env:"SENDER_SMTP_TIMEOUT, default=30s"`
 	SMTPMaxPerConn  int           `env:"SENDER_SMTP_MAX_PER_CONN, default=1000"`
+	SMTPConnections int           `env:"SENDER_SMTP_CONNECTIONS, default=0"`
 	From            string        `env:"SENDER_FROM, default=paperroute <digest@paperroute.localhost>"`
 	MessageIDDomain string        `env:"SENDER_MESSAGE_ID_DOMAIN"`
 	Workers         int           `env:"SENDER_WORKERS, default=4"`
@@ -109,6 +137,11 @@ type env struct {
 	MaxAttempts     int           `env:"SENDER_MAX_ATTEMPTS, default=8"`
 	RetryAfter      time.Duration `env:"SENDER_RETRY_AFTER, default=30s"`
 	Consumer        string        `env:"SENDER_CONSUMER"`
+	Lease           time.Duration `env:"SENDER_LEASE"`
+	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
+	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
+	Retention       time.Duration `env:"SENDER_RECORD_RETENTION, default=168h"`
+	AllowEviction   bool          `env:"SENDER_ALLOW_EVICTION, default=false"`
 	AdminToken      string        `env:"PAPERROUTE_ADMIN_TOKEN, required"`
 	ServiceToken    string        `env:"PAPERROUTE_SERVICE_TOKEN, required"`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
@@ -130,12 +163,18 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		SMTPTLS:         e.SMTPTLS,
 		SMTPTimeout:     e.SMTPTimeout,
 		SMTPMaxPerConn:  e.SMTPMaxPerConn,
+		SMTPConnections: e.SMTPConnections,
 		MessageIDDomain: e.MessageIDDomain,
 		Workers:         e.Workers,
 		Partitions:      e.Partitions,
 		MaxAttempts:     e.MaxAttempts,
 		RetryAfter:      e.RetryAfter,
 		Consumer:        e.Consumer,
+		Lease:           e.Lease,
+		RetryUnknown:    e.UnknownOutcome == "retry-once",
+		RetryMaxDelay:   e.RetryMaxDelay,
+		Retention:       e.Retention,
+		AllowEviction:   e.AllowEviction,
 		AdminToken:      e.AdminToken,
 		ServiceToken:    e.ServiceToken,
 		ShutdownGrace:   e.ShutdownGrace,
@@ -151,12 +190,23 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	if c.MessageIDDomain == "" {
 		c.MessageIDDomain = mailaddr.Domain(from.Address)
 	}
+	if e.UnknownOutcome != "retry-once" && e.UnknownOutcome != "never" {
+		return Config{}, fmt.Errorf("config: SENDER_UNKNOWN_OUTCOME: %q is not retry-once or never", e.UnknownOutcome)
+	}
+	if c.Lease == 0 {
+		c.Lease = 2 * c.SMTPTimeout
+	}
 	if c.Consumer == "" {
+		// Unique per process, also across restarts in a container (where
+		// the pid is always the same): stale names are removed once they
+		// own nothing.
 		host, err := os.Hostname()
 		if err != nil || host == "" {
 			host = "sender"
 		}
-		c.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.Consumer = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -210,6 +260,9 @@ func (c Config) Validate() error {
 	if c.SMTPMaxPerConn < 1 {
 		bad("SENDER_SMTP_MAX_PER_CONN: must be at least 1")
 	}
+	if c.SMTPConnections < 0 || c.SMTPConnections > 1024 {
+		bad("SENDER_SMTP_CONNECTIONS: must be between 0 (one per worker) and 1024")
+	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("SENDER_WORKERS: must be between 1 and 1024")
 	}
@@ -221,6 +274,15 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < 10*time.Millisecond {
 		bad("SENDER_RETRY_AFTER: must be at least 10ms")
+	}
+	if c.Lease < c.SMTPTimeout+time.Second {
+		bad("SENDER_LEASE: must be at least SENDER_SMTP_TIMEOUT + 1s (a send must end within its lease)")
+	}
+	if c.RetryMaxDelay < c.RetryAfter {
+		bad("SENDER_RETRY_MAX_DELAY: must be at least SENDER_RETRY_AFTER")
+	}
+	if c.Retention < time.Hour {
+		bad("SENDER_RECORD_RETENTION: must be at least 1h")
 	}
 	if c.Consumer == "" || len(c.Consumer) > 200 {
 		bad("SENDER_CONSUMER: must be 1 to 200 bytes")

@@ -30,12 +30,16 @@ func TestLoadDefaults(t *testing.T) {
 		"timeout": c.SMTPTimeout, "per conn": c.SMTPMaxPerConn, "from": c.From.String(), "msgid": c.MessageIDDomain,
 		"workers": c.Workers, "partitions": c.Partitions, "attempts": c.MaxAttempts, "retry": c.RetryAfter,
 		"grace": c.ShutdownGrace, "consumer set": c.Consumer != "",
+		"lease": c.Lease, "retry unknown": c.RetryUnknown, "retry max": c.RetryMaxDelay, "retention": c.Retention,
+		"allow eviction": c.AllowEviction,
 	}
 	want := map[string]any{
 		"grpc": "127.0.0.1:50053", "http": "127.0.0.1:8083", "redis": "redis://127.0.0.1:6379/0", "smtp": "127.0.0.1:2525",
-		"tls": "opportunistic", "timeout": 30 * time.Second, "per conn": 1000,
+		"tls": "mandatory", "timeout": 30 * time.Second, "per conn": 1000,
 		"from": `"paperroute" <digest@paperroute.localhost>`, "msgid": "paperroute.localhost",
 		"workers": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
+		"lease": time.Minute, "retry unknown": true, "retry max": 30 * time.Minute, "retention": 7 * 24 * time.Hour,
+		"allow eviction": false,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -83,6 +87,7 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"TLS mode", map[string]string{"SENDER_SMTP_TLS": "yes"}, "SENDER_SMTP_TLS"},
 		{"username without password", map[string]string{"SENDER_SMTP_USERNAME": "u"}, "SENDER_SMTP_PASSWORD"},
 		{"zero workers", map[string]string{"SENDER_WORKERS": "0"}, "SENDER_WORKERS"},
+		{"negative SMTP connections", map[string]string{"SENDER_SMTP_CONNECTIONS": "-1"}, "SENDER_SMTP_CONNECTIONS"},
 		{"not a number", map[string]string{"SENDER_PARTITIONS": "four"}, "SENDER_PARTITIONS"},
 		{"too many partitions", map[string]string{"SENDER_PARTITIONS": "5000"}, "SENDER_PARTITIONS"},
 		{"zero attempts", map[string]string{"SENDER_MAX_ATTEMPTS": "0"}, "SENDER_MAX_ATTEMPTS"},

@@ -15,9 +15,21 @@ import (
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
-// ErrRejected is wrapped by a Conn.Send error when the relay refused the
-// message permanently (a 5xx reply): it must not be retried.
-var ErrRejected = errors.New("delivery: relay rejected the message")
+// Errors a Conn.Send wraps to classify a failure. Any other error is
+// temporary (a 4xx reply or a broken connection before the final dot):
+// retried with exponential backoff.
+var (
+	// ErrRejected: the relay refused the message permanently (5xx). It is
+	// dead-lettered and the subscriber service is told.
+	ErrRejected = errors.New("delivery: relay rejected the message")
+	// ErrThrottled: the relay asks us to slow down (421, 451, 454). The
+	// relay is slowed as a whole and the attempt is not counted.
+	ErrThrottled = errors.New("delivery: relay throttled")
+	// ErrOutcomeUnknown: the final dot may have reached the relay but no
+	// reply came (timeout, broken connection): the relay may have the
+	// message.
+	ErrOutcomeUnknown = errors.New("delivery: outcome unknown after the final dot")
+)
 
 // Entry is one queue entry: a reference from a lane's stream in one
 // partition to a message record.
@@ -27,21 +39,46 @@ type Entry struct {
 	// StreamID is the entry's id in its stream.
 	StreamID string
 	// MessageID is the message the entry refers to; empty for an entry the
-	// store could not read (it is acknowledged and dropped).
+	// store could not read.
 	MessageID string
 }
 
+// LeaseResult is the answer to a lease request.
+type LeaseResult int
+
+// The lease results.
+const (
+	// LeaseAcquired: the caller holds the delivery lease and may send.
+	LeaseAcquired LeaseResult = iota + 1
+	// LeaseHeld: another consumer holds the lease (it is sending the
+	// message now); leave the entry alone.
+	LeaseHeld
+	// LeaseSent: the message's sent mark exists; acknowledge only.
+	LeaseSent
+)
+
+// Retry describes a delayed retry.
+type Retry struct {
+	// State is StateRetrying or StateUnknown.
+	State  queue.State
+	Reason string
+	// Due is when the message goes back into its stream.
+	Due time.Time
+	// Refund takes back the attempt (throttling is not the message's fault).
+	Refund bool
+}
+
 // Queue is what the Dispatcher needs from the store. Every method that
-// changes a record is atomic, and MarkSent and MarkDead are idempotent: a
-// message already finished is only acknowledged again.
+// changes a record is atomic and idempotent; the Mark methods record the
+// outcome, acknowledge the entry and release or set the delivery mark in
+// one step.
 type Queue interface {
 	// Read delivers up to count new entries of the partition to consumer,
 	// transactional entries first, waiting up to block for some to arrive.
 	Read(ctx context.Context, partition int, consumer string, count int, block time.Duration) ([]Entry, error)
 	// Claim takes over up to count entries of one lane that were delivered
 	// to some consumer and not acknowledged for at least minIdle, scanning
-	// from cursor ("0-0" for the start). It returns the next cursor ("0-0"
-	// when the scan wrapped).
+	// from cursor ("0-0" for the start). It returns the next cursor.
 	Claim(ctx context.Context, partition int, lane queue.Lane, consumer string, minIdle time.Duration, cursor string, count int) ([]Entry, string, error)
 	// Extend resets the idle time of entries consumer still owns, so no
 	// other consumer claims work that is in progress.
@@ -50,19 +87,46 @@ type Queue interface {
 	GetMessage(ctx context.Context, id string) (queue.Message, error)
 	// GetContent returns a stored content, or queue.ErrNotFound.
 	GetContent(ctx context.Context, id string) (queue.Content, error)
+	// Lease takes the message's delivery lease for consumer for d (also
+	// when consumer holds an older one). The token names this lease: it is
+	// stored in the mark and fences out every older lease.
+	Lease(ctx context.Context, e Entry, consumer string, d time.Duration) (res LeaseResult, token string, err error)
+	// RenewLease extends the lease token by d, also after it expired if no
+	// other lease was taken since; false means it was lost.
+	RenewLease(ctx context.Context, e Entry, token string, d time.Duration) (bool, error)
 	// StartAttempt counts a delivery attempt and returns the new count.
 	StartAttempt(ctx context.Context, e Entry, at time.Time) (int, error)
-	// MarkSent records the delivery, counts it, acknowledges the entry and
-	// lets the record expire in 30 days, all at once.
-	MarkSent(ctx context.Context, e Entry, at time.Time) error
-	// MarkDead records a permanent failure, counts it, acknowledges the
-	// entry and lets the record expire in 30 days, all at once.
-	MarkDead(ctx context.Context, e Entry, reason string, at time.Time) error
-	// Retry records a temporary failure and leaves the entry pending, its
-	// idle time reset, so it is claimed again after the retry delay.
-	Retry(ctx context.Context, e Entry, consumer, reason string, at time.Time) error
+	// MarkSent sets the sent mark, records SENT with the relay's reply,
+	// counts it and acknowledges the entry, all at once.
+	MarkSent(ctx context.Context, e Entry, reply string, at time.Time) error
+	// MarkDead records DEAD with reason, counts it, acknowledges the entry
+	// and releases the lease token ("" if none); report also queues a delivery failure
+	// report for the subscriber service in the same step.
+	MarkDead(ctx context.Context, e Entry, token, reason string, report bool, at time.Time) error
+	// MarkCancelled records CANCELLED, counts it, acknowledges the entry
+	// and releases the lease token.
+	MarkCancelled(ctx context.Context, e Entry, token string, at time.Time) error
+	// Retry records the failure, schedules the message to go back into its
+	// stream at r.Due, acknowledges the entry and releases the lease token.
+	Retry(ctx context.Context, e Entry, token string, r Retry, at time.Time) error
+	// DeadLetterMissing records an entry whose message record is missing
+	// (or unreadable) in the partition's dead-letter stream with reason and
+	// acknowledges it.
+	DeadLetterMissing(ctx context.Context, e Entry, reason string, at time.Time) error
 	// Ack acknowledges an entry that needs no delivery.
 	Ack(ctx context.Context, e Entry) error
+	// CancelledSince returns when mail of lane to rcpt was last cancelled
+	// (zero: never).
+	CancelledSince(ctx context.Context, rcpt string, lane queue.Lane) (time.Time, error)
+	// GetPause returns the kill switch's state.
+	GetPause(ctx context.Context) (queue.Pause, error)
+	// PromoteDue moves up to max delayed retries of the partition that are
+	// due at now back into their streams; it returns how many.
+	PromoteDue(ctx context.Context, partition int, now time.Time, max int) (int, error)
+	// Maintain trims acknowledged entries below the oldest unacknowledged
+	// one from the partition's streams and removes consumers other than
+	// self that own nothing and were idle for staleAfter.
+	Maintain(ctx context.Context, partition int, self string, staleAfter time.Duration) error
 }
 
 // Mail is one message ready for the relay.
@@ -72,10 +136,31 @@ type Mail struct {
 	MessageID string
 	To        string
 	Lane      queue.Lane
+	// Content and Variables are the message's template and values. A
+	// mailer fills them in itself (smtpmail splices the values into the
+	// content it encoded once); Render gives the filled-in text. When
+	// Content is nil, Rendered holds the text already filled in.
+	Content   *mailtemplate.Compiled
+	Variables map[string]string
 	mailtemplate.Rendered
 	// ListUnsubscribeURL is empty, https (one-click) or http to a loopback
 	// host.
 	ListUnsubscribeURL string
+}
+
+// Render returns the message's subject and bodies with the variables
+// filled in.
+func (m *Mail) Render() mailtemplate.Rendered {
+	if m.Content == nil {
+		return m.Rendered
+	}
+	return m.Content.Render(m.Variables)
+}
+
+// Replier is implemented by a Conn that can tell the relay's reply to the
+// last message's final dot (recorded with SENT).
+type Replier interface {
+	LastReply() string
 }
 
 // Mailer opens connections to the relay.
@@ -87,9 +172,11 @@ type Mailer interface {
 // Conn is one connection to the relay, used by one worker at a time.
 type Conn interface {
 	// Send sends one message. nil means the relay accepted it (the 250 after
-	// DATA); an error wrapping ErrRejected means it refused it permanently;
-	// any other error is temporary or a broken connection. When ctx is done
-	// the send is cut off (the connection is closed).
+	// DATA); errors are classified by wrapping ErrRejected, ErrThrottled or
+	// ErrOutcomeUnknown (anything else is temporary). When ctx is done the
+	// send is cut off; no byte should be written or read after ctx's
+	// deadline (the lease's end), so a process that stalled past its lease
+	// cannot finish a send that another one took over.
 	Send(ctx context.Context, m *Mail) error
 	// Reusable reports whether the connection can carry another message.
 	Reusable() bool
@@ -108,6 +195,20 @@ type Metrics interface {
 	Retried(lane queue.Lane)
 	// SendDuration observes one SMTP transaction, whatever its outcome.
 	SendDuration(d time.Duration)
+	// DialFailed counts a failed attempt to connect to the relay.
+	DialFailed()
+	// Cancelled counts a message not sent because its recipient was
+	// cancelled.
+	Cancelled(lane queue.Lane)
+	// OutcomeUnknown counts a send whose outcome is unknown.
+	OutcomeUnknown(lane queue.Lane)
+	// Throttled counts a throttling reply from the relay.
+	Throttled()
+	// MissingRecord counts an entry without a message record (an alarm:
+	// Redis lost data, e.g. evicted keys).
+	MissingRecord()
+	// LeaseLost counts a send given up because the lease was lost.
+	LeaseLost()
 }
 
 type noMetrics struct{}
@@ -116,3 +217,9 @@ func (noMetrics) Sent(queue.Lane)            {}
 func (noMetrics) Dead(queue.Lane)            {}
 func (noMetrics) Retried(queue.Lane)         {}
 func (noMetrics) SendDuration(time.Duration) {}
+func (noMetrics) DialFailed()                {}
+func (noMetrics) Cancelled(queue.Lane)       {}
+func (noMetrics) OutcomeUnknown(queue.Lane)  {}
+func (noMetrics) Throttled()                 {}
+func (noMetrics) MissingRecord()             {}
+func (noMetrics) LeaseLost()                 {}

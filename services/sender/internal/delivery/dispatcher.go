@@ -25,10 +25,24 @@ type DispatcherConfig struct {
 	// is dead-lettered.
 	MaxAttempts int
 	// RetryAfter is how long an entry stays pending before it is claimed
-	// again: the retry delay after a temporary failure and the time before
-	// a dead consumer's work is taken over. It also caps the backoff between
-	// dials to an unreachable relay.
+	// again (the time before a dead consumer's work is taken over), the
+	// first retry delay after a temporary failure, and the cap of the
+	// backoff between dials to an unreachable relay.
 	RetryAfter time.Duration
+	// RetryMaxDelay caps the exponential backoff between retries
+	// (default: 64 × RetryAfter).
+	RetryMaxDelay time.Duration
+	// Lease is how long a worker's delivery lease on a message lasts: the
+	// longest a send may take, and after a crash, how long before another
+	// worker may send the message again. It must exceed the SMTP timeout.
+	Lease time.Duration
+	// RetryUnknown retries a message once after an unknown outcome (the
+	// relay may have it: at most one extra copy); false dead-letters it
+	// instead (a possible loss rather than a possible duplicate).
+	RetryUnknown bool
+	// StaleConsumerAfter is how long a consumer that owns nothing must be
+	// idle before it is removed from the group (default 1h).
+	StaleConsumerAfter time.Duration
 	// MaxPerConn is how many messages a connection carries before it is
 	// replaced.
 	MaxPerConn int
@@ -85,6 +99,13 @@ type Dispatcher struct {
 
 	inflight inflight
 	contents contentCache
+	throttle *throttle
+
+	// pause is the kill switch as last read from the store; unpaused is
+	// closed while sending is allowed.
+	pauseMu  sync.Mutex
+	paused   bool
+	unpaused chan struct{}
 }
 
 // NewDispatcher returns a Dispatcher; call Run to start it.
@@ -92,8 +113,8 @@ func NewDispatcher(cfg DispatcherConfig, q Queue, mailer Mailer) (*Dispatcher, e
 	switch {
 	case cfg.Partitions < 1, cfg.Workers < 1, cfg.MaxAttempts < 1, cfg.MaxPerConn < 1:
 		return nil, errors.New("delivery: dispatcher: Partitions, Workers, MaxAttempts and MaxPerConn must be positive")
-	case cfg.RetryAfter <= 0:
-		return nil, errors.New("delivery: dispatcher: RetryAfter must be positive")
+	case cfg.RetryAfter <= 0, cfg.Lease <= 0:
+		return nil, errors.New("delivery: dispatcher: RetryAfter and Lease must be positive")
 	case cfg.Consumer == "":
 		return nil, errors.New("delivery: dispatcher: Consumer is required")
 	case cfg.Logger == nil:
@@ -101,6 +122,12 @@ func NewDispatcher(cfg DispatcherConfig, q Queue, mailer Mailer) (*Dispatcher, e
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RetryMaxDelay <= 0 {
+		cfg.RetryMaxDelay = 64 * cfg.RetryAfter
+	}
+	if cfg.StaleConsumerAfter <= 0 {
+		cfg.StaleConsumerAfter = time.Hour
 	}
 	var m Metrics = noMetrics{}
 	if cfg.Metrics != nil {
@@ -119,6 +146,8 @@ func NewDispatcher(cfg DispatcherConfig, q Queue, mailer Mailer) (*Dispatcher, e
 		tx:       make(chan Entry, total),
 		bulk:     make(chan Entry, total),
 		inflight: inflight{m: map[entryKey]Entry{}},
+		throttle: &throttle{now: cfg.Now, maxGap: min(10*time.Second, cfg.RetryMaxDelay)},
+		unpaused: make(chan struct{}),
 		contents: contentCache{m: map[string]*mailtemplate.Compiled{}},
 	}, nil
 }
@@ -148,9 +177,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 
 	var wg, workers sync.WaitGroup
+	wg.Go(func() { d.pauseLoop(ctx) })
 	for p := range d.cfg.Partitions {
 		wg.Go(func() { d.readLoop(ctx, p) })
 		wg.Go(func() { d.reclaimLoop(ctx, p) })
+		wg.Go(func() { d.promoteLoop(ctx, p) })
+		wg.Go(func() { d.maintainLoop(ctx, p) })
 	}
 	for range d.cfg.Workers {
 		workers.Go(func() { d.workLoop(ctx, hard) })
@@ -167,15 +199,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// acquire takes between 1 and n slots, waiting for the first one. It
-// returns 0 when ctx is done.
+// acquire takes between n/2 (at least 1) and n slots, waiting for the
+// first n/2: when the workers are busy, slots come back one at a time, and
+// a read per free slot would cost a Redis round trip (and a pipeline of
+// record loads) per message. Waiting for half a batch cannot starve the
+// workers: readers and reclaimers of all partitions together hold fewer
+// than 2 × partitions × n/2 ≤ total slots while they wait, so entries are
+// always in flight and slots keep coming back. It returns 0 when ctx is
+// done.
 func (d *Dispatcher) acquire(ctx context.Context, n int) int {
-	select {
-	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
+	got := 0
+	for want := max(1, n/2); got < want; got++ {
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			d.release(got)
+			return 0
+		}
 	}
-	got := 1
 	for got < n {
 		select {
 		case d.slots <- struct{}{}:

@@ -3,8 +3,83 @@ package delivery
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
+
+// retryDelay is the wait before retry number attempts+1 after a temporary
+// failure: RetryAfter doubled per attempt, capped at RetryMaxDelay, with
+// jitter so a burst of failures does not come back as a burst.
+func (d *Dispatcher) retryDelay(attempts int) time.Duration {
+	delay := d.cfg.RetryAfter
+	for i := 1; i < attempts && delay < d.cfg.RetryMaxDelay; i++ {
+		delay *= 2
+	}
+	return min(jitter(delay), d.cfg.RetryMaxDelay)
+}
+
+// jitter returns a random duration between d and 1.5 d.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d/2+1)
+}
+
+// leaseMargin is how long before the lease ends a send is cut off, so that
+// the lease is still ours when the outcome is written.
+func leaseMargin(lease time.Duration) time.Duration {
+	return min(lease/10, 2*time.Second)
+}
+
+// throttle slows all sends to one relay after it answered 421, 451 or 454,
+// and speeds up again as sends succeed: an adaptive gap between sends.
+type throttle struct {
+	mu     sync.Mutex
+	gap    time.Duration
+	maxGap time.Duration
+	next   time.Time
+	now    func() time.Time
+}
+
+// throttleMinGap is the first gap after a throttling reply; the longest is
+// min(10s, RetryMaxDelay).
+const throttleMinGap = 20 * time.Millisecond
+
+// wait blocks until the next send may start; false if ctx ends first.
+func (t *throttle) wait(ctx context.Context) bool {
+	t.mu.Lock()
+	if t.gap == 0 {
+		t.mu.Unlock()
+		return true
+	}
+	now := t.now()
+	at := t.next
+	if at.Before(now) {
+		at = now
+	}
+	t.next = at.Add(t.gap)
+	t.mu.Unlock()
+	return sleep(ctx, at.Sub(now))
+}
+
+// slowDown doubles the gap and returns it.
+func (t *throttle) slowDown() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gap = min(max(2*t.gap, throttleMinGap), t.maxGap)
+	return t.gap
+}
+
+// success shrinks the gap, ending the slowdown after enough successes.
+func (t *throttle) success() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.gap == 0 {
+		return
+	}
+	t.gap = t.gap * 9 / 10
+	if t.gap < throttleMinGap {
+		t.gap = 0
+	}
+}
 
 // backoff yields exponentially growing, jittered waits between min and max.
 type backoff struct {
@@ -18,8 +93,7 @@ func (b *backoff) next() time.Duration {
 	} else {
 		b.cur = min(2*b.cur, b.max)
 	}
-	half := b.cur / 2
-	return half + rand.N(half+1)
+	return b.cur/2 + rand.N(b.cur/2+1)
 }
 
 func (b *backoff) reset() { b.cur = 0 }

@@ -36,22 +36,23 @@ func (d *Dispatcher) workLoop(ctx, hard context.Context) {
 	}
 }
 
-// handle takes one entry through delivery. Whatever happens, the entry is
-// acknowledged only once its record says SENT or DEAD; on any other path it
-// stays pending and is claimed again after RetryAfter.
+// handle takes one entry through delivery (DESIGN §4). It acknowledges the
+// entry only together with a final record (SENT, DEAD, CANCELLED) or a
+// scheduled retry; on any other path the entry stays pending and is claimed
+// again after RetryAfter. Between Lease and that final step this consumer
+// holds the message's delivery lease; the send itself is bounded by the
+// lease, renewed just before it.
 func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	d := w.d
 	log := d.log.With("message_id", e.MessageID, "lane", e.Lane.String(), "partition", e.Partition)
 	if e.MessageID == "" {
-		log.ErrorContext(ctx, "sender: dropping a malformed queue entry", "stream_id", e.StreamID)
-		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
+		w.missing(ctx, hard, log, e, "the queue entry has no valid message id")
 		return
 	}
 	msg, err := d.q.GetMessage(hard, e.MessageID)
 	switch {
 	case errors.Is(err, queue.ErrNotFound):
-		log.ErrorContext(ctx, "sender: dropping a queue entry without a message record", "stream_id", e.StreamID)
-		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
+		w.missing(ctx, hard, log, e, "the message record is missing")
 		return
 	case err != nil:
 		log.WarnContext(ctx, "sender: loading a message failed; it will be retried", "err", err)
@@ -61,17 +62,49 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
 		return
 	}
+	if !d.waitUnpaused(ctx) {
+		return // shutting down while paused: the entry stays pending
+	}
+	// Connect before taking the lease: a relay outage must not hold leases.
+	if !w.connect(ctx) || ctx.Err() != nil {
+		return // shutting down: never start a send
+	}
+	lease, token, err := d.q.Lease(hard, e, d.cfg.Consumer, d.cfg.Lease)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "sender: taking the delivery lease failed; the message will be retried", "err", err)
+		return
+	case lease == LeaseSent:
+		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
+		return
+	case lease == LeaseHeld:
+		// Another worker is sending it now: it acknowledges the entry when
+		// done, or its lease ends and the entry is claimed again.
+		log.DebugContext(ctx, "sender: another worker holds the delivery lease")
+		return
+	}
+	// This consumer holds the lease. Paths that return without a final
+	// step leave it to expire.
+	since, err := d.q.CancelledSince(hard, msg.Recipient, msg.Lane)
+	if err != nil {
+		log.WarnContext(ctx, "sender: checking for a cancel failed; the message will be retried", "err", err)
+		return
+	}
+	if !since.IsZero() && !msg.Created.After(since) {
+		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkCancelled(ctx, e, token, d.now()) }) {
+			d.metrics.Cancelled(e.Lane)
+			log.InfoContext(ctx, "sender: not sent: the recipient was cancelled after it was queued")
+		}
+		return
+	}
 	tmpl, err := d.content(hard, msg.ContentID)
 	if errors.Is(err, queue.ErrNotFound) {
-		w.dead(ctx, hard, log, e, "content "+msg.ContentID+" is no longer stored")
+		w.dead(ctx, hard, log, e, token, "content "+msg.ContentID+" is no longer stored", false)
 		return
 	}
 	if err != nil {
 		log.WarnContext(ctx, "sender: loading content failed; the message will be retried", "err", err)
 		return
-	}
-	if !w.connect(ctx) || ctx.Err() != nil {
-		return // shutting down: never start a send
 	}
 	attempts, err := d.q.StartAttempt(hard, e, d.now())
 	if err != nil {
@@ -80,53 +113,112 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	}
 	if attempts > d.cfg.MaxAttempts {
 		// Earlier attempts never recorded an outcome (e.g. crashes mid-send).
-		w.dead(ctx, hard, log, e, fmt.Sprintf("gave up after %d attempts without an outcome", attempts-1))
+		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts without an outcome", attempts-1), false)
+		return
+	}
+	if !d.throttle.wait(ctx) {
+		return
+	}
+	// Re-check the lease right before the send: a worker that stalled past
+	// it (GC pause, SIGSTOP, a slow Redis) must not send what another one
+	// took over. The renewed lease bounds the send.
+	renewed := d.now()
+	held, err := d.q.RenewLease(hard, e, token, d.cfg.Lease)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "sender: renewing the delivery lease failed; the message will be retried", "err", err)
+		return
+	case !held:
+		d.metrics.LeaseLost()
+		log.WarnContext(ctx, "sender: the delivery lease was lost before the send; another worker owns the message")
 		return
 	}
 	mail := &Mail{
 		MessageID:          msg.ID,
 		To:                 msg.Recipient,
 		Lane:               msg.Lane,
-		Rendered:           tmpl.Render(msg.Variables),
+		Content:            tmpl,
+		Variables:          msg.Variables,
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
 	}
+	sendCtx, cancel := context.WithDeadline(hard, renewed.Add(d.cfg.Lease-leaseMargin(d.cfg.Lease)))
 	start := d.now()
-	err = w.conn.Send(hard, mail)
+	err = w.conn.Send(sendCtx, mail)
+	cancel()
 	d.metrics.SendDuration(d.now().Sub(start))
+	var reply string
+	if r, ok := w.conn.(Replier); ok && err == nil {
+		reply = r.LastReply()
+	}
 	w.sent++
 	w.lastUsed = d.now()
 	if !w.conn.Reusable() {
 		w.dropConn()
 	}
+	w.outcome(ctx, hard, log, e, token, attempts, reply, err)
+}
+
+// outcome records what a send did.
+func (w *worker) outcome(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, reply string, err error) {
+	d := w.d
 	switch {
 	case err == nil:
-		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkSent(ctx, e, d.now()) }) {
+		d.throttle.success()
+		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkSent(ctx, e, reply, d.now()) }) {
 			d.metrics.Sent(e.Lane)
 			log.DebugContext(ctx, "sender: delivered", "attempts", attempts)
 		} else {
-			log.ErrorContext(ctx, "sender: delivered but could not record it before shutdown; the message may be sent again")
+			log.ErrorContext(ctx, "sender: delivered but could not record it; the message may be sent again")
 		}
 	case errors.Is(err, ErrRejected):
-		w.dead(ctx, hard, log, e, describe(err))
-	case attempts >= d.cfg.MaxAttempts:
-		w.dead(ctx, hard, log, e, fmt.Sprintf("gave up after %d attempts: %s", attempts, describe(err)))
-	default:
-		d.metrics.Retried(e.Lane)
-		log.WarnContext(ctx, "sender: delivery failed temporarily; it will be retried", "attempts", attempts, "err", describe(err))
-		rctx, cancel := alive(hard)
-		defer cancel()
-		if err := d.q.Retry(rctx, e, d.cfg.Consumer, describe(err), d.now()); err != nil {
-			log.WarnContext(ctx, "sender: recording a temporary failure failed", "err", err)
+		w.dead(ctx, hard, log, e, token, describe(err), true)
+	case errors.Is(err, ErrOutcomeUnknown):
+		d.metrics.OutcomeUnknown(e.Lane)
+		switch {
+		case !d.cfg.RetryUnknown:
+			w.dead(ctx, hard, log, e, token, "outcome unknown, not retried (SENDER_UNKNOWN_OUTCOME=never): "+describe(err), false)
+		case attempts >= d.cfg.MaxAttempts:
+			w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts: %s", attempts, describe(err)), false)
+		default:
+			// The relay may have it: retry once, after the lease, so this
+			// event costs at most one extra copy.
+			w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateUnknown, Reason: describe(err), Due: d.now().Add(d.cfg.Lease)}, err)
 		}
+	case errors.Is(err, ErrThrottled):
+		d.metrics.Throttled()
+		delay := d.throttle.slowDown()
+		w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateRetrying, Reason: describe(err), Due: d.now().Add(min(jitter(max(delay, d.cfg.RetryAfter)), d.cfg.RetryMaxDelay)), Refund: true}, err)
+	case attempts >= d.cfg.MaxAttempts:
+		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts: %s", attempts, describe(err)), false)
+	default:
+		w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateRetrying, Reason: describe(err), Due: d.now().Add(d.retryDelay(attempts))}, err)
 	}
 }
 
-func (w *worker) dead(ctx, hard context.Context, log *slog.Logger, e Entry, reason string) {
+func (w *worker) retry(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, r Retry, cause error) {
 	d := w.d
-	if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkDead(ctx, e, reason, d.now()) }) {
+	d.metrics.Retried(e.Lane)
+	log.WarnContext(ctx, "sender: delivery failed; it will be retried", "attempts", attempts, "state", r.State.String(), "next_attempt", r.Due, "err", describe(cause))
+	if !d.retryStore(hard, func(ctx context.Context) error { return d.q.Retry(ctx, e, token, r, d.now()) }) {
+		log.WarnContext(ctx, "sender: recording a retry failed; the entry stays pending and is claimed again")
+	}
+}
+
+func (w *worker) dead(ctx, hard context.Context, log *slog.Logger, e Entry, token, reason string, report bool) {
+	d := w.d
+	if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkDead(ctx, e, token, reason, report, d.now()) }) {
 		d.metrics.Dead(e.Lane)
 		log.WarnContext(ctx, "sender: message dead-lettered", "reason", reason)
 	}
+}
+
+// missing dead-letters an entry whose record cannot be read: an alarm, as
+// it means Redis lost data (eviction, a partial restore).
+func (w *worker) missing(ctx, hard context.Context, log *slog.Logger, e Entry, reason string) {
+	d := w.d
+	d.metrics.MissingRecord()
+	log.ErrorContext(ctx, "sender: ALARM: "+reason+" (was Redis data evicted or lost?); the entry is dead-lettered", "stream_id", e.StreamID)
+	d.retryStore(hard, func(ctx context.Context) error { return d.q.DeadLetterMissing(ctx, e, reason, d.now()) })
 }
 
 // connect makes sure the worker has a fresh connection, dialling with
@@ -151,6 +243,7 @@ func (w *worker) connect(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		d.metrics.DialFailed()
 		wait := w.dialBo.next()
 		if !w.failing {
 			d.log.WarnContext(ctx, "sender: cannot connect to the relay; retrying with backoff", "err", describe(err))
@@ -193,15 +286,6 @@ func (d *Dispatcher) retryStore(ctx context.Context, op func(context.Context) er
 	last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	return op(last) == nil
-}
-
-// alive returns ctx, or when it is already done (a send was cut off at
-// shutdown) a short detached context, so the outcome can still be written.
-func alive(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 }
 
 // content returns the compiled template of a content id, from the cache or

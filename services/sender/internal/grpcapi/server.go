@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
@@ -16,11 +17,19 @@ import (
 // Server implements senderv1.SenderServiceServer.
 type Server struct {
 	senderv1.UnimplementedSenderServiceServer
-	svc *queue.Service
+	svc             *queue.Service
+	messageIDDomain string
 }
 
 // NewServer returns the gRPC adapter for svc.
 func NewServer(svc *queue.Service) *Server { return &Server{svc: svc} }
+
+// WithMessageIDDomain makes GetMessage report the Message-ID header on
+// domain, as the mailer writes it; it returns s.
+func (s *Server) WithMessageIDDomain(domain string) *Server {
+	s.messageIDDomain = domain
+	return s
+}
 
 // PutContent implements senderv1.SenderServiceServer.
 func (s *Server) PutContent(ctx context.Context, req *senderv1.PutContentRequest) (*senderv1.PutContentResponse, error) {
@@ -66,17 +75,21 @@ func (s *Server) GetMessage(ctx context.Context, req *senderv1.GetMessageRequest
 		return nil, errorTable.Status(err)
 	}
 	return &senderv1.GetMessageResponse{Message: &senderv1.Message{
-		Id:             m.ID,
-		IdempotencyKey: m.IdempotencyKey,
-		Recipient:      m.Recipient,
-		Lane:           LaneToProto(m.Lane),
-		State:          stateToProto(m.State),
-		AttemptCount:   int32(min(m.Attempts, 1<<31-1)),
-		LastError:      m.LastError,
-		ContentId:      m.ContentID,
-		CreateTime:     timestamp(m.Created),
-		UpdateTime:     timestamp(m.Updated),
-		SendTime:       timestamp(m.Sent),
+		Id:                  m.ID,
+		IdempotencyKey:      m.IdempotencyKey,
+		Recipient:           m.Recipient,
+		Lane:                LaneToProto(m.Lane),
+		State:               stateToProto(m.State),
+		AttemptCount:        int32(min(m.Attempts, 1<<31-1)),
+		LastError:           m.LastError,
+		ContentId:           m.ContentID,
+		CreateTime:          timestamp(m.Created),
+		UpdateTime:          timestamp(m.Updated),
+		SendTime:            timestamp(m.Sent),
+		NextAttemptTime:     timestamp(m.NextAttempt),
+		SmtpReply:           m.Reply,
+		MessageIdHeader:     s.messageIDHeader(m.ID),
+		UnknownOutcomeCount: int32(min(m.UnknownOutcomes, 1<<31-1)),
 	}}, nil
 }
 
@@ -86,17 +99,58 @@ func (s *Server) GetQueueStats(ctx context.Context, _ *senderv1.GetQueueStatsReq
 	if err != nil {
 		return nil, errorTable.Status(err)
 	}
-	resp := &senderv1.GetQueueStatsResponse{}
+	pause, err := s.svc.GetPause(ctx)
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	resp := &senderv1.GetQueueStatsResponse{Paused: pause.Paused, PauseReason: pause.Reason}
 	for _, st := range stats {
 		resp.Lanes = append(resp.Lanes, &senderv1.LaneStats{
-			Lane:         LaneToProto(st.Lane),
-			WaitingCount: st.Waiting,
-			PendingCount: st.Pending,
-			SentCount:    st.Sent,
-			DeadCount:    st.Dead,
+			Lane:           LaneToProto(st.Lane),
+			WaitingCount:   st.Waiting,
+			PendingCount:   st.Pending,
+			SentCount:      st.Sent,
+			DeadCount:      st.Dead,
+			RetryingCount:  st.Retrying,
+			CancelledCount: st.Cancelled,
+			OldestAge:      durationpb.New(st.OldestAge),
 		})
 	}
 	return resp, nil
+}
+
+// CancelRecipient implements senderv1.SenderServiceServer.
+func (s *Server) CancelRecipient(ctx context.Context, req *senderv1.CancelRecipientRequest) (*senderv1.CancelRecipientResponse, error) {
+	at, err := s.svc.CancelRecipient(ctx, req.GetRecipient(), req.GetAllLanes())
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.CancelRecipientResponse{CancelTime: timestamppb.New(at)}, nil
+}
+
+// PauseSending implements senderv1.SenderServiceServer.
+func (s *Server) PauseSending(ctx context.Context, req *senderv1.PauseSendingRequest) (*senderv1.PauseSendingResponse, error) {
+	p, err := s.svc.PauseSending(ctx, req.GetReason())
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.PauseSendingResponse{PauseTime: timestamp(p.Since)}, nil
+}
+
+// ResumeSending implements senderv1.SenderServiceServer.
+func (s *Server) ResumeSending(ctx context.Context, _ *senderv1.ResumeSendingRequest) (*senderv1.ResumeSendingResponse, error) {
+	if err := s.svc.ResumeSending(ctx); err != nil {
+		return nil, errorTable.Status(err)
+	}
+	return &senderv1.ResumeSendingResponse{}, nil
+}
+
+// messageIDHeader is the Message-ID the mailer writes for a message id.
+func (s *Server) messageIDHeader(id string) string {
+	if s.messageIDDomain == "" {
+		return ""
+	}
+	return "<" + id + "@" + s.messageIDDomain + ">"
 }
 
 func contentFromProto(c *senderv1.Content) queue.Content {
@@ -132,6 +186,14 @@ func stateToProto(s queue.State) senderv1.MessageState {
 		return senderv1.MessageState_MESSAGE_STATE_SENT
 	case queue.StateDead:
 		return senderv1.MessageState_MESSAGE_STATE_DEAD
+	case queue.StateSending:
+		return senderv1.MessageState_MESSAGE_STATE_SENDING
+	case queue.StateRetrying:
+		return senderv1.MessageState_MESSAGE_STATE_RETRYING
+	case queue.StateUnknown:
+		return senderv1.MessageState_MESSAGE_STATE_OUTCOME_UNKNOWN
+	case queue.StateCancelled:
+		return senderv1.MessageState_MESSAGE_STATE_CANCELLED
 	}
 	return senderv1.MessageState_MESSAGE_STATE_UNSPECIFIED
 }

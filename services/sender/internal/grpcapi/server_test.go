@@ -211,7 +211,7 @@ func TestEnqueueRefreshesAndRequiresContent(t *testing.T) {
 	}
 	_, err = e.service.Enqueue(ctx, &senderv1.EnqueueRequest{Messages: []*senderv1.OutboundMessage{{
 		IdempotencyKey: "k", Recipient: "a@example.com", Lane: senderv1.Lane_LANE_BULK,
-		ContentId: put.GetContentId(), Variables: map[string]string{"a": "1"},
+		ContentId: put.GetContentId(), Variables: map[string]string{"a": "1"}, ListUnsubscribeUrl: "https://x.example/u",
 	}}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,10 @@ const MaxSubjectBytes = 900
 // [a-z][a-z0-9_]{0,63}; anything else between braces ("{{ name }}",
 // "{{Name}}", LaTeX's "{{\bf x}}") is literal text. Substitution is a single
 // pass: a value that itself looks like "{{x}}" is not expanded again.
+//
+// A backslash right before "{{" escapes it: "\{{name}}" is the literal text
+// "{{name}}" (the backslash is dropped). Escape writes untrusted text into
+// a template this way, so it shows exactly as written.
 type Template struct {
 	segments []segment
 }
@@ -38,12 +42,22 @@ type segment struct {
 func Parse(s string) Template {
 	var t Template
 	lit := 0 // start of the pending literal
-	for i := 0; i+4 <= len(s); {
+	for i := 0; i+3 <= len(s); {
 		open := strings.Index(s[i:], "{{")
 		if open < 0 {
 			break
 		}
 		open += i
+		if open > 0 && s[open-1] == '\\' {
+			// Escaped: the text up to the backslash, then "{{" as text.
+			if open-1 > lit {
+				t.segments = append(t.segments, segment{text: s[lit : open-1]})
+			}
+			t.segments = append(t.segments, segment{text: "{{"})
+			i = open + 2
+			lit = i
+			continue
+		}
 		name, ok := scanName(s[open+2:])
 		if !ok {
 			i = open + 1
@@ -60,6 +74,13 @@ func Parse(s string) Template {
 		t.segments = append(t.segments, segment{text: s[lit:]})
 	}
 	return t
+}
+
+// Escape returns s written as template text that renders as s exactly:
+// every "{{" gets a backslash in front, so no part of s is read as a
+// variable (or as an escape).
+func Escape(s string) string {
+	return strings.ReplaceAll(s, "{{", "\\{{")
 }
 
 // scanName reads a variable name followed by "}}" at the start of s.

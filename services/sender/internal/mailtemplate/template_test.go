@@ -55,6 +55,9 @@ func TestTemplateRender(t *testing.T) {
 		{"single pass: a value is not expanded", "{{loop}}", nil, "{{name}}"},
 		{"literal braces untouched", "{{ name }} {{name}}", nil, `{{ name }} <b>Ada</b> & "co"`},
 		{"missing renders empty", "[{{absent}}]", nil, "[]"},
+		{"escaped variable is text", `\{{name}} {{name}}`, nil, `{{name}} <b>Ada</b> & "co"`},
+		{"escape alone", `\{{`, nil, "{{"},
+		{"backslash elsewhere stays", `a\b \{x}`, nil, `a\b \{x}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +66,39 @@ func TestTemplateRender(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEscapeShowsTextExactly(t *testing.T) {
+	vars := map[string]string{"name": "Ada", "unsubscribe_url": "https://x/u"}
+	for _, s := range []string{
+		"", "plain", "{{unsubscribe_url}}", "{{name}}{{name}}", "{{{name}}}", "{{{{", `\{{name}}`,
+		`\\{{name}}`, `ends with \`, "{", "}}{{", "a{{b", `{{\bf x}}`,
+	} {
+		tmpl := mailtemplate.Parse(mailtemplate.Escape(s))
+		if got := tmpl.Render(vars, nil); got != s {
+			t.Errorf("Parse(Escape(%q)) renders %q", s, got)
+		}
+		if names := tmpl.Names(); len(names) != 0 {
+			t.Errorf("Escape(%q) still has variables %v", s, names)
+		}
+	}
+	// Escaped text next to a real variable.
+	got := mailtemplate.Parse(mailtemplate.Escape("Paper: {{name}}")+" for {{name}}").Render(vars, nil)
+	if want := "Paper: {{name}} for Ada"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"{{a}}", `\{{a}}`, "{{{{", "x{{y}}z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tmpl := mailtemplate.Parse(mailtemplate.Escape(s))
+		if got := tmpl.Render(map[string]string{"a": "A"}, nil); got != s {
+			t.Errorf("Parse(Escape(%q)) renders %q", s, got)
+		}
+	})
 }
 
 func TestValidVariableName(t *testing.T) {

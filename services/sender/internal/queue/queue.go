@@ -66,41 +66,47 @@ func (l Lane) Valid() bool { return l == LaneTransactional || l == LaneBulk }
 // State is where a message is in delivery.
 type State uint8
 
-// The states. A message starts QUEUED and ends SENT or DEAD.
+// The states. A message starts QUEUED and ends SENT, DEAD or CANCELLED;
+// RETRYING and UNKNOWN wait for a delayed retry. SENDING is never stored:
+// it is reported while a worker holds the message's delivery lease.
 const (
 	StateQueued State = iota + 1
 	StateSent
 	StateDead
+	StateRetrying
+	StateUnknown
+	StateCancelled
+	StateSending
 )
+
+// stateNames are the stored names, indexed by State.
+func stateNames() [StateSending + 1]string {
+	return [...]string{
+		StateQueued: "QUEUED", StateSent: "SENT", StateDead: "DEAD", StateRetrying: "RETRYING",
+		StateUnknown: "UNKNOWN", StateCancelled: "CANCELLED", StateSending: "SENDING",
+	}
+}
 
 // String is the state's name as stored.
 func (s State) String() string {
-	switch s {
-	case StateQueued:
-		return "QUEUED"
-	case StateSent:
-		return "SENT"
-	case StateDead:
-		return "DEAD"
+	if names := stateNames(); int(s) < len(names) && names[s] != "" {
+		return names[s]
 	}
 	return "INVALID"
 }
 
 // ParseState is the inverse of State.String.
 func ParseState(s string) (State, bool) {
-	switch s {
-	case "QUEUED":
-		return StateQueued, true
-	case "SENT":
-		return StateSent, true
-	case "DEAD":
-		return StateDead, true
+	for st, name := range stateNames() {
+		if name != "" && name == s {
+			return State(st), true
+		}
 	}
 	return 0, false
 }
 
 // Done reports whether the message needs no more delivery attempts.
-func (s State) Done() bool { return s == StateSent || s == StateDead }
+func (s State) Done() bool { return s == StateSent || s == StateDead || s == StateCancelled }
 
 // Content is a message template: subject and bodies with {{variables}}.
 type Content struct {
@@ -153,6 +159,12 @@ type Message struct {
 	Updated   time.Time
 	// Sent is when the relay accepted the message; zero until SENT.
 	Sent time.Time
+	// NextAttempt is when a RETRYING or UNKNOWN message is tried again.
+	NextAttempt time.Time
+	// Reply is the relay's answer to the final dot (SENT).
+	Reply string
+	// UnknownOutcomes counts attempts whose outcome was unknown.
+	UnknownOutcomes int
 }
 
 // MessageID derives a message's id from its idempotency key: the lowercase
@@ -180,8 +192,12 @@ func Partition(id string, n int) int {
 }
 
 // ValidMessageID reports whether s has the shape of a message id.
-func ValidMessageID(s string) bool {
-	if len(s) != 32 {
+func ValidMessageID(s string) bool { return lowerHex(s, 32) }
+
+// lowerHex reports whether s is n lowercase hexadecimal digits: the shape
+// of message ids (16 random bytes) and content ids (a SHA-256).
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -199,7 +215,20 @@ type LaneStats struct {
 	Waiting int64
 	// Pending is the number of entries read and not yet acknowledged.
 	Pending int64
-	// Sent and Dead count finished messages since the queue was created.
-	Sent int64
-	Dead int64
+	// Sent, Dead and Cancelled count finished messages since the queue was
+	// created.
+	Sent      int64
+	Dead      int64
+	Cancelled int64
+	// Retrying counts messages waiting for a delayed retry.
+	Retrying int64
+	// OldestAge is the age of the oldest unacknowledged entry.
+	OldestAge time.Duration
+}
+
+// Pause is the kill switch's state.
+type Pause struct {
+	Paused bool
+	Reason string
+	Since  time.Time
 }

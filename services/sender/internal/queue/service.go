@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paperroute/paperroute/platform/validation"
 )
@@ -27,6 +30,14 @@ type Store interface {
 	GetMessage(ctx context.Context, id string) (Message, error)
 	// Stats returns the statistics of each lane.
 	Stats(ctx context.Context) ([]LaneStats, error)
+	// CancelRecipient records that mail to rcpt queued up to at is not to
+	// be sent (bulk only unless allLanes).
+	CancelRecipient(ctx context.Context, rcpt string, allLanes bool, at time.Time) error
+	// SetPause sets or clears the kill switch; pausing keeps an earlier
+	// pause's time. It returns the resulting state.
+	SetPause(ctx context.Context, p Pause) (Pause, error)
+	// GetPause returns the kill switch's state.
+	GetPause(ctx context.Context) (Pause, error)
 }
 
 // NewMessage is one message a caller asks to queue.
@@ -107,6 +118,9 @@ func (s *Service) Enqueue(ctx context.Context, batch []NewMessage) ([]EnqueueRes
 		}
 		checkVariables(&errs, p+"variables", nm.Variables)
 		checkUnsubscribeURL(&errs, p+"list_unsubscribe_url", nm.ListUnsubscribeURL)
+		if nm.Lane == LaneBulk && nm.ListUnsubscribeURL == "" {
+			errs.Add(p+"list_unsubscribe_url", "is required for bulk mail (RFC 8058 one-click unsubscribe)")
+		}
 		contentID := nm.ContentID
 		switch {
 		case nm.Content != nil && nm.ContentID != "":
@@ -238,17 +252,7 @@ func capViolations(err error) error {
 }
 
 // ValidContentID reports whether s has the shape of a content id.
-func ValidContentID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidContentID(s string) bool { return lowerHex(s, 64) }
 
 func distinct(ids []string) []string {
 	seen := make(map[string]bool, len(ids))
@@ -260,4 +264,55 @@ func distinct(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// CancelRecipient stops delivery of mail queued for rcpt until now (bulk
+// mail only, unless allLanes) and returns the cancel time.
+func (s *Service) CancelRecipient(ctx context.Context, rcpt string, allLanes bool) (time.Time, error) {
+	var errs validation.Errors
+	addr := checkRecipient(&errs, "recipient", rcpt)
+	if err := errs.Err(); err != nil {
+		return time.Time{}, err
+	}
+	at := s.now()
+	if err := s.store.CancelRecipient(ctx, addr, allLanes, at); err != nil {
+		return time.Time{}, fmt.Errorf("queue: cancel recipient: %w", err)
+	}
+	return at, nil
+}
+
+// PauseSending turns the kill switch on; it survives restarts.
+func (s *Service) PauseSending(ctx context.Context, reason string) (Pause, error) {
+	var errs validation.Errors
+	switch {
+	case len(reason) > MaxPauseReasonBytes:
+		errs.Addf("reason", "must be at most %d bytes", MaxPauseReasonBytes)
+	case !utf8.ValidString(reason) || strings.ContainsFunc(reason, unicode.IsControl):
+		errs.Add("reason", "must be valid UTF-8 without control characters")
+	}
+	if err := errs.Err(); err != nil {
+		return Pause{}, err
+	}
+	p, err := s.store.SetPause(ctx, Pause{Paused: true, Reason: reason, Since: s.now()})
+	if err != nil {
+		return Pause{}, fmt.Errorf("queue: pause sending: %w", err)
+	}
+	return p, nil
+}
+
+// ResumeSending turns the kill switch off.
+func (s *Service) ResumeSending(ctx context.Context) error {
+	if _, err := s.store.SetPause(ctx, Pause{}); err != nil {
+		return fmt.Errorf("queue: resume sending: %w", err)
+	}
+	return nil
+}
+
+// GetPause returns the kill switch's state.
+func (s *Service) GetPause(ctx context.Context) (Pause, error) {
+	p, err := s.store.GetPause(ctx)
+	if err != nil {
+		return Pause{}, fmt.Errorf("queue: get pause: %w", err)
+	}
+	return p, nil
 }

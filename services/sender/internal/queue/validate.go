@@ -31,6 +31,8 @@ const (
 	MaxVariables = 32
 	// MaxVariableValueBytes bounds one variable value.
 	MaxVariableValueBytes = 2048
+	// MaxPauseReasonBytes bounds the reason given to PauseSending.
+	MaxPauseReasonBytes = 200
 	// MaxUnsubscribeURLBytes bounds list_unsubscribe_url. go-mail writes the
 	// List-Unsubscribe header as one unfolded line, and RFC 5322 §2.1.1
 	// limits a line to 998 characters: "List-Unsubscribe: <" + URL + ">"

@@ -7,13 +7,22 @@
 //
 //	snd:q:tx:{p}, snd:q:bulk:{p}   streams; each entry is just {id: <message id>}
 //	snd:msg:{p}:<message id>       hash: the message record
-//	snd:stats:{p}                  hash: counters "tx:sent", "tx:dead", "bulk:sent", "bulk:dead"
+//	snd:mark:{p}:<message id>      string: "sending:<consumer>:<lease n>" (PX lease) or "sent" (30 d)
+//	snd:delay:tx:{p}, snd:delay:bulk:{p}  sorted sets: message ids waiting for a retry, by due time (ms)
+//	snd:dead:{p}                   sorted set: dead message ids by time (RetryDeadLetters)
+//	snd:outbox:{p}                 stream: delivery failures to report to the subscriber service
+//	snd:dlq:{p}                    stream: entries whose message record was missing (an alarm)
+//	snd:stats:{p}                  hash: counters "<lane>:sent", "<lane>:dead", "<lane>:cancelled"
 //	snd:content:<content id>       hash: subject, html, text, vars (no hash tag; only single-key commands)
+//	snd:cancel:<recipient>         hash: "bulk" / "all": when the recipient's mail was cancelled (ms)
+//	snd:pause                      hash: the kill switch (reason, since)
 //	snd:partitions                 string: the partition count the queue was created with
 //
-// Streams are never trimmed. Content expires 30 days after it was last
-// stored or used by Enqueue; a record expires 30 days after it became SENT
-// or DEAD. Queued records never expire.
+// Streams are trimmed below their oldest unacknowledged entry (Maintain):
+// unsent work is never trimmed. Content expires 30 days after it was last
+// stored or used by Enqueue; a record expires the retention (default 7
+// days) after it became SENT, DEAD or CANCELLED; sent marks last 30 days.
+// Records of unfinished messages never expire.
 package redisstore
 
 import (
@@ -35,10 +44,13 @@ import (
 // Group is the consumer group every sender replica reads with.
 const Group = "senders"
 
-// Expiry of content and of finished records.
+// Expiry of content, finished records (the default retention), sent marks
+// and recipient cancels.
 const (
-	ContentTTL = 30 * 24 * time.Hour
-	RecordTTL  = 30 * 24 * time.Hour
+	ContentTTL  = 30 * 24 * time.Hour
+	RecordTTL   = 7 * 24 * time.Hour
+	SentMarkTTL = 30 * 24 * time.Hour
+	CancelTTL   = 90 * 24 * time.Hour
 )
 
 // ErrPartitionsChanged is returned by EnsureGroups when the queue in Redis
@@ -49,6 +61,7 @@ var ErrPartitionsChanged = errors.New("redisstore: the partition count of an exi
 type Store struct {
 	rdb        redis.UniversalClient
 	partitions int
+	retention  time.Duration
 }
 
 var (
@@ -59,8 +72,40 @@ var (
 // New returns a Store over rdb with the given number of partitions, which
 // must never change for an existing queue.
 func New(rdb redis.UniversalClient, partitions int) *Store {
-	return &Store{rdb: rdb, partitions: max(1, partitions)}
+	return &Store{rdb: rdb, partitions: max(1, partitions), retention: RecordTTL}
 }
+
+// WithRetention sets how long finished records are kept (default
+// RecordTTL) and returns s.
+func (s *Store) WithRetention(d time.Duration) *Store {
+	if d > 0 {
+		s.retention = d
+	}
+	return s
+}
+
+// MarkKey is the delivery mark of a message.
+func MarkKey(partition int, id string) string { return fmt.Sprintf("snd:mark:{%d}:%s", partition, id) }
+
+// DelayKey is the set of a lane's messages waiting for a retry.
+func DelayKey(lane queue.Lane, partition int) string {
+	return fmt.Sprintf("snd:delay:%s:{%d}", lane, partition)
+}
+
+// DeadKey is the set of a partition's dead messages.
+func DeadKey(partition int) string { return fmt.Sprintf("snd:dead:{%d}", partition) }
+
+// OutboxKey is the stream of delivery failures to report.
+func OutboxKey(partition int) string { return fmt.Sprintf("snd:outbox:{%d}", partition) }
+
+// DeadLetterKey is the stream of entries without a message record.
+func DeadLetterKey(partition int) string { return fmt.Sprintf("snd:dlq:{%d}", partition) }
+
+// CancelKey holds when a recipient's mail was cancelled.
+func CancelKey(rcpt string) string { return "snd:cancel:" + rcpt }
+
+// PauseKey is the kill switch.
+const PauseKey = "snd:pause"
 
 // StreamKey is the stream of one lane in one partition.
 func StreamKey(lane queue.Lane, partition int) string {
@@ -78,9 +123,6 @@ func StatsKey(partition int) string { return fmt.Sprintf("snd:stats:{%d}", parti
 // ContentKey is the key of a content template.
 func ContentKey(id string) string { return "snd:content:" + id }
 
-func (s *Store) recordKey(id string) string {
-	return RecordKey(queue.Partition(id, s.partitions), id)
-}
 
 // PartitionsKey holds the partition count the queue was created with.
 const PartitionsKey = "snd:partitions"
@@ -254,18 +296,30 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 	return created, nil
 }
 
-// GetMessage implements queue.Store and delivery.Queue.
+// GetMessage implements queue.Store and delivery.Queue. A message that is
+// not finished while a worker holds its lease is reported SENDING.
 func (s *Store) GetMessage(ctx context.Context, id string) (queue.Message, error) {
-	vals, err := s.rdb.HGetAll(ctx, s.recordKey(id)).Result()
-	if err != nil {
+	p := queue.Partition(id, s.partitions)
+	var rec *redis.MapStringStringCmd
+	var mark *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		rec = pl.HGetAll(ctx, RecordKey(p, id))
+		mark = pl.Get(ctx, MarkKey(p, id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, err)
 	}
+	vals := rec.Val()
 	if len(vals) == 0 {
 		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, queue.ErrNotFound)
 	}
 	m, err := decodeRecord(id, vals)
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("redisstore: get message %s: %w", id, err)
+	}
+	if !m.State.Done() && strings.HasPrefix(mark.Val(), "sending:") {
+		m.State = queue.StateSending
 	}
 	return m, nil
 }
@@ -295,6 +349,9 @@ func decodeRecord(id string, v map[string]string) (queue.Message, error) {
 	m.Created = unixMilli(v["created"])
 	m.Updated = unixMilli(v["updated"])
 	m.Sent = unixMilli(v["sent"])
+	m.NextAttempt = unixMilli(v["next"])
+	m.Reply = v["reply"]
+	m.UnknownOutcomes, _ = strconv.Atoi(v["unknown"])
 	return m, nil
 }
 
@@ -304,70 +361,4 @@ func unixMilli(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
-}
-
-// Stats implements queue.Store: waiting is the group's lag (Redis >= 7),
-// pending its pending count, sent and dead the counters, each summed over
-// the partitions.
-func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
-	type streamCmds struct {
-		lane   queue.Lane
-		groups *redis.XInfoGroupsCmd
-		length *redis.IntCmd
-	}
-	var streams []streamCmds
-	counters := make([]*redis.MapStringStringCmd, s.partitions)
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for part := range s.partitions {
-			for _, lane := range queue.Lanes() {
-				key := StreamKey(lane, part)
-				streams = append(streams, streamCmds{lane: lane, groups: p.XInfoGroups(ctx, key), length: p.XLen(ctx, key)})
-			}
-			counters[part] = p.HGetAll(ctx, StatsKey(part))
-		}
-		return nil
-	})
-	byLane := map[queue.Lane]*queue.LaneStats{}
-	var out []queue.LaneStats
-	for _, lane := range queue.Lanes() {
-		out = append(out, queue.LaneStats{Lane: lane})
-	}
-	for i := range out {
-		byLane[out[i].Lane] = &out[i]
-	}
-	for _, sc := range streams {
-		groups, err := sc.groups.Result()
-		if err != nil {
-			if redis.HasErrorPrefix(err, "ERR no such key") {
-				continue // the stream does not exist yet: nothing queued
-			}
-			return nil, fmt.Errorf("redisstore: stats: %w", err)
-		}
-		for _, g := range groups {
-			if g.Name != Group {
-				continue
-			}
-			lag := g.Lag
-			if lag < 0 { // Redis cannot tell (entries were deleted): estimate
-				lag = max(0, sc.length.Val()-g.EntriesRead)
-			}
-			st := byLane[sc.lane]
-			st.Waiting += lag
-			st.Pending += g.Pending
-		}
-	}
-	for part, c := range counters {
-		vals, err := c.Result()
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: stats of partition %d: %w", part, err)
-		}
-		for _, lane := range queue.Lanes() {
-			st := byLane[lane]
-			n, _ := strconv.ParseInt(vals[lane.String()+":sent"], 10, 64)
-			st.Sent += n
-			n, _ = strconv.ParseInt(vals[lane.String()+":dead"], 10, 64)
-			st.Dead += n
-		}
-	}
-	return out, nil
 }

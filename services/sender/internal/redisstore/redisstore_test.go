@@ -217,15 +217,15 @@ func TestReadClaimAndFinish(t *testing.T) {
 				t.Fatalf("StartAttempt = %d, %v; want %d", n, err, want)
 			}
 		}
-		if err := s.Retry(ctx, txEntry, "c1", "451 later", time.Now()); err != nil {
+		if err := s.Retry(ctx, txEntry, "", delivery.Retry{State: queue.StateRetrying, Reason: "451 later", Due: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		at := time.UnixMilli(1_750_000_123_000)
 		for range 2 { // idempotent
-			if err := s.MarkSent(ctx, txEntry, at); err != nil {
+			if err := s.MarkSent(ctx, txEntry, "250 ok", at); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.MarkDead(ctx, bulkEntry, "550 no such user", at); err != nil {
+			if err := s.MarkDead(ctx, bulkEntry, "", "550 no such user", false, at); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -292,6 +292,10 @@ func TestStatsCountsWaitingAndPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if stats[1].OldestAge <= 0 || stats[1].OldestAge > time.Minute {
+		t.Errorf("oldest age = %v, want the age of the first pending entry", stats[1].OldestAge)
+	}
+	stats[1].OldestAge = 0
 	want := []queue.LaneStats{{Lane: queue.LaneTransactional}, {Lane: queue.LaneBulk, Waiting: int64(10 - read), Pending: int64(read)}}
 	if diff := cmp.Diff(want, stats); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)

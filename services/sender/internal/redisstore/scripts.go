@@ -38,43 +38,156 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[1])
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 `)
 
-// finishScript records the final state of a queued message, counts it,
-// lets the record expire and acknowledges the entry, atomically. A message
-// that is already finished is only acknowledged, so a retried call counts
-// nothing twice.
+// isFinal is Lua: whether a record state needs no more delivery.
+const isFinal = `
+local function final(st) return st == 'SENT' or st == 'DEAD' or st == 'CANCELLED' end
+`
+
+// leaseScript takes a message's delivery lease (DESIGN §4): SET NX PX, in
+// a script so that the answer tells why it was refused. Each lease gets a
+// new number from the record, part of the token stored in the mark, so an
+// older lease can never be renewed after a newer one was taken.
 //
-//	KEYS: record, stream, stats
-//	ARGV: group, entry id, final state (SENT|DEAD), counter field,
-//	      now (unix ms), record TTL (s), last error ("" keeps the old one)
-var finishScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') == 'QUEUED' then
+//	KEYS: mark, record
+//	ARGV: consumer, lease (ms)
+//	returns {'sent'}, {'held'} or {'ok', token}
+var leaseScript = redis.NewScript(`
+local m = redis.call('GET', KEYS[1])
+if m == 'sent' then return {'sent'} end
+local mine = 'sending:' .. ARGV[1] .. ':'
+if m and string.sub(m, 1, #mine) ~= mine then return {'held'} end
+local n = redis.call('HINCRBY', KEYS[2], 'leases', 1)
+local token = mine .. n
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {'ok', token}
+`)
+
+// renewScript extends a lease if the mark still holds the token, or if the
+// mark expired and no other lease was taken since (the record's lease
+// number is still the token's).
+//
+//	KEYS: mark, record
+//	ARGV: token, lease (ms)
+//	returns 1 held, 0 lost
+var renewScript = redis.NewScript(`
+local m = redis.call('GET', KEYS[1])
+if m == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if m then return 0 end
+local n = string.match(ARGV[1], ':(%d+)$')
+if n and redis.call('HGET', KEYS[2], 'leases') == n then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// finishScript records the final state of a message (SENT, DEAD or
+// CANCELLED), counts it, lets the record expire, sets or releases the
+// mark and acknowledges the entry: one atomic step, all keys in the
+// partition's slot. A message already finished is only acknowledged (and
+// its mark kept), so a retried call counts nothing twice.
+//
+//	KEYS: record, stream, stats, mark, dead index, outbox, delayed set
+//	ARGV: group, entry id, final state, counter field, now (ms),
+//	      record TTL (s), reason ("" keeps the old error), lease token,
+//	      sent mark TTL (s), report ("1": queue a failure report), reply,
+//	      message id
+var finishScript = redis.NewScript(isFinal + `
+local st = redis.call('HGET', KEYS[1], 'state')
+if st and not final(st) then
   redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
+  redis.call('HDEL', KEYS[1], 'next')
   if ARGV[3] == 'SENT' then
     redis.call('HSET', KEYS[1], 'sent', ARGV[5])
+    if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'reply', ARGV[11]) end
   end
-  if ARGV[7] ~= '' then
-    redis.call('HSET', KEYS[1], 'error', ARGV[7])
-  end
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[7]) end
   redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
   redis.call('EXPIRE', KEYS[1], ARGV[6])
+  redis.call('ZREM', KEYS[7], ARGV[12])
+  if ARGV[3] == 'DEAD' then
+    redis.call('ZADD', KEYS[5], ARGV[5], ARGV[12])
+    if ARGV[10] == '1' then
+      redis.call('XADD', KEYS[6], '*', 'rcpt', redis.call('HGET', KEYS[1], 'rcpt'), 'id', ARGV[12], 'detail', ARGV[7], 'at', ARGV[5])
+    end
+  end
+end
+if ARGV[3] == 'SENT' then
+  redis.call('SET', KEYS[4], 'sent', 'EX', ARGV[9])
+elseif ARGV[8] ~= '' and redis.call('GET', KEYS[4]) == ARGV[8] then
+  redis.call('DEL', KEYS[4])
 end
 return redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 `)
 
-// retryScript records a temporary failure and restarts the entry's idle
-// time (the retry delay) if this consumer still owns it.
+// retryScript records a failed attempt and schedules the message to go
+// back into its stream when due (the delayed set), acknowledges the entry
+// and releases the lease: nothing stays pending while it waits.
 //
-//	KEYS: record, stream
-//	ARGV: group, consumer, entry id, last error, now (unix ms)
-var retryScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') == 'QUEUED' then
-  redis.call('HSET', KEYS[1], 'error', ARGV[4], 'updated', ARGV[5])
+//	KEYS: record, stream, delayed set of the lane, mark
+//	ARGV: group, entry id, state (RETRYING|UNKNOWN), reason, now (ms),
+//	      due (ms), refund ("1": take the attempt back), lease token,
+//	      message id
+var retryScript = redis.NewScript(isFinal + `
+local st = redis.call('HGET', KEYS[1], 'state')
+if st and not final(st) then
+  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'error', ARGV[4], 'updated', ARGV[5], 'next', ARGV[6])
+  if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
+  if ARGV[3] == 'UNKNOWN' then redis.call('HINCRBY', KEYS[1], 'unknown', 1) end
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[9])
 end
-local p = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[3], ARGV[3], 1)
-if p[1] and p[1][2] == ARGV[2] then
-  redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+if ARGV[8] ~= '' and redis.call('GET', KEYS[4]) == ARGV[8] then
+  redis.call('DEL', KEYS[4])
 end
-return 1
+return redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+`)
+
+// promoteScript moves due delayed retries back into their stream.
+//
+//	KEYS: delayed set, stream (of the same lane and partition)
+//	ARGV: now (ms), max
+//	returns how many were moved
+var promoteScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'id', id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #due
+`)
+
+// deadLetterScript records an entry whose message record is missing in the
+// partition's dead-letter stream and acknowledges it.
+//
+//	KEYS: stream, dead-letter stream
+//	ARGV: group, entry id, message id, reason, now (ms), stream key
+var deadLetterScript = redis.NewScript(`
+redis.call('XADD', KEYS[2], '*', 'stream', ARGV[6], 'entry', ARGV[2], 'id', ARGV[3], 'reason', ARGV[4], 'at', ARGV[5])
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+`)
+
+// dropStaleConsumersScript removes the group's consumers, other than self,
+// that own no pending entry and were idle for at least the given time.
+// Checking and deleting in one script means a consumer never loses entries
+// it read in between (DELCONSUMER drops a consumer's pending entries).
+//
+//	KEYS: stream
+//	ARGV: group, self, idle (ms)
+//	returns how many were removed
+var dropStaleConsumersScript = redis.NewScript(`
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
 `)
 
 // extendScript resets the idle time of the given entries that this

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"strings"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
@@ -112,24 +114,60 @@ func (s *Store) StartAttempt(ctx context.Context, e delivery.Entry, at time.Time
 	return n, nil
 }
 
+// Lease implements delivery.Queue.
+func (s *Store) Lease(ctx context.Context, e delivery.Entry, consumer string, d time.Duration) (delivery.LeaseResult, string, error) {
+	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
+	res, err := leaseScript.Run(ctx, s.rdb, keys, consumer, d.Milliseconds()).StringSlice()
+	if err != nil || len(res) == 0 {
+		return 0, "", fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+	}
+	switch res[0] {
+	case "sent":
+		return delivery.LeaseSent, "", nil
+	case "held":
+		return delivery.LeaseHeld, "", nil
+	}
+	return delivery.LeaseAcquired, res[1], nil
+}
+
+// RenewLease implements delivery.Queue.
+func (s *Store) RenewLease(ctx context.Context, e delivery.Entry, token string, d time.Duration) (bool, error) {
+	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
+	n, err := renewScript.Run(ctx, s.rdb, keys, token, d.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: renew lease %s: %w", e.MessageID, err)
+	}
+	return n == 1, nil
+}
+
 // MarkSent implements delivery.Queue.
-func (s *Store) MarkSent(ctx context.Context, e delivery.Entry, at time.Time) error {
-	return s.finish(ctx, e, queue.StateSent, "", at)
+func (s *Store) MarkSent(ctx context.Context, e delivery.Entry, reply string, at time.Time) error {
+	return s.finish(ctx, e, queue.StateSent, "", "", reply, false, at)
 }
 
 // MarkDead implements delivery.Queue.
-func (s *Store) MarkDead(ctx context.Context, e delivery.Entry, reason string, at time.Time) error {
-	return s.finish(ctx, e, queue.StateDead, reason, at)
+func (s *Store) MarkDead(ctx context.Context, e delivery.Entry, token, reason string, report bool, at time.Time) error {
+	return s.finish(ctx, e, queue.StateDead, token, reason, "", report, at)
 }
 
-func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, reason string, at time.Time) error {
-	counter := e.Lane.String() + ":sent"
-	if state == queue.StateDead {
-		counter = e.Lane.String() + ":dead"
+// MarkCancelled implements delivery.Queue.
+func (s *Store) MarkCancelled(ctx context.Context, e delivery.Entry, token string, at time.Time) error {
+	return s.finish(ctx, e, queue.StateCancelled, token, "cancelled: the recipient unsubscribed or was suppressed after it was queued", "", false, at)
+}
+
+func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, token, reason, reply string, report bool, at time.Time) error {
+	counter := e.Lane.String() + ":" + strings.ToLower(state.String())
+	keys := []string{
+		RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition), StatsKey(e.Partition),
+		MarkKey(e.Partition, e.MessageID), DeadKey(e.Partition), OutboxKey(e.Partition), DelayKey(e.Lane, e.Partition),
 	}
-	keys := []string{RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition), StatsKey(e.Partition)}
+	rep := "0"
+	if report {
+		rep = "1"
+	}
 	err := finishScript.Run(ctx, s.rdb, keys,
-		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(RecordTTL/time.Second), reason).Err()
+		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention/time.Second), reason,
+		token, int64(SentMarkTTL/time.Second), rep, reply, e.MessageID).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}
@@ -137,10 +175,40 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 }
 
 // Retry implements delivery.Queue.
-func (s *Store) Retry(ctx context.Context, e delivery.Entry, consumer, reason string, at time.Time) error {
-	keys := []string{RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition)}
-	if err := retryScript.Run(ctx, s.rdb, keys, Group, consumer, e.StreamID, reason, at.UnixMilli()).Err(); err != nil {
+func (s *Store) Retry(ctx context.Context, e delivery.Entry, token string, r delivery.Retry, at time.Time) error {
+	keys := []string{RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition), DelayKey(e.Lane, e.Partition), MarkKey(e.Partition, e.MessageID)}
+	refund := "0"
+	if r.Refund {
+		refund = "1"
+	}
+	err := retryScript.Run(ctx, s.rdb, keys, Group, e.StreamID, r.State.String(), r.Reason, at.UnixMilli(),
+		r.Due.UnixMilli(), refund, token, e.MessageID).Err()
+	if err != nil {
 		return fmt.Errorf("redisstore: retry %s: %w", e.MessageID, err)
+	}
+	return nil
+}
+
+// PromoteDue implements delivery.Queue.
+func (s *Store) PromoteDue(ctx context.Context, p int, now time.Time, limit int) (int, error) {
+	total := 0
+	for _, lane := range queue.Lanes() {
+		n, err := promoteScript.Run(ctx, s.rdb, []string{DelayKey(lane, p), StreamKey(lane, p)}, now.UnixMilli(), limit).Int()
+		if err != nil {
+			return total, fmt.Errorf("redisstore: promote due retries of %s: %w", DelayKey(lane, p), err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// DeadLetterMissing implements delivery.Queue.
+func (s *Store) DeadLetterMissing(ctx context.Context, e delivery.Entry, reason string, at time.Time) error {
+	stream := StreamKey(e.Lane, e.Partition)
+	err := deadLetterScript.Run(ctx, s.rdb, []string{stream, DeadLetterKey(e.Partition)},
+		Group, e.StreamID, e.MessageID, reason, at.UnixMilli(), stream).Err()
+	if err != nil {
+		return fmt.Errorf("redisstore: dead-letter entry %s of %s: %w", e.StreamID, stream, err)
 	}
 	return nil
 }
@@ -149,6 +217,44 @@ func (s *Store) Retry(ctx context.Context, e delivery.Entry, consumer, reason st
 func (s *Store) Ack(ctx context.Context, e delivery.Entry) error {
 	if err := s.rdb.XAck(ctx, StreamKey(e.Lane, e.Partition), Group, e.StreamID).Err(); err != nil {
 		return fmt.Errorf("redisstore: ack %s %s: %w", StreamKey(e.Lane, e.Partition), e.StreamID, err)
+	}
+	return nil
+}
+
+// Maintain implements delivery.Queue: per stream, XTRIM MINID to the oldest
+// entry not yet acknowledged (the oldest pending one, else the group's last
+// delivered id: everything below is acknowledged), then the stale
+// consumers.
+func (s *Store) Maintain(ctx context.Context, p int, self string, staleAfter time.Duration) error {
+	for _, lane := range queue.Lanes() {
+		key := StreamKey(lane, p)
+		groups, err := s.rdb.XInfoGroups(ctx, key).Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: maintain %s: %w", key, err)
+		}
+		last := ""
+		for _, g := range groups {
+			if g.Name == Group {
+				last = g.LastDeliveredID
+			}
+		}
+		if last == "" || last == "0-0" {
+			continue
+		}
+		pending, err := s.rdb.XPending(ctx, key, Group).Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: maintain %s: %w", key, err)
+		}
+		floor := last
+		if pending.Count > 0 {
+			floor = pending.Lower
+		}
+		if err := s.rdb.XTrimMinID(ctx, key, floor).Err(); err != nil {
+			return fmt.Errorf("redisstore: trim %s: %w", key, err)
+		}
+		if err := dropStaleConsumersScript.Run(ctx, s.rdb, []string{key}, Group, self, staleAfter.Milliseconds()).Err(); err != nil {
+			return fmt.Errorf("redisstore: drop stale consumers of %s: %w", key, err)
+		}
 	}
 	return nil
 }

@@ -77,6 +77,8 @@ type Mailer struct {
 	cfg  Config
 	host string
 	port int
+	// encoded keeps the contents encoded once for splicing (see splice.go).
+	encoded encodedCache
 }
 
 var _ delivery.Mailer = (*Mailer)(nil)
@@ -151,6 +153,7 @@ func (m *Mailer) Dial(ctx context.Context) (delivery.Conn, error) {
 		return nil, fmt.Errorf("smtpmail: connect to %s: %w", m.cfg.Addr, err)
 	}
 	c.mailer, c.client, c.session = m, client, session
+	c.pipelining, _ = session.Extension("PIPELINING")
 	return c, nil
 }
 
@@ -160,19 +163,26 @@ type conn struct {
 	client  *mail.Client
 	session *smtp.Client
 
+	// pipelining is whether the relay announced PIPELINING (RFC 2920).
+	pipelining bool
+
 	mu     sync.Mutex
-	raw    net.Conn // the TCP connection, closed to cut off a send
+	raw    net.Conn    // the TCP connection, closed to cut off a send
+	fence  *fencedConn // the same, bounding every read and write by the lease
 	broken bool
+	// lastReply is the reply to the last final dot (direct path).
+	lastReply string
 }
 
 func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool, tlsCfg *tls.Config) (net.Conn, error) {
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, network, addr)
+	tcp, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
+	raw := &fencedConn{Conn: tcp}
 	c.mu.Lock()
-	c.raw = raw
+	c.raw, c.fence = raw, raw
 	c.mu.Unlock()
 	if !implicitTLS {
 		return raw, nil
@@ -185,19 +195,36 @@ func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool,
 	return tc, nil
 }
 
-// Send implements delivery.Conn.
+// Send implements delivery.Conn. Mail with ASCII addresses (almost all) is
+// written by writeMessage and sent in one write (see transact); anything
+// else is built and sent by go-mail.
 func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
+	if canWrite(c.mailer.cfg.From, m) {
+		return c.sendDirect(ctx, m)
+	}
+	return c.sendGoMail(ctx, m)
+}
+
+// sendGoMail builds the message with go-mail and sends it with go-mail.
+func (c *conn) sendGoMail(ctx context.Context, m *delivery.Mail) error {
+	c.mu.Lock()
+	c.lastReply = "" // go-mail does not tell it
+	c.mu.Unlock()
 	msg, err := c.mailer.build(m)
 	if err != nil {
 		// The message can never be built: retrying cannot help.
 		return fmt.Errorf("smtpmail: build message: %w: %w", delivery.ErrRejected, err)
 	}
+	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
 	err = c.client.SendWithSMTPClient(c.session, msg)
 	if !stop() {
 		c.setBroken()
 		if !msg.IsDelivered() {
-			return fmt.Errorf("smtpmail: send cut off: %w", ctx.Err())
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("smtpmail: send cut off (%w): %w", ctx.Err(), classify(err, c.setBroken))
 		}
 	}
 	if msg.IsDelivered() {
@@ -212,19 +239,7 @@ func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
 		c.setBroken()
 		return errors.New("smtpmail: send reported neither delivery nor an error")
 	}
-	var se *mail.SendError
-	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599 {
-		if se.Reason == mail.ErrSMTPMailFrom {
-			// A refused sender is about our configuration, not this
-			// message: retry (it dead-letters after the attempt limit).
-			return fmt.Errorf("smtpmail: relay refused the sender: %w", err)
-		}
-		return fmt.Errorf("smtpmail: %w: %w", delivery.ErrRejected, err)
-	}
-	// 4xx, or no reply at all (code 0: broken connection, timeout): the
-	// session state is unknown, so the connection is not reused.
-	c.setBroken()
-	return fmt.Errorf("smtpmail: %w", err)
+	return classify(err, c.setBroken)
 }
 
 // cut closes the TCP connection under a running send.
@@ -277,22 +292,23 @@ func (c *conn) Close() error {
 // go-mail encodes (address, subject, bodies) or validates (the unsubscribe
 // URL); never into header names or preformatted headers.
 func (m *Mailer) build(q *delivery.Mail) (*mail.Msg, error) {
+	r := q.Render()
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.cfg.From)
 	if err := msg.To(q.To); err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}
-	msg.Subject(q.Subject)
+	msg.Subject(r.Subject)
 	msg.SetMessageIDWithValue(q.MessageID + "@" + m.cfg.MessageIDDomain)
 	msg.SetDate()
 	switch {
-	case q.Text != "" && q.HTML != "":
-		msg.SetBodyString(mail.TypeTextPlain, q.Text)
-		msg.AddAlternativeString(mail.TypeTextHTML, q.HTML)
-	case q.Text != "":
-		msg.SetBodyString(mail.TypeTextPlain, q.Text)
+	case r.Text != "" && r.HTML != "":
+		msg.SetBodyString(mail.TypeTextPlain, r.Text)
+		msg.AddAlternativeString(mail.TypeTextHTML, r.HTML)
+	case r.Text != "":
+		msg.SetBodyString(mail.TypeTextPlain, r.Text)
 	default:
-		msg.SetBodyString(mail.TypeTextHTML, q.HTML)
+		msg.SetBodyString(mail.TypeTextHTML, r.HTML)
 	}
 	switch {
 	case q.ListUnsubscribeURL == "":

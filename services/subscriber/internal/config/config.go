@@ -15,6 +15,7 @@ import (
 
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
 // MinEmailHashKeyLength is the shortest SUBSCRIBER_EMAIL_HASH_KEY accepted,
@@ -63,22 +64,53 @@ type Config struct {
 	// ShutdownGrace is how long in-flight requests get on shutdown.
 	// Env SHUTDOWN_GRACE, default 10s.
 	ShutdownGrace time.Duration
+	// Topics is the topic catalogue sign-ups are validated against (see
+	// docs/subscriber.md, "Topic catalogue").
+	// Env SUBSCRIBER_TOPICS_FILE: a JSON file [{"id":…,"label":…},…];
+	// default: the built-in catalogue (DefaultTopics).
+	Topics []subscription.Topic
+	// PendingTTL is how long an unconfirmed sign-up is kept before it is
+	// purged. Env SUBSCRIBER_PENDING_TTL, default 168h.
+	PendingTTL time.Duration
+	// ClientDataRetention is how long sign-up/confirmation IP and user
+	// agent are kept in the consent record; 0 keeps them.
+	// Env SUBSCRIBER_CLIENT_DATA_RETENTION, default 0 (keep).
+	ClientDataRetention time.Duration
+	// DefaultDeliveryHour and DefaultTimezone apply to sign-ups naming
+	// none. Env SUBSCRIBER_DEFAULT_DELIVERY_HOUR (default 7),
+	// SUBSCRIBER_DEFAULT_TIMEZONE (default UTC).
+	DefaultDeliveryHour int
+	DefaultTimezone     string
+	// Limits are the Subscribe abuse limits, each "<count>/<period>" (e.g.
+	// 3/24h) or "off". Env SUBSCRIBER_LIMIT_PER_IP (default 10/1h),
+	// SUBSCRIBER_LIMIT_PER_NETWORK (50/1h), SUBSCRIBER_LIMIT_PER_MAILBOX
+	// (3/24h), SUBSCRIBER_LIMIT_GLOBAL (600/1m).
+	Limits subscription.Limits
 }
 
 // env is the raw environment, before parsing and checking.
 type env struct {
-	GRPCAddr        string `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
-	HTTPAddr        string `env:"SUBSCRIBER_HTTP_ADDR, default=127.0.0.1:8081"`
+	GRPCAddr        string `env:"SUBSCRIBER_GRPC_ADDR"`
+	HTTPAddr        string `env:"SUBSCRIBER_HTTP_ADDR"`
 	PublicURL       string `env:"SUBSCRIBER_PUBLIC_URL, default=http://127.0.0.1:8081"`
 	TokenKeys       string `env:"SUBSCRIBER_TOKEN_KEYS"`
 	EmailHashKey    string `env:"SUBSCRIBER_EMAIL_HASH_KEY"`
 	ConfirmTokenTTL string `env:"SUBSCRIBER_CONFIRM_TOKEN_TTL, default=168h"`
-	SenderAddr      string `env:"SENDER_GRPC_ADDR, default=127.0.0.1:50053"`
+	SenderAddr      string `env:"SENDER_GRPC_ADDR"`
 	SubscriberRedis string `env:"SUBSCRIBER_REDIS_URL"`
 	RedisURL        string `env:"REDIS_URL, default=redis://127.0.0.1:6379/0"`
 	AdminToken      string `env:"PAPERROUTE_ADMIN_TOKEN"`
 	ServiceToken    string `env:"PAPERROUTE_SERVICE_TOKEN"`
 	ShutdownGrace   string `env:"SHUTDOWN_GRACE, default=10s"`
+	TopicsFile      string `env:"SUBSCRIBER_TOPICS_FILE"`
+	PendingTTL      string `env:"SUBSCRIBER_PENDING_TTL, default=168h"`
+	Retention       string `env:"SUBSCRIBER_CLIENT_DATA_RETENTION, default=0"`
+	DefaultHour     string `env:"SUBSCRIBER_DEFAULT_DELIVERY_HOUR, default=7"`
+	DefaultTimezone string `env:"SUBSCRIBER_DEFAULT_TIMEZONE, default=UTC"`
+	LimitIP         string `env:"SUBSCRIBER_LIMIT_PER_IP, default=10/1h"`
+	LimitNetwork    string `env:"SUBSCRIBER_LIMIT_PER_NETWORK, default=50/1h"`
+	LimitMailbox    string `env:"SUBSCRIBER_LIMIT_PER_MAILBOX, default=3/24h"`
+	LimitGlobal     string `env:"SUBSCRIBER_LIMIT_GLOBAL, default=600/1m"`
 }
 
 // Load reads the configuration through getenv and checks it. The error
@@ -155,6 +187,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	} else {
 		cfg.ShutdownGrace = d
 	}
+	loadSubscription(&cfg, e, bad)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/paperroute/paperroute/platform/envload"
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
 var (
@@ -45,17 +46,27 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		GRPCAddr:        "127.0.0.1:50051",
-		HTTPAddr:        "127.0.0.1:8081",
-		PublicURL:       "http://127.0.0.1:8081",
-		TokenKeys:       []linktoken.Key{{ID: "k1", Secret: key1}},
-		EmailHashKey:    hash,
-		ConfirmTokenTTL: 168 * time.Hour,
-		SenderAddr:      "127.0.0.1:50053",
-		RedisURL:        "redis://127.0.0.1:6379/0",
-		AdminToken:      "admin",
-		ServiceToken:    "service",
-		ShutdownGrace:   10 * time.Second,
+		GRPCAddr:            "127.0.0.1:50051",
+		HTTPAddr:            "127.0.0.1:8081",
+		PublicURL:           "http://127.0.0.1:8081",
+		TokenKeys:           []linktoken.Key{{ID: "k1", Secret: key1}},
+		EmailHashKey:        hash,
+		ConfirmTokenTTL:     168 * time.Hour,
+		SenderAddr:          "127.0.0.1:50053",
+		RedisURL:            "redis://127.0.0.1:6379/0",
+		AdminToken:          "admin",
+		ServiceToken:        "service",
+		ShutdownGrace:       10 * time.Second,
+		Topics:              config.DefaultTopics(),
+		PendingTTL:          168 * time.Hour,
+		DefaultDeliveryHour: 7,
+		DefaultTimezone:     "UTC",
+		Limits: subscription.Limits{
+			PerIP:      subscription.Limit{Rate: 10, Burst: 10, Period: time.Hour},
+			PerNetwork: subscription.Limit{Rate: 50, Burst: 50, Period: time.Hour},
+			PerMailbox: subscription.Limit{Rate: 3, Burst: 3, Period: 24 * time.Hour},
+			Global:     subscription.Limit{Rate: 600, Burst: 600, Period: time.Minute},
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)

@@ -11,7 +11,6 @@ import (
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
-	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
 )
 
 func TestListDueSubscribers(t *testing.T) {
@@ -30,7 +29,7 @@ func TestListDueSubscribers(t *testing.T) {
 	active = active[:3]
 
 	var got []string
-	req := &subscriberv1.ListDueSubscribersRequest{DueTime: timestamppb.New(testenv.StartTime()), PageSize: 2}
+	req := &subscriberv1.ListDueSubscribersRequest{DueTime: timestamppb.New(sevenUTC), PageSize: 2}
 	for {
 		res, err := h.client.ListDueSubscribers(internal(), req)
 		if err != nil {
@@ -83,11 +82,11 @@ func TestListDueSubscribersSkipsWithoutStopping(t *testing.T) {
 	}
 	// b as a page sees it when b unsubscribes between the read of the
 	// active index and the read of the records: indexed as active, but not.
-	if err := h.RDB.HSet(context.Background(), "sub:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
+	if err := h.RDB.HSet(context.Background(), "sub:{s}:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	req := &subscriberv1.ListDueSubscribersRequest{PageSize: 1}
+	req := &subscriberv1.ListDueSubscribersRequest{PageSize: 1, DueTime: timestamppb.New(sevenUTC)}
 	for {
 		res, err := h.client.ListDueSubscribers(internal(), req)
 		if err != nil {
@@ -105,3 +104,7 @@ func TestListDueSubscribersSkipsWithoutStopping(t *testing.T) {
 		t.Errorf("due ids mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// sevenUTC is inside the default delivery slot (07:00 UTC) of the day
+// testenv starts on.
+var sevenUTC = time.Date(2026, 6, 12, 7, 30, 0, 0, time.UTC)

@@ -30,9 +30,14 @@ type harness struct {
 	client subscriberv1.SubscriberServiceClient
 }
 
-func start(t *testing.T) *harness {
+func start(t testing.TB) *harness {
 	t.Helper()
-	env := testenv.New(t, testenv.Options{})
+	return startWith(t, testenv.Options{})
+}
+
+func startWith(t testing.TB, opts testenv.Options) *harness {
+	t.Helper()
+	env := testenv.New(t, opts)
 	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: testenv.AdminToken, Service: testenv.ServiceToken})
 	if err != nil {
 		t.Fatal(err)
@@ -72,10 +77,11 @@ func internal() context.Context { return as(testenv.ServiceToken) }
 
 func (h *harness) subscribe(t *testing.T, email string) *subscriberv1.SubscribeResponse {
 	t.Helper()
-	res, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: email, ClientIp: "192.0.2.7", UserAgent: "TestBrowser/1.0"})
+	res, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: email, ClientIp: "192.0.2.7", UserAgent: "TestBrowser/1.0", ConsentTextVersion: "v1"})
 	if err != nil {
 		t.Fatalf("Subscribe(%q): %v", email, err)
 	}
+	h.Work(t)
 	return res
 }
 

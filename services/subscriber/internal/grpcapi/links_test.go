@@ -48,6 +48,10 @@ func TestConfirmSubscription(t *testing.T) {
 			ConfirmTime:        confirmed,
 			ConfirmIp:          "2001:db8::1",
 			ConfirmUserAgent:   "Mail/2",
+			Source:             "subscribe",
+		},
+		Preferences: &subscriberv1.Preferences{
+			Frequency: subscriberv1.Frequency_FREQUENCY_DAILY, DeliveryHour: 7, Timezone: "UTC", Locale: "en",
 		},
 	}
 	if diff := cmp.Diff(wantSub, sub, protocmp.Transform()); diff != "" {

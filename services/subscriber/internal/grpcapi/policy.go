@@ -13,10 +13,19 @@ func Policy() auth.Policy {
 		subscriberv1.SubscriberService_Subscribe_FullMethodName: auth.Public,
 		// TOKEN: public at the auth layer; the service verifies the signed
 		// link token in the request.
-		subscriberv1.SubscriberService_ConfirmSubscription_FullMethodName: auth.Public,
-		subscriberv1.SubscriberService_Unsubscribe_FullMethodName:         auth.Public,
-		subscriberv1.SubscriberService_GetSubscriber_FullMethodName:       auth.Operator,
-		subscriberv1.SubscriberService_ListSubscribers_FullMethodName:     auth.Operator | auth.Internal,
-		subscriberv1.SubscriberService_ListDueSubscribers_FullMethodName:  auth.Internal,
+		subscriberv1.SubscriberService_ConfirmSubscription_FullMethodName:   auth.Public,
+		subscriberv1.SubscriberService_Unsubscribe_FullMethodName:           auth.Public,
+		subscriberv1.SubscriberService_GetSubscriber_FullMethodName:         auth.Operator,
+		subscriberv1.SubscriberService_ListSubscribers_FullMethodName:       auth.Operator | auth.Internal,
+		subscriberv1.SubscriberService_ListDueSubscribers_FullMethodName:    auth.Internal,
+		subscriberv1.SubscriberService_GetPreferences_FullMethodName:        auth.Public,
+		subscriberv1.SubscriberService_UpdatePreferences_FullMethodName:     auth.Public,
+		subscriberv1.SubscriberService_ExportSubscriber_FullMethodName:      auth.Operator,
+		subscriberv1.SubscriberService_DeleteSubscriber_FullMethodName:      auth.Operator,
+		subscriberv1.SubscriberService_Suppress_FullMethodName:              auth.Operator,
+		subscriberv1.SubscriberService_Unsuppress_FullMethodName:            auth.Operator,
+		subscriberv1.SubscriberService_RevokeLinks_FullMethodName:           auth.Operator,
+		subscriberv1.SubscriberService_ImportSubscribers_FullMethodName:     auth.Operator,
+		subscriberv1.SubscriberService_RecordDeliveryFailure_FullMethodName: auth.Internal,
 	}
 }

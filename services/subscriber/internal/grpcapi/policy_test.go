@@ -47,7 +47,7 @@ func TestAuth(t *testing.T) {
 			return err
 		},
 		"Subscribe": func(ctx context.Context) error {
-			_, err := h.client.Subscribe(ctx, &subscriberv1.SubscribeRequest{Email: "auth@example.com"})
+			_, err := h.client.Subscribe(ctx, &subscriberv1.SubscribeRequest{Email: "auth@example.com", ConsentTextVersion: "v1"})
 			return err
 		},
 		"ConfirmSubscription": func(ctx context.Context) error {

@@ -4,11 +4,8 @@ package grpcapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/paperroute/paperroute/platform/browserrpc"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
 	"github.com/paperroute/paperroute/platform/validation"
@@ -33,13 +30,31 @@ func NewServer(svc *subscription.Service) *Server {
 
 // Subscribe implements subscriberv1.SubscriberServiceServer.
 func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeRequest) (*subscriberv1.SubscribeResponse, error) {
+	var errs validation.Errors
+	freq := frequencyFromProto(&errs, "frequency", req.GetFrequency())
+	day := weekdayFromProto(&errs, "weekly_day", req.GetWeeklyDay(), req.GetFrequency())
+	if err := errs.Err(); err != nil {
+		return nil, toStatus(err)
+	}
+	var hour *int
+	if req.DeliveryHour != nil {
+		h := int(req.GetDeliveryHour())
+		hour = &h
+	}
 	err := s.svc.Subscribe(ctx, subscription.SubscribeRequest{
 		Email:              req.GetEmail(),
 		ConsentTextVersion: req.GetConsentTextVersion(),
 		Client:             caller(ctx, req.GetClientIp(), req.GetUserAgent()),
+		Topics:             req.GetTopics(),
+		Keywords:           req.GetKeywords(),
+		Frequency:          freq,
+		WeeklyDay:          day,
+		DeliveryHour:       hour,
+		Timezone:           req.GetTimezone(),
+		Locale:             req.GetLocale(),
 	})
 	if err != nil {
-		return nil, errorTable.Status(err)
+		return nil, toStatus(err)
 	}
 	return &subscriberv1.SubscribeResponse{Message: SubscribeMessage}, nil
 }
@@ -48,7 +63,7 @@ func (s *Server) Subscribe(ctx context.Context, req *subscriberv1.SubscribeReque
 func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.ConfirmSubscriptionRequest) (*subscriberv1.ConfirmSubscriptionResponse, error) {
 	sub, err := s.svc.Confirm(ctx, req.GetToken(), caller(ctx, req.GetClientIp(), req.GetUserAgent()))
 	if err != nil {
-		return nil, errorTable.Status(err)
+		return nil, toStatus(err)
 	}
 	return &subscriberv1.ConfirmSubscriptionResponse{Email: sub.Email, State: stateToProto(sub.State)}, nil
 }
@@ -57,144 +72,41 @@ func (s *Server) ConfirmSubscription(ctx context.Context, req *subscriberv1.Conf
 func (s *Server) Unsubscribe(ctx context.Context, req *subscriberv1.UnsubscribeRequest) (*subscriberv1.UnsubscribeResponse, error) {
 	sub, err := s.svc.Unsubscribe(ctx, req.GetToken(), subscription.ChannelAPI)
 	if err != nil {
-		return nil, errorTable.Status(err)
+		return nil, toStatus(err)
 	}
 	return &subscriberv1.UnsubscribeResponse{Email: sub.Email}, nil
 }
 
-// GetSubscriber implements subscriberv1.SubscriberServiceServer.
-func (s *Server) GetSubscriber(ctx context.Context, req *subscriberv1.GetSubscriberRequest) (*subscriberv1.GetSubscriberResponse, error) {
-	var (
-		sub subscription.Subscriber
-		err error
-	)
-	switch id, email := req.GetSubscriberId(), req.GetEmail(); {
-	case id != "" && email != "":
-		err = &validation.Error{Violations: []validation.Violation{
-			{Field: "subscriber_id", Description: "set exactly one of subscriber_id and email, not both"},
-			{Field: "email", Description: "set exactly one of subscriber_id and email, not both"},
-		}}
-	case id == "" && email == "":
-		err = &validation.Error{Violations: []validation.Violation{
-			{Field: "subscriber_id", Description: "set exactly one of subscriber_id and email"},
-			{Field: "email", Description: "set exactly one of subscriber_id and email"},
-		}}
-	case id != "":
-		sub, err = s.svc.Get(ctx, id)
-	default:
-		sub, err = s.svc.GetByEmail(ctx, email)
-	}
+// GetPreferences implements subscriberv1.SubscriberServiceServer.
+func (s *Server) GetPreferences(ctx context.Context, req *subscriberv1.GetPreferencesRequest) (*subscriberv1.GetPreferencesResponse, error) {
+	sub, err := s.svc.GetPreferences(ctx, req.GetToken())
 	if err != nil {
-		return nil, errorTable.Status(err)
+		return nil, toStatus(err)
 	}
-	return &subscriberv1.GetSubscriberResponse{Subscriber: subscriberToProto(sub)}, nil
+	return &subscriberv1.GetPreferencesResponse{Email: sub.Email, State: stateToProto(sub.State), Preferences: preferencesToProto(sub.Preferences)}, nil
 }
 
-// ListSubscribers implements subscriberv1.SubscriberServiceServer.
-func (s *Server) ListSubscribers(ctx context.Context, req *subscriberv1.ListSubscribersRequest) (*subscriberv1.ListSubscribersResponse, error) {
-	res, err := s.svc.List(ctx, subscription.ListRequest{
-		PageSize:  int(req.GetPageSize()),
-		PageToken: req.GetPageToken(),
-		State:     stateFromProto(req.GetState()),
+// UpdatePreferences implements subscriberv1.SubscriberServiceServer.
+func (s *Server) UpdatePreferences(ctx context.Context, req *subscriberv1.UpdatePreferencesRequest) (*subscriberv1.UpdatePreferencesResponse, error) {
+	var errs validation.Errors
+	p := req.GetPreferences()
+	if p == nil {
+		errs.Add("preferences", "is required")
+	}
+	freq := frequencyFromProto(&errs, "preferences.frequency", p.GetFrequency())
+	day := weekdayFromProto(&errs, "preferences.weekly_day", p.GetWeeklyDay(), p.GetFrequency())
+	if err := errs.Err(); err != nil {
+		return nil, toStatus(err)
+	}
+	topics, keywords, hour, tz, locale := p.GetTopics(), p.GetKeywords(), int(p.GetDeliveryHour()), p.GetTimezone(), p.GetLocale()
+	sub, err := s.svc.UpdatePreferences(ctx, req.GetToken(), subscription.PreferencesUpdate{
+		Topics: &topics, Keywords: &keywords, Frequency: &freq, WeeklyDay: &day,
+		DeliveryHour: &hour, Timezone: &tz, Locale: &locale,
 	})
 	if err != nil {
-		return nil, errorTable.Status(err)
+		return nil, toStatus(err)
 	}
-	out := &subscriberv1.ListSubscribersResponse{NextPageToken: res.NextPageToken}
-	for _, sub := range res.Subscribers {
-		out.Subscribers = append(out.Subscribers, subscriberToProto(sub))
-	}
-	return out, nil
-}
-
-// ListDueSubscribers implements subscriberv1.SubscriberServiceServer.
-func (s *Server) ListDueSubscribers(ctx context.Context, req *subscriberv1.ListDueSubscribersRequest) (*subscriberv1.ListDueSubscribersResponse, error) {
-	var due time.Time
-	if req.DueTime != nil {
-		if err := req.GetDueTime().CheckValid(); err != nil {
-			return nil, errorTable.Status(validation.Field("due_time", "is not a valid timestamp"))
-		}
-		due = req.GetDueTime().AsTime()
-	}
-	res, err := s.svc.ListDue(ctx, subscription.ListDueRequest{
-		DueTime:   due,
-		PageSize:  int(req.GetPageSize()),
-		PageToken: req.GetPageToken(),
-	})
-	if err != nil {
-		return nil, errorTable.Status(err)
-	}
-	out := &subscriberv1.ListDueSubscribersResponse{NextPageToken: res.NextPageToken}
-	for _, d := range res.Subscribers {
-		out.Subscribers = append(out.Subscribers, &subscriberv1.DueSubscriber{
-			SubscriberId:   d.ID,
-			Email:          d.Email,
-			UnsubscribeUrl: d.UnsubscribeURL,
-		})
-	}
-	return out, nil
-}
-
-func subscriberToProto(s subscription.Subscriber) *subscriberv1.Subscriber {
-	c := s.Consent
-	return &subscriberv1.Subscriber{
-		Id:         s.ID,
-		Email:      s.Email,
-		State:      stateToProto(s.State),
-		CreateTime: timestamp(s.CreateTime),
-		UpdateTime: timestamp(s.UpdateTime),
-		Consent: &subscriberv1.ConsentEvidence{
-			ConsentTextVersion: c.ConsentTextVersion,
-			SignupTime:         timestamp(c.SignupTime),
-			SignupIp:           c.SignupIP,
-			SignupUserAgent:    c.SignupUserAgent,
-			ConfirmTime:        timestamp(c.ConfirmTime),
-			ConfirmIp:          c.ConfirmIP,
-			ConfirmUserAgent:   c.ConfirmUserAgent,
-			UnsubscribeTime:    timestamp(c.UnsubscribeTime),
-			UnsubscribeChannel: string(c.UnsubscribeChannel),
-		},
-	}
-}
-
-// timestamp is nil for the zero time, so unset times stay unset.
-func timestamp(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func stateToProto(s subscription.State) subscriberv1.SubscriberState {
-	switch s {
-	case subscription.StatePending:
-		return subscriberv1.SubscriberState_SUBSCRIBER_STATE_PENDING
-	case subscription.StateActive:
-		return subscriberv1.SubscriberState_SUBSCRIBER_STATE_ACTIVE
-	case subscription.StateUnsubscribed:
-		return subscriberv1.SubscriberState_SUBSCRIBER_STATE_UNSUBSCRIBED
-	case subscription.StateSuppressed:
-		return subscriberv1.SubscriberState_SUBSCRIBER_STATE_SUPPRESSED
-	}
-	return subscriberv1.SubscriberState_SUBSCRIBER_STATE_UNSPECIFIED
-}
-
-// stateFromProto maps a state filter; a value this build does not know
-// maps to an invalid domain state, which List rejects on "state".
-func stateFromProto(s subscriberv1.SubscriberState) subscription.State {
-	switch s {
-	case subscriberv1.SubscriberState_SUBSCRIBER_STATE_UNSPECIFIED:
-		return subscription.StateUnspecified
-	case subscriberv1.SubscriberState_SUBSCRIBER_STATE_PENDING:
-		return subscription.StatePending
-	case subscriberv1.SubscriberState_SUBSCRIBER_STATE_ACTIVE:
-		return subscription.StateActive
-	case subscriberv1.SubscriberState_SUBSCRIBER_STATE_UNSUBSCRIBED:
-		return subscription.StateUnsubscribed
-	case subscriberv1.SubscriberState_SUBSCRIBER_STATE_SUPPRESSED:
-		return subscription.StateSuppressed
-	}
-	return subscription.State(-1)
+	return &subscriberv1.UpdatePreferencesResponse{Preferences: preferencesToProto(sub.Preferences)}, nil
 }
 
 // caller is the end user behind a call: for a browser call (Connect or

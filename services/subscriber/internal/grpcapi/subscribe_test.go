@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
 )
@@ -126,12 +124,13 @@ func TestSubscribeConcurrentSameAddress(t *testing.T) {
 	errs := make(chan error, 20)
 	for range 20 {
 		wg.Go(func() {
-			_, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: "race@example.com"})
+			_, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: "race@example.com", ConsentTextVersion: "v1"})
 			errs <- err
 		})
 	}
 	wg.Wait()
 	close(errs)
+	h.Work(t)
 	for err := range errs {
 		if err != nil {
 			t.Errorf("Subscribe: %v", err)
@@ -146,7 +145,7 @@ func TestSubscribeConcurrentSameAddress(t *testing.T) {
 	}
 	var recs int
 	for _, k := range h.SubKeys(t) {
-		if strings.HasPrefix(k, "sub:rec:") {
+		if strings.HasPrefix(k, "sub:{s}:rec:") {
 			recs++
 		}
 	}
@@ -158,13 +157,18 @@ func TestSubscribeConcurrentSameAddress(t *testing.T) {
 	}
 }
 
+// TestSubscribeSenderUnavailable checks that a sender outage does not reach
+// the reader: Subscribe answers as always, the sign-up is recorded, and the
+// mail goes out once the sender is back.
 func TestSubscribeSenderUnavailable(t *testing.T) {
 	h := start(t)
 	h.Sender.SetUnavailable(true)
-	_, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: "later@example.com"})
-	wantCode(t, err, codes.Unavailable)
-	if strings.Contains(status.Convert(err).Message(), "sendertest") {
-		t.Errorf("error leaks internals: %v", err)
+	_, err := h.client.Subscribe(context.Background(), &subscriberv1.SubscribeRequest{Email: "later@example.com", ConsentTextVersion: "v1"})
+	if err != nil {
+		t.Fatalf("Subscribe while the sender is down: %v", err)
+	}
+	if n := h.Work(t); n != 0 {
+		t.Errorf("%d jobs succeeded while the sender was down", n)
 	}
 	if got := h.get(t, "later@example.com").GetState(); got != subscriberv1.SubscriberState_SUBSCRIBER_STATE_PENDING {
 		t.Errorf("state = %v, want PENDING", got)
@@ -173,7 +177,9 @@ func TestSubscribeSenderUnavailable(t *testing.T) {
 		t.Fatalf("%d mails accepted while unavailable", n)
 	}
 	h.Sender.SetUnavailable(false)
-	h.subscribe(t, "later@example.com")
+	if n := h.Work(t); n != 1 {
+		t.Errorf("retry did %d jobs, want 1", n)
+	}
 	if n := len(h.MailsTo("later@example.com")); n != 1 {
 		t.Errorf("retry sent %d mails, want 1", n)
 	}
@@ -201,9 +207,30 @@ func TestSubscribeInvalid(t *testing.T) {
 		{"long user agent", &subscriberv1.SubscribeRequest{Email: "ok@example.com", UserAgent: strings.Repeat("u", 513)}, []string{"user_agent"}},
 		{"user agent with CR", &subscriberv1.SubscribeRequest{Email: "ok@example.com", UserAgent: "Mozilla\r\nX: y"}, []string{"user_agent"}},
 		{"everything wrong", &subscriberv1.SubscribeRequest{Email: "nope", ConsentTextVersion: strings.Repeat("v", 65), ClientIp: "x", UserAgent: "\x00"}, []string{"email", "consent_text_version", "client_ip", "user_agent"}},
+		{"missing consent version", &subscriberv1.SubscribeRequest{Email: "ok@example.com", ConsentTextVersion: "-"}, []string{"consent_text_version"}},
+		{"unknown topic", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Topics: []string{"llm", "astrology"}}, []string{"topics[1]"}},
+		{"too many topics", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Topics: make([]string, subscription.MaxTopics+1)}, []string{"topics"}},
+		{"too many keywords", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Keywords: make([]string, subscription.MaxKeywords+1)}, []string{"keywords"}},
+		{"long keyword", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Keywords: []string{"ok", strings.Repeat("k", 65)}}, []string{"keywords[1]"}},
+		{"keyword with NUL", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Keywords: []string{"a\x00b"}}, []string{"keywords[0]"}},
+		{"10 KB keyword", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Keywords: []string{strings.Repeat("k", 10<<10)}}, []string{"keywords[0]"}},
+		{"hour 24", &subscriberv1.SubscribeRequest{Email: "ok@example.com", DeliveryHour: proto.Int32(24)}, []string{"delivery_hour"}},
+		{"negative hour", &subscriberv1.SubscribeRequest{Email: "ok@example.com", DeliveryHour: proto.Int32(-1)}, []string{"delivery_hour"}},
+		{"unknown time zone", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Timezone: "Mars/Olympus_Mons"}, []string{"timezone"}},
+		{"time zone as a path", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Timezone: "../../etc/passwd"}, []string{"timezone"}},
+		{"Local time zone", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Timezone: "Local"}, []string{"timezone"}},
+		{"weekly without a day", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Frequency: subscriberv1.Frequency_FREQUENCY_WEEKLY}, []string{"weekly_day"}},
+		{"unknown frequency", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Frequency: 9}, []string{"frequency"}},
+		{"bad locale", &subscriberv1.SubscribeRequest{Email: "ok@example.com", Locale: "en_US\r\n"}, []string{"locale"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			switch tt.req.ConsentTextVersion {
+			case "":
+				tt.req.ConsentTextVersion = "v1"
+			case "-":
+				tt.req.ConsentTextVersion = ""
+			}
 			_, err := h.client.Subscribe(context.Background(), tt.req)
 			wantViolations(t, err, tt.fields...)
 			if keys := h.SubKeys(t); len(keys) != 0 {

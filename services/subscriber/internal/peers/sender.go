@@ -33,6 +33,7 @@ import (
 // SenderClient is the part of the generated sender client this package uses.
 type SenderClient interface {
 	Enqueue(ctx context.Context, in *senderv1.EnqueueRequest, opts ...grpc.CallOption) (*senderv1.EnqueueResponse, error)
+	CancelRecipient(ctx context.Context, in *senderv1.CancelRecipientRequest, opts ...grpc.CallOption) (*senderv1.CancelRecipientResponse, error)
 }
 
 // callTimeout bounds one Enqueue, so a hung sender cannot hold a Subscribe
@@ -70,10 +71,10 @@ func NewSender(sender SenderClient, confirmTTL time.Duration) (*Sender, error) {
 	}
 	already, err := render(mailPage{
 		Title:  "You are already subscribed",
-		Intro:  "Someone, probably you, tried to subscribe {{email}} to paperroute, but this address already gets the daily digest. Nothing has changed.",
-		Button: "Unsubscribe",
-		URLVar: "{{unsubscribe_url}}",
-		Outro:  "If you want to stop the digest, use the link above.",
+		Intro:  "Someone, probably you, tried to subscribe {{email}} to paperroute, but this address already gets the digest. Nothing has changed. You can change your topics, frequency and delivery hour here:",
+		Button: "Manage your preferences",
+		URLVar: "{{manage_url}}",
+		Outro:  "To stop the digest, unsubscribe: {{unsubscribe_url}}",
 	})
 	if err != nil {
 		return nil, err
@@ -91,7 +92,8 @@ func NewSender(sender SenderClient, confirmTTL time.Duration) (*Sender, error) {
 		already: content{
 			subject: "You are already subscribed to paperroute",
 			text: "Someone, probably you, tried to subscribe {{email}} to paperroute,\n" +
-				"but this address already gets the daily digest. Nothing has changed.\n\n" +
+				"but this address already gets the digest. Nothing has changed.\n\n" +
+				"Manage your preferences (topics, frequency, delivery hour):\n\n{{manage_url}}\n\n" +
 				"To stop the digest, open this link:\n\n{{unsubscribe_url}}\n",
 			html: already,
 		},
@@ -162,7 +164,25 @@ func (m *Sender) SendAlreadySubscribed(ctx context.Context, c subscription.Alrea
 	return m.enqueue(ctx, c.IdempotencyKey, c.To, m.already, map[string]string{
 		"email":           c.To,
 		"unsubscribe_url": c.UnsubscribeURL,
+		"manage_url":      c.ManageURL,
 	})
+}
+
+// CancelRecipient implements subscription.Mailer: the sender drops every
+// bulk mail (digests) still queued for address. Transactional mail is left,
+// so a later confirmation mail still goes out.
+func (m *Sender) CancelRecipient(ctx context.Context, address string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := m.sender.CancelRecipient(ctx, &senderv1.CancelRecipientRequest{Recipient: address})
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return fmt.Errorf("peers: sender: cancel recipient: %w (%v)", subscription.ErrMailUnavailable, err)
+	}
+	return fmt.Errorf("peers: sender: cancel recipient: %v", err)
 }
 
 func (m *Sender) enqueue(ctx context.Context, key, to string, c content, vars map[string]string) error {

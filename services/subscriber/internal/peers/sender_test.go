@@ -12,8 +12,8 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/grpcclient"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
@@ -73,12 +73,16 @@ func TestAlreadySubscribedMail(t *testing.T) {
 	fake := sendertest.Start(t, serviceToken)
 	m := newMailer(t, fake, serviceToken)
 	const link = "https://news.example.com/unsubscribe?token=k1.AQI.abc"
-	if err := m.SendAlreadySubscribed(context.Background(), subscription.AlreadySubscribedMail{IdempotencyKey: "already:X:1", To: "ada@example.com", UnsubscribeURL: link}); err != nil {
+	const manage = "https://news.example.com/preferences?token=k1.AQM.def"
+	if err := m.SendAlreadySubscribed(context.Background(), subscription.AlreadySubscribedMail{IdempotencyKey: "already:X:1", To: "ada@example.com", UnsubscribeURL: link, ManageURL: manage}); err != nil {
 		t.Fatal(err)
 	}
 	got := fake.Mails()[0]
-	if !strings.Contains(got.Subject, "already subscribed") || !strings.Contains(got.Text, link) || !strings.Contains(got.HTML, `href="`+link+`"`) {
-		t.Errorf("mail = %+v", got)
+	if !strings.Contains(got.Subject, "already subscribed") || !strings.Contains(got.Text, link) || !strings.Contains(got.HTML, link) {
+		t.Errorf("mail lacks the unsubscribe link: %+v", got)
+	}
+	if !strings.Contains(got.Text, manage) || !strings.Contains(got.HTML, `href="`+manage+`"`) {
+		t.Errorf("mail lacks the manage link: %+v", got)
 	}
 }
 

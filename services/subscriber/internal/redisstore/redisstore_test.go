@@ -40,6 +40,10 @@ func record(id, email string) subscription.Subscriber {
 			SignupIP:           "192.0.2.1",
 			SignupUserAgent:    "UA",
 		},
+		Preferences: subscription.Preferences{
+			Topics: []string{"llm"}, Keywords: []string{}, Frequency: subscription.FrequencyDaily,
+			DeliveryHour: 7, Timezone: "Europe/Berlin", Locale: "en",
+		},
 	}
 }
 
@@ -88,7 +92,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 			t.Errorf("key %q holds the address", k)
 		}
 	}
-	if diff := cmp.Diff([]string{want.ID}, members(t, rdb, "sub:idx:pending")); diff != "" {
+	if diff := cmp.Diff([]string{want.ID}, members(t, rdb, "sub:{s}:idx:pending")); diff != "" {
 		t.Errorf("pending index (-want +got):\n%s", diff)
 	}
 }
@@ -136,10 +140,10 @@ func TestCreateIsRaceFree(t *testing.T) {
 	if ok != 1 || exists != 19 {
 		t.Errorf("%d created, %d ErrExists; want 1 and 19", ok, exists)
 	}
-	if n := len(members(t, rdb, "sub:idx:all")); n != 1 {
+	if n := len(members(t, rdb, "sub:{s}:idx:all")); n != 1 {
 		t.Errorf("%d ids indexed, want 1", n)
 	}
-	recs, _ := rdb.Keys(context.Background(), "sub:rec:*").Result()
+	recs, _ := rdb.Keys(context.Background(), "sub:{s}:rec:*").Result()
 	if len(recs) != 1 {
 		t.Errorf("record keys %v, want 1", recs)
 	}
@@ -164,9 +168,9 @@ func TestUpdateMovesIndexes(t *testing.T) {
 		t.Errorf("Update returned %+v", got)
 	}
 	for key, want := range map[string][]string{
-		"sub:idx:all":     {sub.ID},
-		"sub:idx:pending": nil,
-		"sub:idx:active":  {sub.ID},
+		"sub:{s}:idx:all":     {sub.ID},
+		"sub:{s}:idx:pending": nil,
+		"sub:{s}:idx:active":  {sub.ID},
 	} {
 		if diff := cmp.Diff(want, members(t, rdb, key), cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", key, diff)
@@ -174,7 +178,7 @@ func TestUpdateMovesIndexes(t *testing.T) {
 	}
 
 	t.Run("no change writes nothing", func(t *testing.T) {
-		before, _ := rdb.HGetAll(ctx, "sub:rec:"+sub.ID).Result()
+		before, _ := rdb.HGetAll(ctx, "sub:{s}:rec:"+sub.ID).Result()
 		_, err := s.Update(ctx, sub.ID, func(cur *subscription.Subscriber) (bool, error) {
 			cur.State = subscription.StateSuppressed // changed but not reported
 			return false, nil
@@ -182,7 +186,7 @@ func TestUpdateMovesIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		after, _ := rdb.HGetAll(ctx, "sub:rec:"+sub.ID).Result()
+		after, _ := rdb.HGetAll(ctx, "sub:{s}:rec:"+sub.ID).Result()
 		if diff := cmp.Diff(before, after); diff != "" {
 			t.Errorf("record changed (-before +after):\n%s", diff)
 		}
@@ -277,7 +281,7 @@ func TestList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.List(ctx, tt.state, tt.after, tt.limit)
+			got, err := s.List(ctx, tt.state, "", tt.after, tt.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,9 +301,9 @@ func TestCorruptRecord(t *testing.T) {
 	}
 	for field, value := range map[string]string{"state": "dancing", "token_epoch": "-1", "signup_time": "yesterday", "id": "someone-else"} {
 		t.Run(field, func(t *testing.T) {
-			old, _ := rdb.HGet(ctx, "sub:rec:"+id, field).Result()
-			rdb.HSet(ctx, "sub:rec:"+id, field, value)
-			defer rdb.HSet(ctx, "sub:rec:"+id, field, old)
+			old, _ := rdb.HGet(ctx, "sub:{s}:rec:"+id, field).Result()
+			rdb.HSet(ctx, "sub:{s}:rec:"+id, field, value)
+			defer rdb.HSet(ctx, "sub:{s}:rec:"+id, field, old)
 			_, err := s.Get(ctx, id)
 			if err == nil || errors.Is(err, subscription.ErrNotFound) {
 				t.Errorf("Get of a corrupt record = %v, want a decoding error", err)
@@ -326,13 +330,13 @@ func TestListReadsPastSkippedRecords(t *testing.T) {
 	}
 	// What List sees when B unsubscribes and C is removed between its
 	// ZRANGE and its HGETALLs: still indexed as active, but not active.
-	if err := rdb.HSet(ctx, "sub:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
+	if err := rdb.HSet(ctx, "sub:{s}:rec:"+ids[1], "state", "unsubscribed").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Del(ctx, "sub:rec:"+ids[2]).Err(); err != nil {
+	if err := rdb.Del(ctx, "sub:{s}:rec:"+ids[2]).Err(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.List(ctx, subscription.StateActive, "", 2)
+	got, err := s.List(ctx, subscription.StateActive, "", "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

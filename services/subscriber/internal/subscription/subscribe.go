@@ -19,48 +19,155 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 )
 
-// Subscribe signs req.Email up. Whatever the address's state, a nil error
-// looks the same to the caller; what happens differs:
+// Subscribe signs req.Email up. A nil error looks the same whatever the
+// address's state, and the request path does the same work for every
+// address: validate, check the abuse limits (which do not depend on whether
+// the address is known), and queue the sign-up. Nothing on this path reads
+// the address's record, so neither the answer nor its timing says whether
+// the address is known. HandleJob later takes the decision:
 //   - new: a PENDING record is created and a confirmation mail sent;
-//   - UNSUBSCRIBED: back to PENDING with fresh consent evidence, and a
-//     confirmation mail;
-//   - PENDING: the confirmation mail is sent again;
-//   - ACTIVE: an "already subscribed" mail with an unsubscribe link;
-//   - SUPPRESSED: nothing.
+//   - UNSUBSCRIBED: back to PENDING with fresh consent evidence and
+//     preferences, and a confirmation mail;
+//   - PENDING: the confirmation mail is sent again; consent evidence and
+//     preferences stay those of the first sign-up (a third party
+//     re-submitting an address must not overwrite them);
+//   - ACTIVE: an "already subscribed — manage your preferences" mail;
+//   - SUPPRESSED (or erased while suppressed): nothing.
 //
-// Mails are throttled to one of each kind per address per 10 minutes. If the
-// mail cannot be handed to the sender, the record stays PENDING and the error
-// wraps ErrMailUnavailable; calling again retries.
+// Over a limit, the error is a *LimitError (ErrRateLimited).
 func (s *Service) Subscribe(ctx context.Context, req SubscribeRequest) error {
-	addr, consent, err := s.checkSubscribe(req)
+	signup, err := s.checkSubscribe(ctx, req)
 	if err != nil {
 		return err
 	}
-	sub, err := s.store.GetByIdentity(ctx, addr.Key)
+	if err := s.checkLimits(ctx, req.Client.IP, signup.Identity); err != nil {
+		return err
+	}
+	if err := s.jobs.Push(ctx, Job{Kind: JobSignup, Signup: &signup}); err != nil {
+		return fmt.Errorf("subscription: queue sign-up: %w", err)
+	}
+	return nil
+}
+
+// checkLimits applies the per-IP, per-network, per-mailbox and global
+// limits, in that order (the global one last, so a refused client does not
+// use it up).
+func (s *Service) checkLimits(ctx context.Context, ip, identity string) error {
+	type check struct {
+		name, key string
+		limit     Limit
+	}
+	var checks []check
+	if a, err := netip.ParseAddr(ip); err == nil {
+		bits := 24
+		if a.Is6() && !a.Is4In6() {
+			bits = 64
+		}
+		net, _ := a.Unmap().Prefix(bits)
+		checks = append(checks, check{"ip", a.Unmap().String(), s.limits.PerIP}, check{"network", net.String(), s.limits.PerNetwork})
+	}
+	checks = append(checks,
+		check{"mailbox", MailboxKey(identity), s.limits.PerMailbox},
+		check{"global", "all", s.limits.Global})
+	for _, c := range checks {
+		if c.limit.Rate <= 0 {
+			continue
+		}
+		wait, err := s.limiter.Allow(ctx, c.name, c.key, c.limit)
+		if err != nil {
+			return fmt.Errorf("subscription: %s limit: %w", c.name, err)
+		}
+		if wait > 0 {
+			return &LimitError{Limit: c.name, RetryAfter: wait}
+		}
+	}
+	return nil
+}
+
+// MailboxKey is the key of the per-mailbox limit: the identity key (lower
+// case) without a "+tag" in the local part, so victim+1@x and Victim@x are
+// one mailbox.
+func MailboxKey(identity string) string {
+	at := strings.LastIndexByte(identity, '@')
+	if at < 0 {
+		return identity
+	}
+	local, domain := identity[:at], identity[at:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	return strings.ToLower(local + domain)
+}
+
+// HandleJob does one job of the background queue. It is idempotent: a job
+// handled twice (after a crash) has the effect of one. An error means the
+// job should be retried later.
+func (s *Service) HandleJob(ctx context.Context, j Job) error {
+	switch j.Kind {
+	case JobSignup:
+		if j.Signup == nil {
+			return errors.New("subscription: signup job without sign-up")
+		}
+		return s.handleSignup(ctx, *j.Signup)
+	case JobCancel:
+		if err := s.mailer.CancelRecipient(ctx, j.Email); err != nil {
+			return fmt.Errorf("subscription: cancel queued mail: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("subscription: unknown job kind %q", j.Kind)
+}
+
+func (s *Service) handleSignup(ctx context.Context, su Signup) error {
+	sub, err := s.store.GetByIdentity(ctx, su.Identity)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		sub, err = s.create(ctx, addr, consent)
+		suppressed, err := s.store.Suppressed(ctx, su.Identity)
+		if err != nil {
+			return fmt.Errorf("subscription: sign-up: %w", err)
+		}
+		if suppressed {
+			return nil
+		}
+		sub, _, err = s.create(ctx, su)
 		if err != nil {
 			return err
 		}
 	case err != nil:
-		return fmt.Errorf("subscription: subscribe: %w", err)
+		return fmt.Errorf("subscription: sign-up: %w", err)
+	case su.Active:
+		// An import never overrides what the address did here (it may
+		// have unsubscribed).
+		return nil
 	case sub.State == StateUnsubscribed:
 		sub, err = s.store.Update(ctx, sub.ID, func(cur *Subscriber) (bool, error) {
 			if cur.State != StateUnsubscribed {
 				return false, nil // changed under us; act on what it is now
 			}
 			cur.State = StatePending
-			cur.Consent = consent
-			cur.UpdateTime = consent.SignupTime
+			cur.Consent = su.Consent
+			cur.Preferences = su.Preferences
+			cur.UpdateTime = su.Consent.SignupTime
 			return true, nil
 		})
 		if err != nil {
-			return fmt.Errorf("subscription: subscribe %s again: %w", sub.ID, err)
+			return fmt.Errorf("subscription: sign up %s again: %w", sub.ID, err)
 		}
+	}
+	if su.SkipMail {
+		return nil
 	}
 	switch sub.State {
 	case StatePending:
+		if su.Throttle && s.limits.Global.Rate > 0 {
+			wait, err := s.limiter.Allow(ctx, "global", "all", s.limits.Global)
+			if err != nil {
+				return fmt.Errorf("subscription: global limit: %w", err)
+			}
+			if wait > 0 {
+				return &LimitError{Limit: "global", RetryAfter: wait} // the job is retried later
+			}
+		}
 		return s.sendConfirmation(ctx, sub)
 	case StateActive:
 		return s.sendAlreadySubscribed(ctx, sub)
@@ -69,54 +176,81 @@ func (s *Service) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	}
 }
 
-// create stores a new PENDING record for addr. If a concurrent Subscribe of
-// the same address created one first, it returns that one instead.
-func (s *Service) create(ctx context.Context, addr mailaddr.Address, consent ConsentEvidence) (Subscriber, error) {
-	id, err := ulid.New(ulid.Timestamp(consent.SignupTime), rand.Reader)
+// create stores a new record for a sign-up and reports true. If a
+// concurrent sign-up of the same address created one first, it returns that
+// one instead, and false.
+func (s *Service) create(ctx context.Context, su Signup) (Subscriber, bool, error) {
+	id, err := ulid.New(ulid.Timestamp(su.Consent.SignupTime), rand.Reader)
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: new id: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: new id: %w", err)
 	}
 	sub := Subscriber{
-		ID:         id.String(),
-		Email:      addr.Addr,
-		State:      StatePending,
-		CreateTime: consent.SignupTime,
-		UpdateTime: consent.SignupTime,
-		Consent:    consent,
+		ID:          id.String(),
+		Email:       su.Email,
+		State:       StatePending,
+		CreateTime:  su.Consent.SignupTime,
+		UpdateTime:  su.Consent.SignupTime,
+		Consent:     su.Consent,
+		Preferences: su.Preferences,
 	}
-	err = s.store.Create(ctx, addr.Key, sub)
+	if su.Active {
+		sub.State = StateActive
+	}
+	err = s.store.Create(ctx, su.Identity, sub)
 	if errors.Is(err, ErrExists) {
-		sub, err = s.store.GetByIdentity(ctx, addr.Key)
+		sub, err = s.store.GetByIdentity(ctx, su.Identity)
+		if err != nil {
+			return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
+		}
+		return sub, false, nil
 	}
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: create subscriber: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
 	}
-	return sub, nil
+	return sub, true, nil
 }
 
-func (s *Service) checkSubscribe(req SubscribeRequest) (mailaddr.Address, ConsentEvidence, error) {
+func (s *Service) checkSubscribe(ctx context.Context, req SubscribeRequest) (Signup, error) {
 	var errs validation.Errors
 	addr, err := mailaddr.Parse(req.Email)
 	if err != nil {
 		errs.Add("email", reason(err))
 	}
-	version := req.ConsentTextVersion
-	if version == "" {
-		version = DefaultConsentTextVersion
-	}
-	if !utf8.ValidString(version) || utf8.RuneCountInString(version) > MaxConsentTextVersionLength || !allPrint(version) {
-		errs.Addf("consent_text_version", "must be at most %d printable characters", MaxConsentTextVersionLength)
-	}
+	checkConsentVersion(&errs, "consent_text_version", req.ConsentTextVersion)
 	client := checkClient(&errs, req.Client)
-	if err := errs.Err(); err != nil {
-		return mailaddr.Address{}, ConsentEvidence{}, err
+	prefs, err := s.checkPreferences(ctx, &errs, "", prefInput{
+		topics: req.Topics, keywords: req.Keywords, frequency: req.Frequency, weeklyDay: req.WeeklyDay,
+		deliveryHour: req.DeliveryHour, timezone: req.Timezone, locale: req.Locale,
+	})
+	if err != nil {
+		return Signup{}, err
 	}
-	return addr, ConsentEvidence{
-		ConsentTextVersion: version,
-		SignupTime:         s.clock(),
-		SignupIP:           client.IP,
-		SignupUserAgent:    client.UserAgent,
+	if err := errs.Err(); err != nil {
+		return Signup{}, err
+	}
+	return Signup{
+		Email:    addr.Addr,
+		Identity: addr.Key,
+		Consent: ConsentEvidence{
+			ConsentTextVersion: req.ConsentTextVersion,
+			SignupTime:         s.clock(),
+			SignupIP:           client.IP,
+			SignupUserAgent:    client.UserAgent,
+			Source:             "subscribe",
+		},
+		Preferences: prefs,
 	}, nil
+}
+
+// checkConsentVersion requires a consent text version: consent to an
+// unnamed text is no evidence.
+func checkConsentVersion(errs *validation.Errors, field, v string) {
+	switch {
+	case v == "":
+		errs.Add(field, "is required: the version of the consent text the subscriber was shown")
+	case !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxConsentTextVersionLength || !allPrint(v):
+		errs.Addf(field, "must be at most %d printable characters", MaxConsentTextVersionLength)
+	}
 }
 
 // checkClient validates and normalises what is known of the client.
@@ -126,7 +260,7 @@ func checkClient(errs *validation.Errors, c Client) Client {
 		if err != nil || ip.Zone() != "" {
 			errs.Add("client_ip", "must be an IPv4 or IPv6 address")
 		} else {
-			c.IP = ip.String()
+			c.IP = ip.Unmap().String()
 		}
 	}
 	switch {
@@ -185,14 +319,19 @@ func (s *Service) sendConfirmation(ctx context.Context, sub Subscriber) error {
 }
 
 func (s *Service) sendAlreadySubscribed(ctx context.Context, sub Subscriber) error {
-	link, err := s.unsubscribeURL(sub)
+	unsub, err := s.unsubscribeURL(sub)
+	if err != nil {
+		return err
+	}
+	manage, err := s.manageURL(sub)
 	if err != nil {
 		return err
 	}
 	err = s.mailer.SendAlreadySubscribed(ctx, AlreadySubscribedMail{
 		IdempotencyKey: s.windowKey("already", sub),
 		To:             sub.Email,
-		UnsubscribeURL: link,
+		UnsubscribeURL: unsub,
+		ManageURL:      manage,
 	})
 	if err != nil {
 		return fmt.Errorf("subscription: send already-subscribed to %s: %w", sub.ID, err)
@@ -204,6 +343,16 @@ func (s *Service) sendAlreadySubscribed(ctx context.Context, sub Subscriber) err
 func (s *Service) unsubscribeURL(sub Subscriber) (string, error) {
 	return s.link("unsubscribe", linktoken.Claims{
 		Purpose:      linktoken.Unsubscribe,
+		SubscriberID: sub.ID,
+		IssuedAt:     s.clock(),
+		Epoch:        sub.TokenEpoch,
+	})
+}
+
+// manageURL is sub's signed, non-expiring preferences link.
+func (s *Service) manageURL(sub Subscriber) (string, error) {
+	return s.link("preferences", linktoken.Claims{
+		Purpose:      linktoken.Manage,
 		SubscriberID: sub.ID,
 		IssuedAt:     s.clock(),
 		Epoch:        sub.TokenEpoch,

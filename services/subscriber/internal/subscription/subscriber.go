@@ -64,9 +64,91 @@ const (
 	ChannelAPI Channel = "api"
 	// ChannelOneClick is an RFC 8058 one-click POST from a mail client.
 	ChannelOneClick Channel = "one-click"
-	// ChannelPage is the unsubscribe page's button.
+	// ChannelPage is the unsubscribe page's button (the link in a mail).
 	ChannelPage Channel = "page"
+	// ChannelPreferences is the unsubscribe button of the preferences page.
+	ChannelPreferences Channel = "preferences"
+	// ChannelOperator is an operator's Suppress.
+	ChannelOperator Channel = "operator"
+	// ChannelBounce is a hard bounce or complaint reported by the sender.
+	ChannelBounce Channel = "bounce"
 )
+
+// Frequency is how often a subscriber gets a digest.
+type Frequency int
+
+// The frequencies.
+const (
+	FrequencyUnspecified Frequency = iota
+	// FrequencyDaily is one edition per local calendar day.
+	FrequencyDaily
+	// FrequencyWeekly is one edition per ISO week, on Preferences.WeeklyDay.
+	FrequencyWeekly
+)
+
+// String returns the frequency's lower-case name, which is also how it is
+// stored.
+func (f Frequency) String() string {
+	switch f {
+	case FrequencyDaily:
+		return "daily"
+	case FrequencyWeekly:
+		return "weekly"
+	}
+	return "unspecified"
+}
+
+// ParseFrequency is the inverse of String.
+func ParseFrequency(name string) (Frequency, error) {
+	switch name {
+	case "daily":
+		return FrequencyDaily, nil
+	case "weekly":
+		return FrequencyWeekly, nil
+	}
+	return FrequencyUnspecified, fmt.Errorf("subscription: unknown frequency %q", name)
+}
+
+// Preferences are a subscriber's choices: what goes in their digest and
+// when it arrives. A stored record's Preferences are always complete
+// (defaults filled in, validated).
+type Preferences struct {
+	// Topics are topic ids from the catalogue, without repeats.
+	Topics []string
+	// Keywords are free words or phrases, without repeats.
+	Keywords []string
+	// Frequency is daily or weekly.
+	Frequency Frequency
+	// WeeklyDay is the delivery day of a weekly digest; for daily it is
+	// ignored and stored as Sunday (0).
+	WeeklyDay time.Weekday
+	// DeliveryHour is the local hour of delivery, 0–23.
+	DeliveryHour int
+	// Timezone is an IANA zone name that time.LoadLocation accepts.
+	Timezone string
+	// Locale is a BCP 47 tag such as "en" or "de-CH".
+	Locale string
+}
+
+// PreferencesUpdate is a partial change of Preferences: nil fields keep
+// their current value.
+type PreferencesUpdate struct {
+	Topics       *[]string
+	Keywords     *[]string
+	Frequency    *Frequency
+	WeeklyDay    *time.Weekday
+	DeliveryHour *int
+	Timezone     *string
+	Locale       *string
+}
+
+// Topic is one entry of the topic catalogue.
+type Topic struct {
+	// ID is what subscribers store and the digest matches on.
+	ID string
+	// Label is what the subscribe and preferences pages show.
+	Label string
+}
 
 // Subscriber is one subscriber record.
 type Subscriber struct {
@@ -85,6 +167,12 @@ type Subscriber struct {
 	UpdateTime time.Time
 	// Consent is the evidence of consent given and withdrawn.
 	Consent ConsentEvidence
+	// Preferences are the subscriber's choices.
+	Preferences Preferences
+	// SuppressReason and SuppressTime say why and since when the
+	// subscriber is SUPPRESSED; empty otherwise.
+	SuppressReason string
+	SuppressTime   time.Time
 }
 
 // ConsentEvidence records how and when consent was given and withdrawn. It
@@ -103,10 +191,13 @@ type ConsentEvidence struct {
 	ConfirmTime      time.Time
 	ConfirmIP        string
 	ConfirmUserAgent string
-	// UnsubscribeTime and UnsubscribeChannel describe the unsubscribe;
-	// zero until unsubscribed.
+	// UnsubscribeTime and UnsubscribeChannel describe the unsubscribe
+	// (or suppression); zero until unsubscribed.
 	UnsubscribeTime    time.Time
 	UnsubscribeChannel Channel
+	// Source is where the consent was collected: "subscribe" (the
+	// Subscribe RPC or page) or "import:<what the operator named>".
+	Source string
 }
 
 // Client is what is known of the person behind a request.
@@ -122,10 +213,20 @@ type SubscribeRequest struct {
 	// Email is the address to subscribe.
 	Email string
 	// ConsentTextVersion is the version of the consent text the person was
-	// shown; empty means DefaultConsentTextVersion.
+	// shown. Required.
 	ConsentTextVersion string
 	// Client is who signed up.
 	Client Client
+	// Preferences are the choices made at sign-up; zero fields take the
+	// service defaults (daily, DefaultDeliveryHour, DefaultTimezone, "en").
+	// DeliveryHour is a pointer because 0 (midnight) is a valid choice.
+	Topics       []string
+	Keywords     []string
+	Frequency    Frequency
+	WeeklyDay    time.Weekday
+	DeliveryHour *int
+	Timezone     string
+	Locale       string
 }
 
 // ListRequest asks for one page of subscribers.
@@ -137,6 +238,8 @@ type ListRequest struct {
 	PageToken string
 	// State filters by state; StateUnspecified means all.
 	State State
+	// Topic, when set, keeps only subscribers who chose this topic.
+	Topic string
 }
 
 // ListResult is one page of subscribers.
@@ -159,8 +262,12 @@ type ListDueRequest struct {
 type DueSubscriber struct {
 	ID    string
 	Email string
+	// Preferences are the subscriber's topics, keywords and slot.
+	Preferences Preferences
 	// UnsubscribeURL is the signed one-click unsubscribe link.
 	UnsubscribeURL string
+	// ManageURL is the signed link to the preferences page.
+	ManageURL string
 }
 
 // ListDueResult is one page of due subscribers.

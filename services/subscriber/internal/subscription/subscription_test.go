@@ -11,15 +11,23 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/validation"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
 )
 
-func subscribe(t *testing.T, svc *subscription.Service, addr string) {
+// subscribe signs addr up on svc and works the job queue with svc, so the
+// mail is sent when it returns.
+func subscribe(t *testing.T, e *testenv.Env, svc *subscription.Service, addr string) {
 	t.Helper()
-	if err := svc.Subscribe(context.Background(), subscription.SubscribeRequest{Email: addr, Client: subscription.Client{IP: "192.0.2.1"}}); err != nil {
+	defer func() {
+		if _, err := e.Jobs.RunOnce(context.Background(), logging.Discard(), svc.HandleJob); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if err := svc.Subscribe(context.Background(), subscription.SubscribeRequest{Email: addr, ConsentTextVersion: "v1", Client: subscription.Client{IP: "192.0.2.1"}}); err != nil {
 		t.Fatalf("Subscribe(%q): %v", addr, err)
 	}
 }
@@ -51,7 +59,7 @@ func isTokenViolation(err error) bool {
 func TestKeyRotation(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	ctx := context.Background()
-	subscribe(t, e.Service, "old@example.com")
+	subscribe(t, e, e.Service, "old@example.com")
 	oldTok := lastConfirmToken(t, e, "old@example.com")
 
 	// Deploy a new key first in the list; the old one stays for verifying.
@@ -61,7 +69,7 @@ func TestKeyRotation(t *testing.T) {
 	if sub, err := rotatedSvc.Confirm(ctx, oldTok, subscription.Client{}); err != nil || sub.State != subscription.StateActive {
 		t.Fatalf("old-key link after rotation: %+v, %v; want active", sub, err)
 	}
-	subscribe(t, rotatedSvc, "new@example.com")
+	subscribe(t, e, rotatedSvc, "new@example.com")
 	newTok := lastConfirmToken(t, e, "new@example.com")
 	if !strings.HasPrefix(newTok, "t2.") {
 		t.Errorf("rotated service signed %q, want key t2", newTok)
@@ -92,12 +100,17 @@ func mustKeyring(t *testing.T, keys ...linktoken.Key) *linktoken.Keyring {
 func serviceOn(t *testing.T, e *testenv.Env, kr *linktoken.Keyring) *subscription.Service {
 	t.Helper()
 	svc, err := subscription.New(subscription.Config{
-		Store:      e.Store,
-		Mailer:     e.Mailer,
-		Keyring:    kr,
-		PublicURL:  e.PublicURL,
-		ConfirmTTL: testenv.ConfirmTTL,
-		Now:        e.Clock.Now,
+		Store:               e.Store,
+		Mailer:              e.Mailer,
+		Jobs:                e.Jobs,
+		Limiter:             e.Limiter,
+		Catalogue:           testenv.Topics(),
+		Keyring:             kr,
+		PublicURL:           e.PublicURL,
+		ConfirmTTL:          testenv.ConfirmTTL,
+		DefaultDeliveryHour: 7,
+		Limits:              testenv.GenerousLimits(),
+		Now:                 e.Clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,11 +121,11 @@ func serviceOn(t *testing.T, e *testenv.Env, kr *linktoken.Keyring) *subscriptio
 func TestSubscribeAgainAfterUnsubscribing(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	ctx := context.Background()
-	subscribe(t, e.Service, "ada@example.com")
+	subscribe(t, e, e.Service, "ada@example.com")
 	if _, err := e.Service.Confirm(ctx, lastConfirmToken(t, e, "ada@example.com"), subscription.Client{IP: "192.0.2.2"}); err != nil {
 		t.Fatal(err)
 	}
-	due, err := e.Service.ListDue(ctx, subscription.ListDueRequest{})
+	due, err := e.Service.ListDue(ctx, subscription.ListDueRequest{DueTime: sevenUTC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +138,13 @@ func TestSubscribeAgainAfterUnsubscribing(t *testing.T) {
 	if err := e.Service.Subscribe(ctx, subscription.SubscribeRequest{Email: "ada@example.com", ConsentTextVersion: "v2", Client: subscription.Client{IP: "192.0.2.3", UserAgent: "Again"}}); err != nil {
 		t.Fatal(err)
 	}
+	e.Work(t)
 	sub, err := e.Service.GetByEmail(ctx, "ada@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := testenv.StartTime().Add(24 * time.Hour)
-	want := subscription.ConsentEvidence{ConsentTextVersion: "v2", SignupTime: now, SignupIP: "192.0.2.3", SignupUserAgent: "Again"}
+	want := subscription.ConsentEvidence{ConsentTextVersion: "v2", SignupTime: now, SignupIP: "192.0.2.3", SignupUserAgent: "Again", Source: "subscribe"}
 	if sub.State != subscription.StatePending {
 		t.Errorf("state = %v, want pending", sub.State)
 	}
@@ -149,12 +163,12 @@ func TestSubscribeAgainAfterUnsubscribing(t *testing.T) {
 func TestRevokeLinks(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	ctx := context.Background()
-	subscribe(t, e.Service, "ada@example.com")
+	subscribe(t, e, e.Service, "ada@example.com")
 	sub, err := e.Service.Confirm(ctx, lastConfirmToken(t, e, "ada@example.com"), subscription.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	due, err := e.Service.ListDue(ctx, subscription.ListDueRequest{})
+	due, err := e.Service.ListDue(ctx, subscription.ListDueRequest{DueTime: sevenUTC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +187,7 @@ func TestRevokeLinks(t *testing.T) {
 	if got, _ := e.Service.Get(ctx, sub.ID); got.State != subscription.StateActive {
 		t.Errorf("state = %v after a revoked unsubscribe, want active", got.State)
 	}
-	due, err = e.Service.ListDue(ctx, subscription.ListDueRequest{})
+	due, err = e.Service.ListDue(ctx, subscription.ListDueRequest{DueTime: sevenUTC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +202,7 @@ func TestRevokeLinks(t *testing.T) {
 func TestCheckLinksChangeNothing(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	ctx := context.Background()
-	subscribe(t, e.Service, "ada@example.com")
+	subscribe(t, e, e.Service, "ada@example.com")
 	tok := lastConfirmToken(t, e, "ada@example.com")
 	before := e.Dump(t)
 	sub, err := e.Service.CheckConfirmLink(ctx, tok)
@@ -205,11 +219,19 @@ func TestCheckLinksChangeNothing(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
-	base := subscription.Config{Store: e.Store, Mailer: e.Mailer, Keyring: e.Keyring, PublicURL: "https://example.com", ConfirmTTL: time.Hour}
+	base := subscription.Config{
+		Store: e.Store, Mailer: e.Mailer, Jobs: e.Jobs, Limiter: e.Limiter, Catalogue: testenv.Topics(),
+		Keyring: e.Keyring, PublicURL: "https://example.com", ConfirmTTL: time.Hour,
+	}
 	for name, change := range map[string]func(*subscription.Config){
 		"no store":         func(c *subscription.Config) { c.Store = nil },
 		"no mailer":        func(c *subscription.Config) { c.Mailer = nil },
 		"no keyring":       func(c *subscription.Config) { c.Keyring = nil },
+		"no jobs":          func(c *subscription.Config) { c.Jobs = nil },
+		"no limiter":       func(c *subscription.Config) { c.Limiter = nil },
+		"no catalogue":     func(c *subscription.Config) { c.Catalogue = nil },
+		"bad default hour": func(c *subscription.Config) { c.DefaultDeliveryHour = 24 },
+		"bad default zone": func(c *subscription.Config) { c.DefaultTimezone = "Nowhere/Land" },
 		"zero TTL":         func(c *subscription.Config) { c.ConfirmTTL = 0 },
 		"relative URL":     func(c *subscription.Config) { c.PublicURL = "/x" },
 		"URL with query":   func(c *subscription.Config) { c.PublicURL = "https://example.com/?a=1" },
@@ -226,3 +248,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("valid config: %v", err)
 	}
 }
+
+// sevenUTC is inside the default delivery slot (07:00 UTC) of the test day.
+var sevenUTC = time.Date(2026, 6, 12, 7, 30, 0, 0, time.UTC)

@@ -19,11 +19,12 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/grpcclient"
+	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/subscriber/internal/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
@@ -73,6 +74,8 @@ type Env struct {
 	EmailHashKey []byte
 	Service      *subscription.Service
 	PublicURL    string
+	Jobs         *redisstore.Jobs
+	Limiter      *redisstore.Limiter
 }
 
 // Options change what New builds.
@@ -81,6 +84,26 @@ type Options struct {
 	PublicURL string
 	// Keys are the link keys; default one fixed test key.
 	Keys []linktoken.Key
+	// Limits are the abuse limits; zero means generous ones that tests
+	// not about limits never reach.
+	Limits subscription.Limits
+	// ClientDataRetention is passed to the service.
+	ClientDataRetention time.Duration
+}
+
+// Topics is the test topic catalogue.
+func Topics() subscription.StaticCatalogue {
+	return subscription.StaticCatalogue{
+		{ID: "llm", Label: "Large language models"},
+		{ID: "rl", Label: "Reinforcement learning"},
+		{ID: "vision", Label: "Computer vision"},
+	}
+}
+
+// GenerousLimits are the default limits of a test Env.
+func GenerousLimits() subscription.Limits {
+	l := subscription.Limit{Rate: 100000, Burst: 100000, Period: time.Minute}
+	return subscription.Limits{PerIP: l, PerNetwork: l, PerMailbox: l, Global: l}
 }
 
 // TestKey is the default link key.
@@ -119,13 +142,25 @@ func New(t testing.TB, opts Options) *Env {
 	if e.Mailer, err = peers.NewSender(senderv1.NewSenderServiceClient(conn), ConfirmTTL); err != nil {
 		t.Fatal(err)
 	}
+	if opts.Limits == (subscription.Limits{}) {
+		opts.Limits = GenerousLimits()
+	}
+	e.Jobs = redisstore.NewJobs(e.RDB, "test")
+	e.Jobs.RetryAfter = 0 // Work retries failed jobs at once
+	e.Limiter = redisstore.NewLimiter(e.RDB, e.EmailHashKey)
 	e.Service, err = subscription.New(subscription.Config{
-		Store:      e.Store,
-		Mailer:     e.Mailer,
-		Keyring:    e.Keyring,
-		PublicURL:  e.PublicURL,
-		ConfirmTTL: ConfirmTTL,
-		Now:        e.Clock.Now,
+		Store:               e.Store,
+		Mailer:              e.Mailer,
+		Jobs:                e.Jobs,
+		Limiter:             e.Limiter,
+		Catalogue:           Topics(),
+		Keyring:             e.Keyring,
+		PublicURL:           e.PublicURL,
+		ConfirmTTL:          ConfirmTTL,
+		DefaultDeliveryHour: 7,
+		Limits:              opts.Limits,
+		ClientDataRetention: opts.ClientDataRetention,
+		Now:                 e.Clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -202,4 +237,28 @@ func Link(t testing.TB, publicURL string, m sendertest.Mail, page string) (link,
 		t.Errorf("HTML part of %q lacks the link %s", m.Subject, link)
 	}
 	return link, token
+}
+
+// Work does every job waiting in the queue now (the mail decisions of
+// Subscribe, sender cancellations) and returns how many succeeded.
+func (e *Env) Work(t testing.TB) int {
+	t.Helper()
+	n, err := e.Jobs.RunOnce(context.Background(), logging.Discard(), e.Service.HandleJob)
+	if err != nil {
+		t.Fatalf("work jobs: %v", err)
+	}
+	return n
+}
+
+// Subscribe calls Service.Subscribe with a consent text version and works
+// the queue, so the mail decision is taken before it returns.
+func (e *Env) Subscribe(t testing.TB, req subscription.SubscribeRequest) {
+	t.Helper()
+	if req.ConsentTextVersion == "" {
+		req.ConsentTextVersion = "v1"
+	}
+	if err := e.Service.Subscribe(context.Background(), req); err != nil {
+		t.Fatalf("Subscribe(%q): %v", req.Email, err)
+	}
+	e.Work(t)
 }

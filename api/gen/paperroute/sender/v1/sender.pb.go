@@ -9,6 +9,7 @@ package senderv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -86,8 +87,20 @@ const (
 	MessageState_MESSAGE_STATE_QUEUED MessageState = 1
 	// The relay accepted the message (250 after DATA).
 	MessageState_MESSAGE_STATE_SENT MessageState = 2
-	// Permanently failed (5xx, or too many attempts); will not be retried.
+	// Permanently failed (5xx, or too many attempts, or an unknown outcome
+	// that the policy does not retry); will not be retried.
 	MessageState_MESSAGE_STATE_DEAD MessageState = 3
+	// A worker holds the delivery lease and is sending it now.
+	MessageState_MESSAGE_STATE_SENDING MessageState = 4
+	// A temporary failure (4xx, broken connection); next_attempt_time says
+	// when it is tried again.
+	MessageState_MESSAGE_STATE_RETRYING MessageState = 5
+	// The relay may or may not have the message (timeout or broken
+	// connection after the final dot); retried once at next_attempt_time.
+	MessageState_MESSAGE_STATE_OUTCOME_UNKNOWN MessageState = 6
+	// Not sent: the recipient was cancelled (unsubscribed or suppressed)
+	// after it was queued.
+	MessageState_MESSAGE_STATE_CANCELLED MessageState = 7
 )
 
 // Enum value maps for MessageState.
@@ -97,12 +110,20 @@ var (
 		1: "MESSAGE_STATE_QUEUED",
 		2: "MESSAGE_STATE_SENT",
 		3: "MESSAGE_STATE_DEAD",
+		4: "MESSAGE_STATE_SENDING",
+		5: "MESSAGE_STATE_RETRYING",
+		6: "MESSAGE_STATE_OUTCOME_UNKNOWN",
+		7: "MESSAGE_STATE_CANCELLED",
 	}
 	MessageState_value = map[string]int32{
-		"MESSAGE_STATE_UNSPECIFIED": 0,
-		"MESSAGE_STATE_QUEUED":      1,
-		"MESSAGE_STATE_SENT":        2,
-		"MESSAGE_STATE_DEAD":        3,
+		"MESSAGE_STATE_UNSPECIFIED":     0,
+		"MESSAGE_STATE_QUEUED":          1,
+		"MESSAGE_STATE_SENT":            2,
+		"MESSAGE_STATE_DEAD":            3,
+		"MESSAGE_STATE_SENDING":         4,
+		"MESSAGE_STATE_RETRYING":        5,
+		"MESSAGE_STATE_OUTCOME_UNKNOWN": 6,
+		"MESSAGE_STATE_CANCELLED":       7,
 	}
 )
 
@@ -679,9 +700,17 @@ type Message struct {
 	// When the state last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// When the relay accepted it; unset until SENT.
-	SendTime      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SendTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
+	// When the next delivery attempt is due (RETRYING and OUTCOME_UNKNOWN).
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// The relay's reply to the final dot (SENT).
+	SmtpReply string `protobuf:"bytes,13,opt,name=smtp_reply,json=smtpReply,proto3" json:"smtp_reply,omitempty"`
+	// The Message-ID header the message was sent with.
+	MessageIdHeader string `protobuf:"bytes,14,opt,name=message_id_header,json=messageIdHeader,proto3" json:"message_id_header,omitempty"`
+	// How many attempts ended with an unknown outcome.
+	UnknownOutcomeCount int32 `protobuf:"varint,15,opt,name=unknown_outcome_count,json=unknownOutcomeCount,proto3" json:"unknown_outcome_count,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -791,6 +820,34 @@ func (x *Message) GetSendTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Message) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *Message) GetSmtpReply() string {
+	if x != nil {
+		return x.SmtpReply
+	}
+	return ""
+}
+
+func (x *Message) GetMessageIdHeader() string {
+	if x != nil {
+		return x.MessageIdHeader
+	}
+	return ""
+}
+
+func (x *Message) GetUnknownOutcomeCount() int32 {
+	if x != nil {
+		return x.UnknownOutcomeCount
+	}
+	return 0
+}
+
 // GetQueueStatsRequest has no fields.
 type GetQueueStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -832,7 +889,11 @@ func (*GetQueueStatsRequest) Descriptor() ([]byte, []int) {
 type GetQueueStatsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Per-lane statistics.
-	Lanes         []*LaneStats `protobuf:"bytes,1,rep,name=lanes,proto3" json:"lanes,omitempty"`
+	Lanes []*LaneStats `protobuf:"bytes,1,rep,name=lanes,proto3" json:"lanes,omitempty"`
+	// Whether delivery is paused (PauseSending), and why.
+	Paused bool `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
+	// The reason given to PauseSending.
+	PauseReason   string `protobuf:"bytes,3,opt,name=pause_reason,json=pauseReason,proto3" json:"pause_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -874,6 +935,20 @@ func (x *GetQueueStatsResponse) GetLanes() []*LaneStats {
 	return nil
 }
 
+func (x *GetQueueStatsResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *GetQueueStatsResponse) GetPauseReason() string {
+	if x != nil {
+		return x.PauseReason
+	}
+	return ""
+}
+
 // LaneStats describes one lane, summed over its partitions.
 type LaneStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -887,9 +962,15 @@ type LaneStats struct {
 	// Messages delivered since the queue was created.
 	SentCount int64 `protobuf:"varint,4,opt,name=sent_count,json=sentCount,proto3" json:"sent_count,omitempty"`
 	// Messages that failed permanently since the queue was created.
-	DeadCount     int64 `protobuf:"varint,5,opt,name=dead_count,json=deadCount,proto3" json:"dead_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeadCount int64 `protobuf:"varint,5,opt,name=dead_count,json=deadCount,proto3" json:"dead_count,omitempty"`
+	// Messages waiting for a retry (not in the stream until they are due).
+	RetryingCount int64 `protobuf:"varint,6,opt,name=retrying_count,json=retryingCount,proto3" json:"retrying_count,omitempty"`
+	// Age of the oldest entry not yet acknowledged (waiting or pending).
+	OldestAge *durationpb.Duration `protobuf:"bytes,7,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
+	// Messages cancelled at send time since the queue was created.
+	CancelledCount int64 `protobuf:"varint,8,opt,name=cancelled_count,json=cancelledCount,proto3" json:"cancelled_count,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LaneStats) Reset() {
@@ -957,11 +1038,538 @@ func (x *LaneStats) GetDeadCount() int64 {
 	return 0
 }
 
+func (x *LaneStats) GetRetryingCount() int64 {
+	if x != nil {
+		return x.RetryingCount
+	}
+	return 0
+}
+
+func (x *LaneStats) GetOldestAge() *durationpb.Duration {
+	if x != nil {
+		return x.OldestAge
+	}
+	return nil
+}
+
+func (x *LaneStats) GetCancelledCount() int64 {
+	if x != nil {
+		return x.CancelledCount
+	}
+	return 0
+}
+
+// ListMessagesRequest filters and pages the message records.
+type ListMessagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only messages in this state (UNSPECIFIED: any).
+	State MessageState `protobuf:"varint,1,opt,name=state,proto3,enum=paperroute.sender.v1.MessageState" json:"state,omitempty"`
+	// Only messages of this lane (UNSPECIFIED: any).
+	Lane Lane `protobuf:"varint,2,opt,name=lane,proto3,enum=paperroute.sender.v1.Lane" json:"lane,omitempty"`
+	// Only messages to this address (exact, after normalisation).
+	Recipient string `protobuf:"bytes,3,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	// At most this many messages (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessagesRequest) Reset() {
+	*x = ListMessagesRequest{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessagesRequest) ProtoMessage() {}
+
+func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListMessagesRequest) GetState() MessageState {
+	if x != nil {
+		return x.State
+	}
+	return MessageState_MESSAGE_STATE_UNSPECIFIED
+}
+
+func (x *ListMessagesRequest) GetLane() Lane {
+	if x != nil {
+		return x.Lane
+	}
+	return Lane_LANE_UNSPECIFIED
+}
+
+func (x *ListMessagesRequest) GetRecipient() string {
+	if x != nil {
+		return x.Recipient
+	}
+	return ""
+}
+
+func (x *ListMessagesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMessagesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListMessagesResponse is one page, newest first.
+type ListMessagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The messages.
+	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessagesResponse) Reset() {
+	*x = ListMessagesResponse{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessagesResponse) ProtoMessage() {}
+
+func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListMessagesResponse) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ListMessagesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// CancelRecipientRequest names the recipient whose queued mail is cancelled.
+type CancelRecipientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The e-mail address.
+	Recipient string `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	// Also cancel transactional mail (default: bulk only, so a later
+	// confirmation mail still goes out).
+	AllLanes      bool `protobuf:"varint,2,opt,name=all_lanes,json=allLanes,proto3" json:"all_lanes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRecipientRequest) Reset() {
+	*x = CancelRecipientRequest{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRecipientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRecipientRequest) ProtoMessage() {}
+
+func (x *CancelRecipientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRecipientRequest.ProtoReflect.Descriptor instead.
+func (*CancelRecipientRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CancelRecipientRequest) GetRecipient() string {
+	if x != nil {
+		return x.Recipient
+	}
+	return ""
+}
+
+func (x *CancelRecipientRequest) GetAllLanes() bool {
+	if x != nil {
+		return x.AllLanes
+	}
+	return false
+}
+
+// CancelRecipientResponse confirms the cancel.
+type CancelRecipientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages to the recipient queued before this time are not sent.
+	CancelTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=cancel_time,json=cancelTime,proto3" json:"cancel_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRecipientResponse) Reset() {
+	*x = CancelRecipientResponse{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRecipientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRecipientResponse) ProtoMessage() {}
+
+func (x *CancelRecipientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRecipientResponse.ProtoReflect.Descriptor instead.
+func (*CancelRecipientResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CancelRecipientResponse) GetCancelTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelTime
+	}
+	return nil
+}
+
+// PauseSendingRequest pauses delivery.
+type PauseSendingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why (shown by GetQueueStats and in logs), at most 200 bytes.
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseSendingRequest) Reset() {
+	*x = PauseSendingRequest{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseSendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseSendingRequest) ProtoMessage() {}
+
+func (x *PauseSendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseSendingRequest.ProtoReflect.Descriptor instead.
+func (*PauseSendingRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PauseSendingRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PauseSendingResponse confirms the pause.
+type PauseSendingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When delivery was paused (the first pause, if already paused).
+	PauseTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=pause_time,json=pauseTime,proto3" json:"pause_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseSendingResponse) Reset() {
+	*x = PauseSendingResponse{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseSendingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseSendingResponse) ProtoMessage() {}
+
+func (x *PauseSendingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseSendingResponse.ProtoReflect.Descriptor instead.
+func (*PauseSendingResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PauseSendingResponse) GetPauseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PauseTime
+	}
+	return nil
+}
+
+// ResumeSendingRequest has no fields.
+type ResumeSendingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSendingRequest) Reset() {
+	*x = ResumeSendingRequest{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSendingRequest) ProtoMessage() {}
+
+func (x *ResumeSendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSendingRequest.ProtoReflect.Descriptor instead.
+func (*ResumeSendingRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{19}
+}
+
+// ResumeSendingResponse has no fields.
+type ResumeSendingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSendingResponse) Reset() {
+	*x = ResumeSendingResponse{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSendingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSendingResponse) ProtoMessage() {}
+
+func (x *ResumeSendingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSendingResponse.ProtoReflect.Descriptor instead.
+func (*ResumeSendingResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{20}
+}
+
+// RetryDeadLettersRequest selects dead messages to queue again.
+type RetryDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only dead messages of this lane (UNSPECIFIED: any).
+	Lane Lane `protobuf:"varint,1,opt,name=lane,proto3,enum=paperroute.sender.v1.Lane" json:"lane,omitempty"`
+	// At most this many (default and maximum 10000).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryDeadLettersRequest) Reset() {
+	*x = RetryDeadLettersRequest{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryDeadLettersRequest) ProtoMessage() {}
+
+func (x *RetryDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*RetryDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RetryDeadLettersRequest) GetLane() Lane {
+	if x != nil {
+		return x.Lane
+	}
+	return Lane_LANE_UNSPECIFIED
+}
+
+func (x *RetryDeadLettersRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// RetryDeadLettersResponse says how many were queued again.
+type RetryDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages queued again.
+	RetriedCount  int64 `protobuf:"varint,1,opt,name=retried_count,json=retriedCount,proto3" json:"retried_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryDeadLettersResponse) Reset() {
+	*x = RetryDeadLettersResponse{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryDeadLettersResponse) ProtoMessage() {}
+
+func (x *RetryDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*RetryDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RetryDeadLettersResponse) GetRetriedCount() int64 {
+	if x != nil {
+		return x.RetriedCount
+	}
+	return 0
+}
+
 var File_paperroute_sender_v1_sender_proto protoreflect.FileDescriptor
 
 const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"\n" +
-	"!paperroute/sender/v1/sender.proto\x12\x14paperroute.sender.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"!paperroute/sender/v1/sender.proto\x12\x14paperroute.sender.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
 	"\aContent\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\thtml_body\x18\x02 \x01(\tR\bhtmlBody\x12\x1b\n" +
@@ -997,7 +1605,7 @@ const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"M\n" +
 	"\x12GetMessageResponse\x127\n" +
-	"\amessage\x18\x01 \x01(\v2\x1d.paperroute.sender.v1.MessageR\amessage\"\xe0\x03\n" +
+	"\amessage\x18\x01 \x01(\v2\x1d.paperroute.sender.v1.MessageR\amessage\"\xa7\x05\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1c\n" +
@@ -1014,10 +1622,17 @@ const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x127\n" +
-	"\tsend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\"\x16\n" +
-	"\x14GetQueueStatsRequest\"N\n" +
+	"\tsend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12F\n" +
+	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x1d\n" +
+	"\n" +
+	"smtp_reply\x18\r \x01(\tR\tsmtpReply\x12*\n" +
+	"\x11message_id_header\x18\x0e \x01(\tR\x0fmessageIdHeader\x122\n" +
+	"\x15unknown_outcome_count\x18\x0f \x01(\x05R\x13unknownOutcomeCount\"\x16\n" +
+	"\x14GetQueueStatsRequest\"\x89\x01\n" +
 	"\x15GetQueueStatsResponse\x125\n" +
-	"\x05lanes\x18\x01 \x03(\v2\x1f.paperroute.sender.v1.LaneStatsR\x05lanes\"\xc3\x01\n" +
+	"\x05lanes\x18\x01 \x03(\v2\x1f.paperroute.sender.v1.LaneStatsR\x05lanes\x12\x16\n" +
+	"\x06paused\x18\x02 \x01(\bR\x06paused\x12!\n" +
+	"\fpause_reason\x18\x03 \x01(\tR\vpauseReason\"\xcd\x02\n" +
 	"\tLaneStats\x12.\n" +
 	"\x04lane\x18\x01 \x01(\x0e2\x1a.paperroute.sender.v1.LaneR\x04lane\x12#\n" +
 	"\rwaiting_count\x18\x02 \x01(\x03R\fwaitingCount\x12#\n" +
@@ -1025,23 +1640,64 @@ const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"\n" +
 	"sent_count\x18\x04 \x01(\x03R\tsentCount\x12\x1d\n" +
 	"\n" +
-	"dead_count\x18\x05 \x01(\x03R\tdeadCount*C\n" +
+	"dead_count\x18\x05 \x01(\x03R\tdeadCount\x12%\n" +
+	"\x0eretrying_count\x18\x06 \x01(\x03R\rretryingCount\x128\n" +
+	"\n" +
+	"oldest_age\x18\a \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12'\n" +
+	"\x0fcancelled_count\x18\b \x01(\x03R\x0ecancelledCount\"\xd9\x01\n" +
+	"\x13ListMessagesRequest\x128\n" +
+	"\x05state\x18\x01 \x01(\x0e2\".paperroute.sender.v1.MessageStateR\x05state\x12.\n" +
+	"\x04lane\x18\x02 \x01(\x0e2\x1a.paperroute.sender.v1.LaneR\x04lane\x12\x1c\n" +
+	"\trecipient\x18\x03 \x01(\tR\trecipient\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"y\n" +
+	"\x14ListMessagesResponse\x129\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1d.paperroute.sender.v1.MessageR\bmessages\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
+	"\x16CancelRecipientRequest\x12\x1c\n" +
+	"\trecipient\x18\x01 \x01(\tR\trecipient\x12\x1b\n" +
+	"\tall_lanes\x18\x02 \x01(\bR\ballLanes\"V\n" +
+	"\x17CancelRecipientResponse\x12;\n" +
+	"\vcancel_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"cancelTime\"-\n" +
+	"\x13PauseSendingRequest\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"Q\n" +
+	"\x14PauseSendingResponse\x129\n" +
+	"\n" +
+	"pause_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tpauseTime\"\x16\n" +
+	"\x14ResumeSendingRequest\"\x17\n" +
+	"\x15ResumeSendingResponse\"_\n" +
+	"\x17RetryDeadLettersRequest\x12.\n" +
+	"\x04lane\x18\x01 \x01(\x0e2\x1a.paperroute.sender.v1.LaneR\x04lane\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"?\n" +
+	"\x18RetryDeadLettersResponse\x12#\n" +
+	"\rretried_count\x18\x01 \x01(\x03R\fretriedCount*C\n" +
 	"\x04Lane\x12\x14\n" +
 	"\x10LANE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12LANE_TRANSACTIONAL\x10\x01\x12\r\n" +
-	"\tLANE_BULK\x10\x02*w\n" +
+	"\tLANE_BULK\x10\x02*\xee\x01\n" +
 	"\fMessageState\x12\x1d\n" +
 	"\x19MESSAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14MESSAGE_STATE_QUEUED\x10\x01\x12\x16\n" +
 	"\x12MESSAGE_STATE_SENT\x10\x02\x12\x16\n" +
-	"\x12MESSAGE_STATE_DEAD\x10\x032\x93\x03\n" +
+	"\x12MESSAGE_STATE_DEAD\x10\x03\x12\x19\n" +
+	"\x15MESSAGE_STATE_SENDING\x10\x04\x12\x1a\n" +
+	"\x16MESSAGE_STATE_RETRYING\x10\x05\x12!\n" +
+	"\x1dMESSAGE_STATE_OUTCOME_UNKNOWN\x10\x06\x12\x1b\n" +
+	"\x17MESSAGE_STATE_CANCELLED\x10\a2\xae\a\n" +
 	"\rSenderService\x12_\n" +
 	"\n" +
 	"PutContent\x12'.paperroute.sender.v1.PutContentRequest\x1a(.paperroute.sender.v1.PutContentResponse\x12V\n" +
 	"\aEnqueue\x12$.paperroute.sender.v1.EnqueueRequest\x1a%.paperroute.sender.v1.EnqueueResponse\x12_\n" +
 	"\n" +
 	"GetMessage\x12'.paperroute.sender.v1.GetMessageRequest\x1a(.paperroute.sender.v1.GetMessageResponse\x12h\n" +
-	"\rGetQueueStats\x12*.paperroute.sender.v1.GetQueueStatsRequest\x1a+.paperroute.sender.v1.GetQueueStatsResponseBHZFgithub.com/paperroute/paperroute/api/gen/paperroute/sender/v1;senderv1b\x06proto3"
+	"\rGetQueueStats\x12*.paperroute.sender.v1.GetQueueStatsRequest\x1a+.paperroute.sender.v1.GetQueueStatsResponse\x12e\n" +
+	"\fListMessages\x12).paperroute.sender.v1.ListMessagesRequest\x1a*.paperroute.sender.v1.ListMessagesResponse\x12n\n" +
+	"\x0fCancelRecipient\x12,.paperroute.sender.v1.CancelRecipientRequest\x1a-.paperroute.sender.v1.CancelRecipientResponse\x12e\n" +
+	"\fPauseSending\x12).paperroute.sender.v1.PauseSendingRequest\x1a*.paperroute.sender.v1.PauseSendingResponse\x12h\n" +
+	"\rResumeSending\x12*.paperroute.sender.v1.ResumeSendingRequest\x1a+.paperroute.sender.v1.ResumeSendingResponse\x12q\n" +
+	"\x10RetryDeadLetters\x12-.paperroute.sender.v1.RetryDeadLettersRequest\x1a..paperroute.sender.v1.RetryDeadLettersResponseBHZFgithub.com/paperroute/paperroute/api/gen/paperroute/sender/v1;senderv1b\x06proto3"
 
 var (
 	file_paperroute_sender_v1_sender_proto_rawDescOnce sync.Once
@@ -1056,54 +1712,83 @@ func file_paperroute_sender_v1_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_paperroute_sender_v1_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_paperroute_sender_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_paperroute_sender_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_paperroute_sender_v1_sender_proto_goTypes = []any{
-	(Lane)(0),                     // 0: paperroute.sender.v1.Lane
-	(MessageState)(0),             // 1: paperroute.sender.v1.MessageState
-	(*Content)(nil),               // 2: paperroute.sender.v1.Content
-	(*PutContentRequest)(nil),     // 3: paperroute.sender.v1.PutContentRequest
-	(*PutContentResponse)(nil),    // 4: paperroute.sender.v1.PutContentResponse
-	(*OutboundMessage)(nil),       // 5: paperroute.sender.v1.OutboundMessage
-	(*EnqueueRequest)(nil),        // 6: paperroute.sender.v1.EnqueueRequest
-	(*EnqueueResponse)(nil),       // 7: paperroute.sender.v1.EnqueueResponse
-	(*EnqueueResult)(nil),         // 8: paperroute.sender.v1.EnqueueResult
-	(*GetMessageRequest)(nil),     // 9: paperroute.sender.v1.GetMessageRequest
-	(*GetMessageResponse)(nil),    // 10: paperroute.sender.v1.GetMessageResponse
-	(*Message)(nil),               // 11: paperroute.sender.v1.Message
-	(*GetQueueStatsRequest)(nil),  // 12: paperroute.sender.v1.GetQueueStatsRequest
-	(*GetQueueStatsResponse)(nil), // 13: paperroute.sender.v1.GetQueueStatsResponse
-	(*LaneStats)(nil),             // 14: paperroute.sender.v1.LaneStats
-	nil,                           // 15: paperroute.sender.v1.OutboundMessage.VariablesEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(Lane)(0),                        // 0: paperroute.sender.v1.Lane
+	(MessageState)(0),                // 1: paperroute.sender.v1.MessageState
+	(*Content)(nil),                  // 2: paperroute.sender.v1.Content
+	(*PutContentRequest)(nil),        // 3: paperroute.sender.v1.PutContentRequest
+	(*PutContentResponse)(nil),       // 4: paperroute.sender.v1.PutContentResponse
+	(*OutboundMessage)(nil),          // 5: paperroute.sender.v1.OutboundMessage
+	(*EnqueueRequest)(nil),           // 6: paperroute.sender.v1.EnqueueRequest
+	(*EnqueueResponse)(nil),          // 7: paperroute.sender.v1.EnqueueResponse
+	(*EnqueueResult)(nil),            // 8: paperroute.sender.v1.EnqueueResult
+	(*GetMessageRequest)(nil),        // 9: paperroute.sender.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),       // 10: paperroute.sender.v1.GetMessageResponse
+	(*Message)(nil),                  // 11: paperroute.sender.v1.Message
+	(*GetQueueStatsRequest)(nil),     // 12: paperroute.sender.v1.GetQueueStatsRequest
+	(*GetQueueStatsResponse)(nil),    // 13: paperroute.sender.v1.GetQueueStatsResponse
+	(*LaneStats)(nil),                // 14: paperroute.sender.v1.LaneStats
+	(*ListMessagesRequest)(nil),      // 15: paperroute.sender.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),     // 16: paperroute.sender.v1.ListMessagesResponse
+	(*CancelRecipientRequest)(nil),   // 17: paperroute.sender.v1.CancelRecipientRequest
+	(*CancelRecipientResponse)(nil),  // 18: paperroute.sender.v1.CancelRecipientResponse
+	(*PauseSendingRequest)(nil),      // 19: paperroute.sender.v1.PauseSendingRequest
+	(*PauseSendingResponse)(nil),     // 20: paperroute.sender.v1.PauseSendingResponse
+	(*ResumeSendingRequest)(nil),     // 21: paperroute.sender.v1.ResumeSendingRequest
+	(*ResumeSendingResponse)(nil),    // 22: paperroute.sender.v1.ResumeSendingResponse
+	(*RetryDeadLettersRequest)(nil),  // 23: paperroute.sender.v1.RetryDeadLettersRequest
+	(*RetryDeadLettersResponse)(nil), // 24: paperroute.sender.v1.RetryDeadLettersResponse
+	nil,                              // 25: paperroute.sender.v1.OutboundMessage.VariablesEntry
+	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 27: google.protobuf.Duration
 }
 var file_paperroute_sender_v1_sender_proto_depIdxs = []int32{
 	2,  // 0: paperroute.sender.v1.PutContentRequest.content:type_name -> paperroute.sender.v1.Content
 	0,  // 1: paperroute.sender.v1.OutboundMessage.lane:type_name -> paperroute.sender.v1.Lane
 	2,  // 2: paperroute.sender.v1.OutboundMessage.content:type_name -> paperroute.sender.v1.Content
-	15, // 3: paperroute.sender.v1.OutboundMessage.variables:type_name -> paperroute.sender.v1.OutboundMessage.VariablesEntry
+	25, // 3: paperroute.sender.v1.OutboundMessage.variables:type_name -> paperroute.sender.v1.OutboundMessage.VariablesEntry
 	5,  // 4: paperroute.sender.v1.EnqueueRequest.messages:type_name -> paperroute.sender.v1.OutboundMessage
 	8,  // 5: paperroute.sender.v1.EnqueueResponse.results:type_name -> paperroute.sender.v1.EnqueueResult
 	11, // 6: paperroute.sender.v1.GetMessageResponse.message:type_name -> paperroute.sender.v1.Message
 	0,  // 7: paperroute.sender.v1.Message.lane:type_name -> paperroute.sender.v1.Lane
 	1,  // 8: paperroute.sender.v1.Message.state:type_name -> paperroute.sender.v1.MessageState
-	16, // 9: paperroute.sender.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	16, // 10: paperroute.sender.v1.Message.update_time:type_name -> google.protobuf.Timestamp
-	16, // 11: paperroute.sender.v1.Message.send_time:type_name -> google.protobuf.Timestamp
-	14, // 12: paperroute.sender.v1.GetQueueStatsResponse.lanes:type_name -> paperroute.sender.v1.LaneStats
-	0,  // 13: paperroute.sender.v1.LaneStats.lane:type_name -> paperroute.sender.v1.Lane
-	3,  // 14: paperroute.sender.v1.SenderService.PutContent:input_type -> paperroute.sender.v1.PutContentRequest
-	6,  // 15: paperroute.sender.v1.SenderService.Enqueue:input_type -> paperroute.sender.v1.EnqueueRequest
-	9,  // 16: paperroute.sender.v1.SenderService.GetMessage:input_type -> paperroute.sender.v1.GetMessageRequest
-	12, // 17: paperroute.sender.v1.SenderService.GetQueueStats:input_type -> paperroute.sender.v1.GetQueueStatsRequest
-	4,  // 18: paperroute.sender.v1.SenderService.PutContent:output_type -> paperroute.sender.v1.PutContentResponse
-	7,  // 19: paperroute.sender.v1.SenderService.Enqueue:output_type -> paperroute.sender.v1.EnqueueResponse
-	10, // 20: paperroute.sender.v1.SenderService.GetMessage:output_type -> paperroute.sender.v1.GetMessageResponse
-	13, // 21: paperroute.sender.v1.SenderService.GetQueueStats:output_type -> paperroute.sender.v1.GetQueueStatsResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	26, // 9: paperroute.sender.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	26, // 10: paperroute.sender.v1.Message.update_time:type_name -> google.protobuf.Timestamp
+	26, // 11: paperroute.sender.v1.Message.send_time:type_name -> google.protobuf.Timestamp
+	26, // 12: paperroute.sender.v1.Message.next_attempt_time:type_name -> google.protobuf.Timestamp
+	14, // 13: paperroute.sender.v1.GetQueueStatsResponse.lanes:type_name -> paperroute.sender.v1.LaneStats
+	0,  // 14: paperroute.sender.v1.LaneStats.lane:type_name -> paperroute.sender.v1.Lane
+	27, // 15: paperroute.sender.v1.LaneStats.oldest_age:type_name -> google.protobuf.Duration
+	1,  // 16: paperroute.sender.v1.ListMessagesRequest.state:type_name -> paperroute.sender.v1.MessageState
+	0,  // 17: paperroute.sender.v1.ListMessagesRequest.lane:type_name -> paperroute.sender.v1.Lane
+	11, // 18: paperroute.sender.v1.ListMessagesResponse.messages:type_name -> paperroute.sender.v1.Message
+	26, // 19: paperroute.sender.v1.CancelRecipientResponse.cancel_time:type_name -> google.protobuf.Timestamp
+	26, // 20: paperroute.sender.v1.PauseSendingResponse.pause_time:type_name -> google.protobuf.Timestamp
+	0,  // 21: paperroute.sender.v1.RetryDeadLettersRequest.lane:type_name -> paperroute.sender.v1.Lane
+	3,  // 22: paperroute.sender.v1.SenderService.PutContent:input_type -> paperroute.sender.v1.PutContentRequest
+	6,  // 23: paperroute.sender.v1.SenderService.Enqueue:input_type -> paperroute.sender.v1.EnqueueRequest
+	9,  // 24: paperroute.sender.v1.SenderService.GetMessage:input_type -> paperroute.sender.v1.GetMessageRequest
+	12, // 25: paperroute.sender.v1.SenderService.GetQueueStats:input_type -> paperroute.sender.v1.GetQueueStatsRequest
+	15, // 26: paperroute.sender.v1.SenderService.ListMessages:input_type -> paperroute.sender.v1.ListMessagesRequest
+	17, // 27: paperroute.sender.v1.SenderService.CancelRecipient:input_type -> paperroute.sender.v1.CancelRecipientRequest
+	19, // 28: paperroute.sender.v1.SenderService.PauseSending:input_type -> paperroute.sender.v1.PauseSendingRequest
+	21, // 29: paperroute.sender.v1.SenderService.ResumeSending:input_type -> paperroute.sender.v1.ResumeSendingRequest
+	23, // 30: paperroute.sender.v1.SenderService.RetryDeadLetters:input_type -> paperroute.sender.v1.RetryDeadLettersRequest
+	4,  // 31: paperroute.sender.v1.SenderService.PutContent:output_type -> paperroute.sender.v1.PutContentResponse
+	7,  // 32: paperroute.sender.v1.SenderService.Enqueue:output_type -> paperroute.sender.v1.EnqueueResponse
+	10, // 33: paperroute.sender.v1.SenderService.GetMessage:output_type -> paperroute.sender.v1.GetMessageResponse
+	13, // 34: paperroute.sender.v1.SenderService.GetQueueStats:output_type -> paperroute.sender.v1.GetQueueStatsResponse
+	16, // 35: paperroute.sender.v1.SenderService.ListMessages:output_type -> paperroute.sender.v1.ListMessagesResponse
+	18, // 36: paperroute.sender.v1.SenderService.CancelRecipient:output_type -> paperroute.sender.v1.CancelRecipientResponse
+	20, // 37: paperroute.sender.v1.SenderService.PauseSending:output_type -> paperroute.sender.v1.PauseSendingResponse
+	22, // 38: paperroute.sender.v1.SenderService.ResumeSending:output_type -> paperroute.sender.v1.ResumeSendingResponse
+	24, // 39: paperroute.sender.v1.SenderService.RetryDeadLetters:output_type -> paperroute.sender.v1.RetryDeadLettersResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_sender_v1_sender_proto_init() }
@@ -1117,7 +1802,7 @@ func file_paperroute_sender_v1_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_sender_v1_sender_proto_rawDesc), len(file_paperroute_sender_v1_sender_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

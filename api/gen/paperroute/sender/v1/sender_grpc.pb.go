@@ -19,10 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SenderService_PutContent_FullMethodName    = "/paperroute.sender.v1.SenderService/PutContent"
-	SenderService_Enqueue_FullMethodName       = "/paperroute.sender.v1.SenderService/Enqueue"
-	SenderService_GetMessage_FullMethodName    = "/paperroute.sender.v1.SenderService/GetMessage"
-	SenderService_GetQueueStats_FullMethodName = "/paperroute.sender.v1.SenderService/GetQueueStats"
+	SenderService_PutContent_FullMethodName       = "/paperroute.sender.v1.SenderService/PutContent"
+	SenderService_Enqueue_FullMethodName          = "/paperroute.sender.v1.SenderService/Enqueue"
+	SenderService_GetMessage_FullMethodName       = "/paperroute.sender.v1.SenderService/GetMessage"
+	SenderService_GetQueueStats_FullMethodName    = "/paperroute.sender.v1.SenderService/GetQueueStats"
+	SenderService_ListMessages_FullMethodName     = "/paperroute.sender.v1.SenderService/ListMessages"
+	SenderService_CancelRecipient_FullMethodName  = "/paperroute.sender.v1.SenderService/CancelRecipient"
+	SenderService_PauseSending_FullMethodName     = "/paperroute.sender.v1.SenderService/PauseSending"
+	SenderService_ResumeSending_FullMethodName    = "/paperroute.sender.v1.SenderService/ResumeSending"
+	SenderService_RetryDeadLetters_FullMethodName = "/paperroute.sender.v1.SenderService/RetryDeadLetters"
 )
 
 // SenderServiceClient is the client API for SenderService service.
@@ -47,6 +52,24 @@ type SenderServiceClient interface {
 	// GetQueueStats returns per-lane queue depth and delivery counters.
 	// OPERATOR.
 	GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error)
+	// ListMessages lists message records, newest first, filtered by state,
+	// lane and recipient; paginated (AIP-158). Finished records are kept for
+	// the configured retention (default 7 days). OPERATOR.
+	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
+	// CancelRecipient stops delivery of every message to a recipient that was
+	// queued before the call (bulk mail only, unless all_lanes is set):
+	// checked at send time, so mail already queued is never sent. Called by
+	// the subscriber service on unsubscribe and suppression. Idempotent.
+	// OPERATOR or INTERNAL.
+	CancelRecipient(ctx context.Context, in *CancelRecipientRequest, opts ...grpc.CallOption) (*CancelRecipientResponse, error)
+	// PauseSending stops all delivery (the kill switch) until ResumeSending;
+	// the pause survives restarts. Enqueue keeps working. OPERATOR.
+	PauseSending(ctx context.Context, in *PauseSendingRequest, opts ...grpc.CallOption) (*PauseSendingResponse, error)
+	// ResumeSending ends a pause. OPERATOR.
+	ResumeSending(ctx context.Context, in *ResumeSendingRequest, opts ...grpc.CallOption) (*ResumeSendingResponse, error)
+	// RetryDeadLetters queues dead messages again (fresh attempt count).
+	// OPERATOR.
+	RetryDeadLetters(ctx context.Context, in *RetryDeadLettersRequest, opts ...grpc.CallOption) (*RetryDeadLettersResponse, error)
 }
 
 type senderServiceClient struct {
@@ -97,6 +120,56 @@ func (c *senderServiceClient) GetQueueStats(ctx context.Context, in *GetQueueSta
 	return out, nil
 }
 
+func (c *senderServiceClient) ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMessagesResponse)
+	err := c.cc.Invoke(ctx, SenderService_ListMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *senderServiceClient) CancelRecipient(ctx context.Context, in *CancelRecipientRequest, opts ...grpc.CallOption) (*CancelRecipientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelRecipientResponse)
+	err := c.cc.Invoke(ctx, SenderService_CancelRecipient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *senderServiceClient) PauseSending(ctx context.Context, in *PauseSendingRequest, opts ...grpc.CallOption) (*PauseSendingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseSendingResponse)
+	err := c.cc.Invoke(ctx, SenderService_PauseSending_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *senderServiceClient) ResumeSending(ctx context.Context, in *ResumeSendingRequest, opts ...grpc.CallOption) (*ResumeSendingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeSendingResponse)
+	err := c.cc.Invoke(ctx, SenderService_ResumeSending_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *senderServiceClient) RetryDeadLetters(ctx context.Context, in *RetryDeadLettersRequest, opts ...grpc.CallOption) (*RetryDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryDeadLettersResponse)
+	err := c.cc.Invoke(ctx, SenderService_RetryDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SenderServiceServer is the server API for SenderService service.
 // All implementations must embed UnimplementedSenderServiceServer
 // for forward compatibility.
@@ -119,6 +192,24 @@ type SenderServiceServer interface {
 	// GetQueueStats returns per-lane queue depth and delivery counters.
 	// OPERATOR.
 	GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error)
+	// ListMessages lists message records, newest first, filtered by state,
+	// lane and recipient; paginated (AIP-158). Finished records are kept for
+	// the configured retention (default 7 days). OPERATOR.
+	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
+	// CancelRecipient stops delivery of every message to a recipient that was
+	// queued before the call (bulk mail only, unless all_lanes is set):
+	// checked at send time, so mail already queued is never sent. Called by
+	// the subscriber service on unsubscribe and suppression. Idempotent.
+	// OPERATOR or INTERNAL.
+	CancelRecipient(context.Context, *CancelRecipientRequest) (*CancelRecipientResponse, error)
+	// PauseSending stops all delivery (the kill switch) until ResumeSending;
+	// the pause survives restarts. Enqueue keeps working. OPERATOR.
+	PauseSending(context.Context, *PauseSendingRequest) (*PauseSendingResponse, error)
+	// ResumeSending ends a pause. OPERATOR.
+	ResumeSending(context.Context, *ResumeSendingRequest) (*ResumeSendingResponse, error)
+	// RetryDeadLetters queues dead messages again (fresh attempt count).
+	// OPERATOR.
+	RetryDeadLetters(context.Context, *RetryDeadLettersRequest) (*RetryDeadLettersResponse, error)
 	mustEmbedUnimplementedSenderServiceServer()
 }
 
@@ -140,6 +231,21 @@ func (UnimplementedSenderServiceServer) GetMessage(context.Context, *GetMessageR
 }
 func (UnimplementedSenderServiceServer) GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQueueStats not implemented")
+}
+func (UnimplementedSenderServiceServer) ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMessages not implemented")
+}
+func (UnimplementedSenderServiceServer) CancelRecipient(context.Context, *CancelRecipientRequest) (*CancelRecipientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelRecipient not implemented")
+}
+func (UnimplementedSenderServiceServer) PauseSending(context.Context, *PauseSendingRequest) (*PauseSendingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseSending not implemented")
+}
+func (UnimplementedSenderServiceServer) ResumeSending(context.Context, *ResumeSendingRequest) (*ResumeSendingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeSending not implemented")
+}
+func (UnimplementedSenderServiceServer) RetryDeadLetters(context.Context, *RetryDeadLettersRequest) (*RetryDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryDeadLetters not implemented")
 }
 func (UnimplementedSenderServiceServer) mustEmbedUnimplementedSenderServiceServer() {}
 func (UnimplementedSenderServiceServer) testEmbeddedByValue()                       {}
@@ -234,6 +340,96 @@ func _SenderService_GetQueueStats_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SenderService_ListMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).ListMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_ListMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).ListMessages(ctx, req.(*ListMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SenderService_CancelRecipient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRecipientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).CancelRecipient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_CancelRecipient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).CancelRecipient(ctx, req.(*CancelRecipientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SenderService_PauseSending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseSendingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).PauseSending(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_PauseSending_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).PauseSending(ctx, req.(*PauseSendingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SenderService_ResumeSending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeSendingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).ResumeSending(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_ResumeSending_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).ResumeSending(ctx, req.(*ResumeSendingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SenderService_RetryDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).RetryDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_RetryDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).RetryDeadLetters(ctx, req.(*RetryDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SenderService_ServiceDesc is the grpc.ServiceDesc for SenderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -256,6 +452,26 @@ var SenderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQueueStats",
 			Handler:    _SenderService_GetQueueStats_Handler,
+		},
+		{
+			MethodName: "ListMessages",
+			Handler:    _SenderService_ListMessages_Handler,
+		},
+		{
+			MethodName: "CancelRecipient",
+			Handler:    _SenderService_CancelRecipient_Handler,
+		},
+		{
+			MethodName: "PauseSending",
+			Handler:    _SenderService_PauseSending_Handler,
+		},
+		{
+			MethodName: "ResumeSending",
+			Handler:    _SenderService_ResumeSending_Handler,
+		},
+		{
+			MethodName: "RetryDeadLetters",
+			Handler:    _SenderService_RetryDeadLetters_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -200,6 +200,111 @@ func (Weekday) EnumDescriptor() ([]byte, []int) {
 	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{2}
 }
 
+// The format of an imported file.
+type ImportFormat int32
+
+const (
+	ImportFormat_IMPORT_FORMAT_UNSPECIFIED ImportFormat = 0
+	// CSV with a header row (docs/subscriber.md lists the columns; listmonk
+	// exports are read as they are).
+	ImportFormat_IMPORT_FORMAT_CSV ImportFormat = 1
+	// One JSON object per line.
+	ImportFormat_IMPORT_FORMAT_JSON_LINES ImportFormat = 2
+)
+
+// Enum value maps for ImportFormat.
+var (
+	ImportFormat_name = map[int32]string{
+		0: "IMPORT_FORMAT_UNSPECIFIED",
+		1: "IMPORT_FORMAT_CSV",
+		2: "IMPORT_FORMAT_JSON_LINES",
+	}
+	ImportFormat_value = map[string]int32{
+		"IMPORT_FORMAT_UNSPECIFIED": 0,
+		"IMPORT_FORMAT_CSV":         1,
+		"IMPORT_FORMAT_JSON_LINES":  2,
+	}
+)
+
+func (x ImportFormat) Enum() *ImportFormat {
+	p := new(ImportFormat)
+	*p = x
+	return p
+}
+
+func (x ImportFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImportFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_paperroute_subscriber_v1_subscriber_proto_enumTypes[3].Descriptor()
+}
+
+func (ImportFormat) Type() protoreflect.EnumType {
+	return &file_paperroute_subscriber_v1_subscriber_proto_enumTypes[3]
+}
+
+func (x ImportFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImportFormat.Descriptor instead.
+func (ImportFormat) EnumDescriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{3}
+}
+
+// The kind of delivery failure.
+type DeliveryFailureKind int32
+
+const (
+	DeliveryFailureKind_DELIVERY_FAILURE_KIND_UNSPECIFIED DeliveryFailureKind = 0
+	// A permanent (5xx) rejection of the address.
+	DeliveryFailureKind_DELIVERY_FAILURE_KIND_HARD_BOUNCE DeliveryFailureKind = 1
+	// A spam complaint (feedback loop).
+	DeliveryFailureKind_DELIVERY_FAILURE_KIND_COMPLAINT DeliveryFailureKind = 2
+)
+
+// Enum value maps for DeliveryFailureKind.
+var (
+	DeliveryFailureKind_name = map[int32]string{
+		0: "DELIVERY_FAILURE_KIND_UNSPECIFIED",
+		1: "DELIVERY_FAILURE_KIND_HARD_BOUNCE",
+		2: "DELIVERY_FAILURE_KIND_COMPLAINT",
+	}
+	DeliveryFailureKind_value = map[string]int32{
+		"DELIVERY_FAILURE_KIND_UNSPECIFIED": 0,
+		"DELIVERY_FAILURE_KIND_HARD_BOUNCE": 1,
+		"DELIVERY_FAILURE_KIND_COMPLAINT":   2,
+	}
+)
+
+func (x DeliveryFailureKind) Enum() *DeliveryFailureKind {
+	p := new(DeliveryFailureKind)
+	*p = x
+	return p
+}
+
+func (x DeliveryFailureKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeliveryFailureKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_paperroute_subscriber_v1_subscriber_proto_enumTypes[4].Descriptor()
+}
+
+func (DeliveryFailureKind) Type() protoreflect.EnumType {
+	return &file_paperroute_subscriber_v1_subscriber_proto_enumTypes[4]
+}
+
+func (x DeliveryFailureKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeliveryFailureKind.Descriptor instead.
+func (DeliveryFailureKind) EnumDescriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{4}
+}
+
 // Subscriber is everything an operator sees of one subscriber.
 type Subscriber struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -216,7 +321,11 @@ type Subscriber struct {
 	// Evidence of consent, for audits and GDPR export.
 	Consent *ConsentEvidence `protobuf:"bytes,6,opt,name=consent,proto3" json:"consent,omitempty"`
 	// What the subscriber wants to receive, and when.
-	Preferences   *Preferences `protobuf:"bytes,7,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	Preferences *Preferences `protobuf:"bytes,7,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	// Why the subscriber is SUPPRESSED ("operator", "hard-bounce: …").
+	SuppressReason string `protobuf:"bytes,8,opt,name=suppress_reason,json=suppressReason,proto3" json:"suppress_reason,omitempty"`
+	// Since when the subscriber is SUPPRESSED.
+	SuppressTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=suppress_time,json=suppressTime,proto3" json:"suppress_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +405,20 @@ func (x *Subscriber) GetConsent() *ConsentEvidence {
 func (x *Subscriber) GetPreferences() *Preferences {
 	if x != nil {
 		return x.Preferences
+	}
+	return nil
+}
+
+func (x *Subscriber) GetSuppressReason() string {
+	if x != nil {
+		return x.SuppressReason
+	}
+	return ""
+}
+
+func (x *Subscriber) GetSuppressTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuppressTime
 	}
 	return nil
 }
@@ -419,11 +542,16 @@ type ConsentEvidence struct {
 	ConfirmUserAgent string `protobuf:"bytes,7,opt,name=confirm_user_agent,json=confirmUserAgent,proto3" json:"confirm_user_agent,omitempty"`
 	// When the subscriber unsubscribed, if they did.
 	UnsubscribeTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=unsubscribe_time,json=unsubscribeTime,proto3" json:"unsubscribe_time,omitempty"`
-	// How they unsubscribed: "one-click" (RFC 8058 POST), "page" (the
-	// unsubscribe page) or "api" (the Unsubscribe RPC).
+	// How they unsubscribed or were stopped: "one-click" (RFC 8058 POST),
+	// "page" (the unsubscribe page), "preferences" (the preferences page),
+	// "api" (the Unsubscribe RPC), "operator" (Suppress) or "bounce"
+	// (RecordDeliveryFailure).
 	UnsubscribeChannel string `protobuf:"bytes,9,opt,name=unsubscribe_channel,json=unsubscribeChannel,proto3" json:"unsubscribe_channel,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Where consent was collected: "subscribe", or "import:<source>" for
+	// imported subscribers (then signup_time is the time the importer held).
+	Source        string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConsentEvidence) Reset() {
@@ -515,6 +643,13 @@ func (x *ConsentEvidence) GetUnsubscribeTime() *timestamppb.Timestamp {
 func (x *ConsentEvidence) GetUnsubscribeChannel() string {
 	if x != nil {
 		return x.UnsubscribeChannel
+	}
+	return ""
+}
+
+func (x *ConsentEvidence) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -914,13 +1049,16 @@ func (x *UnsubscribeResponse) GetEmail() string {
 	return ""
 }
 
-// GetSubscriberRequest names one subscriber: set exactly one field.
+// GetSubscriberRequest names one subscriber: set exactly one of id (or its
+// older spelling subscriber_id) and email.
 type GetSubscriberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The subscriber id.
+	// The subscriber id. Deprecated spelling of id, kept for existing scripts.
 	SubscriberId string `protobuf:"bytes,1,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
 	// The subscriber's address.
-	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// The subscriber id.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -965,6 +1103,13 @@ func (x *GetSubscriberRequest) GetSubscriberId() string {
 func (x *GetSubscriberRequest) GetEmail() string {
 	if x != nil {
 		return x.Email
+	}
+	return ""
+}
+
+func (x *GetSubscriberRequest) GetId() string {
+	if x != nil {
+		return x.Id
 	}
 	return ""
 }
@@ -1023,7 +1168,9 @@ type ListSubscribersRequest struct {
 	// next_page_token from a previous response; empty for the first page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only subscribers in this state; UNSPECIFIED means all.
-	State         SubscriberState `protobuf:"varint,3,opt,name=state,proto3,enum=paperroute.subscriber.v1.SubscriberState" json:"state,omitempty"`
+	State SubscriberState `protobuf:"varint,3,opt,name=state,proto3,enum=paperroute.subscriber.v1.SubscriberState" json:"state,omitempty"`
+	// Only subscribers who chose this topic id; empty means all.
+	Topic         string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,6 +1224,13 @@ func (x *ListSubscribersRequest) GetState() SubscriberState {
 		return x.State
 	}
 	return SubscriberState_SUBSCRIBER_STATE_UNSPECIFIED
+}
+
+func (x *ListSubscribersRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
 }
 
 // ListSubscribersResponse is one page of subscribers.
@@ -1336,11 +1490,1080 @@ func (x *DueSubscriber) GetManageUrl() string {
 	return ""
 }
 
+// GetPreferencesRequest carries a manage token.
+type GetPreferencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The manage token from a preferences link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesRequest) Reset() {
+	*x = GetPreferencesRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesRequest) ProtoMessage() {}
+
+func (x *GetPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*GetPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetPreferencesRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// GetPreferencesResponse is what the preferences page shows.
+type GetPreferencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber's address.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// The subscriber's state.
+	State SubscriberState `protobuf:"varint,2,opt,name=state,proto3,enum=paperroute.subscriber.v1.SubscriberState" json:"state,omitempty"`
+	// The current preferences.
+	Preferences   *Preferences `protobuf:"bytes,3,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesResponse) Reset() {
+	*x = GetPreferencesResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesResponse) ProtoMessage() {}
+
+func (x *GetPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*GetPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetPreferencesResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *GetPreferencesResponse) GetState() SubscriberState {
+	if x != nil {
+		return x.State
+	}
+	return SubscriberState_SUBSCRIBER_STATE_UNSPECIFIED
+}
+
+func (x *GetPreferencesResponse) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// UpdatePreferencesRequest changes preferences.
+type UpdatePreferencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The manage token from a preferences link.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The new preferences: every field is replaced (send the whole message,
+	// as GetPreferences returned it, with the changes).
+	Preferences   *Preferences `protobuf:"bytes,2,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePreferencesRequest) Reset() {
+	*x = UpdatePreferencesRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePreferencesRequest) ProtoMessage() {}
+
+func (x *UpdatePreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePreferencesRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdatePreferencesRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *UpdatePreferencesRequest) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// UpdatePreferencesResponse holds the preferences now in force.
+type UpdatePreferencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The preferences after the change (defaults filled in).
+	Preferences   *Preferences `protobuf:"bytes,1,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePreferencesResponse) Reset() {
+	*x = UpdatePreferencesResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePreferencesResponse) ProtoMessage() {}
+
+func (x *UpdatePreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePreferencesResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdatePreferencesResponse) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// ExportSubscriberRequest names one subscriber: set exactly one field.
+type ExportSubscriberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The subscriber's address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSubscriberRequest) Reset() {
+	*x = ExportSubscriberRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSubscriberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSubscriberRequest) ProtoMessage() {}
+
+func (x *ExportSubscriberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSubscriberRequest.ProtoReflect.Descriptor instead.
+func (*ExportSubscriberRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExportSubscriberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExportSubscriberRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// ExportSubscriberResponse is the GDPR export.
+type ExportSubscriberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Everything held about the subscriber, as a JSON document (see
+	// docs/subscriber.md, "GDPR export").
+	Json string `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	// The same, structured.
+	Subscriber    *Subscriber `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSubscriberResponse) Reset() {
+	*x = ExportSubscriberResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSubscriberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSubscriberResponse) ProtoMessage() {}
+
+func (x *ExportSubscriberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSubscriberResponse.ProtoReflect.Descriptor instead.
+func (*ExportSubscriberResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExportSubscriberResponse) GetJson() string {
+	if x != nil {
+		return x.Json
+	}
+	return ""
+}
+
+func (x *ExportSubscriberResponse) GetSubscriber() *Subscriber {
+	if x != nil {
+		return x.Subscriber
+	}
+	return nil
+}
+
+// DeleteSubscriberRequest names one subscriber: set exactly one field.
+type DeleteSubscriberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The subscriber's address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSubscriberRequest) Reset() {
+	*x = DeleteSubscriberRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSubscriberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSubscriberRequest) ProtoMessage() {}
+
+func (x *DeleteSubscriberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSubscriberRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSubscriberRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeleteSubscriberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteSubscriberRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// DeleteSubscriberResponse is empty.
+type DeleteSubscriberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSubscriberResponse) Reset() {
+	*x = DeleteSubscriberResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSubscriberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSubscriberResponse) ProtoMessage() {}
+
+func (x *DeleteSubscriberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSubscriberResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSubscriberResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{23}
+}
+
+// SuppressRequest names one subscriber (exactly one of id, email) and why.
+type SuppressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The subscriber's address.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Why (at most 512 bytes; default "operator").
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuppressRequest) Reset() {
+	*x = SuppressRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuppressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuppressRequest) ProtoMessage() {}
+
+func (x *SuppressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuppressRequest.ProtoReflect.Descriptor instead.
+func (*SuppressRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SuppressRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SuppressRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SuppressRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SuppressResponse holds the subscriber after the change.
+type SuppressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber, now SUPPRESSED.
+	Subscriber    *Subscriber `protobuf:"bytes,1,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuppressResponse) Reset() {
+	*x = SuppressResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuppressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuppressResponse) ProtoMessage() {}
+
+func (x *SuppressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuppressResponse.ProtoReflect.Descriptor instead.
+func (*SuppressResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SuppressResponse) GetSubscriber() *Subscriber {
+	if x != nil {
+		return x.Subscriber
+	}
+	return nil
+}
+
+// UnsuppressRequest names one subscriber: set exactly one field. For an
+// erased suppressed address, give the email: its marker is removed.
+type UnsuppressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The subscriber's address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuppressRequest) Reset() {
+	*x = UnsuppressRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuppressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuppressRequest) ProtoMessage() {}
+
+func (x *UnsuppressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuppressRequest.ProtoReflect.Descriptor instead.
+func (*UnsuppressRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UnsuppressRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UnsuppressRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// UnsuppressResponse holds the subscriber after the change.
+type UnsuppressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber, now UNSUBSCRIBED (if it was SUPPRESSED).
+	Subscriber    *Subscriber `protobuf:"bytes,1,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuppressResponse) Reset() {
+	*x = UnsuppressResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuppressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuppressResponse) ProtoMessage() {}
+
+func (x *UnsuppressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuppressResponse.ProtoReflect.Descriptor instead.
+func (*UnsuppressResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UnsuppressResponse) GetSubscriber() *Subscriber {
+	if x != nil {
+		return x.Subscriber
+	}
+	return nil
+}
+
+// RevokeLinksRequest names one subscriber: set exactly one field.
+type RevokeLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The subscriber's address.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeLinksRequest) Reset() {
+	*x = RevokeLinksRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeLinksRequest) ProtoMessage() {}
+
+func (x *RevokeLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeLinksRequest.ProtoReflect.Descriptor instead.
+func (*RevokeLinksRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RevokeLinksRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeLinksRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RevokeLinksResponse holds the subscriber after the change.
+type RevokeLinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber.
+	Subscriber    *Subscriber `protobuf:"bytes,1,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeLinksResponse) Reset() {
+	*x = RevokeLinksResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeLinksResponse) ProtoMessage() {}
+
+func (x *RevokeLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeLinksResponse.ProtoReflect.Descriptor instead.
+func (*RevokeLinksResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RevokeLinksResponse) GetSubscriber() *Subscriber {
+	if x != nil {
+		return x.Subscriber
+	}
+	return nil
+}
+
+// ImportSubscribersRequest is one chunk of the file. The first message sets
+// format and source; later ones only carry data.
+type ImportSubscribersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file's format (first message).
+	Format ImportFormat `protobuf:"varint,1,opt,name=format,proto3,enum=paperroute.subscriber.v1.ImportFormat" json:"format,omitempty"`
+	// Where the list comes from, recorded as consent source "import:<source>"
+	// (first message; e.g. "listmonk").
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// The next bytes of the file (at most 1 MiB per message).
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// Validate and report only; change nothing (first message).
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Consent text version for rows that have a consent time but no
+	// consent_text_version column, e.g. a listmonk export (first message).
+	DefaultConsentTextVersion string `protobuf:"bytes,5,opt,name=default_consent_text_version,json=defaultConsentTextVersion,proto3" json:"default_consent_text_version,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *ImportSubscribersRequest) Reset() {
+	*x = ImportSubscribersRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportSubscribersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportSubscribersRequest) ProtoMessage() {}
+
+func (x *ImportSubscribersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportSubscribersRequest.ProtoReflect.Descriptor instead.
+func (*ImportSubscribersRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ImportSubscribersRequest) GetFormat() ImportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ImportFormat_IMPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *ImportSubscribersRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ImportSubscribersRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ImportSubscribersRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ImportSubscribersRequest) GetDefaultConsentTextVersion() string {
+	if x != nil {
+		return x.DefaultConsentTextVersion
+	}
+	return ""
+}
+
+// ImportSubscribersResponse reports the import.
+type ImportSubscribersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Data rows read.
+	Rows int64 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// New ACTIVE subscribers (rows with consent evidence).
+	ImportedActive int64 `protobuf:"varint,2,opt,name=imported_active,json=importedActive,proto3" json:"imported_active,omitempty"`
+	// Rows without evidence sent to double opt-in (queued confirmation).
+	Invited int64 `protobuf:"varint,3,opt,name=invited,proto3" json:"invited,omitempty"`
+	// Rows whose address already has a record here (unchanged).
+	Existing int64 `protobuf:"varint,4,opt,name=existing,proto3" json:"existing,omitempty"`
+	// Rows refused: invalid or suppressed.
+	Rejected int64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// One entry per refused row (at most 1000; rejected counts all).
+	Errors        []*ImportRowError `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportSubscribersResponse) Reset() {
+	*x = ImportSubscribersResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportSubscribersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportSubscribersResponse) ProtoMessage() {}
+
+func (x *ImportSubscribersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportSubscribersResponse.ProtoReflect.Descriptor instead.
+func (*ImportSubscribersResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ImportSubscribersResponse) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportSubscribersResponse) GetImportedActive() int64 {
+	if x != nil {
+		return x.ImportedActive
+	}
+	return 0
+}
+
+func (x *ImportSubscribersResponse) GetInvited() int64 {
+	if x != nil {
+		return x.Invited
+	}
+	return 0
+}
+
+func (x *ImportSubscribersResponse) GetExisting() int64 {
+	if x != nil {
+		return x.Existing
+	}
+	return 0
+}
+
+func (x *ImportSubscribersResponse) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *ImportSubscribersResponse) GetErrors() []*ImportRowError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+// ImportRowError says why one row was refused.
+type ImportRowError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based line number in the file (the CSV header is line 1).
+	Line int64 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// The column or JSON field at fault.
+	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	// Why.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRowError) Reset() {
+	*x = ImportRowError{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRowError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRowError) ProtoMessage() {}
+
+func (x *ImportRowError) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRowError.ProtoReflect.Descriptor instead.
+func (*ImportRowError) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ImportRowError) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ImportRowError) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ImportRowError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RecordDeliveryFailureRequest reports one failure.
+type RecordDeliveryFailureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recipient address.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// What happened.
+	Kind DeliveryFailureKind `protobuf:"varint,2,opt,name=kind,proto3,enum=paperroute.subscriber.v1.DeliveryFailureKind" json:"kind,omitempty"`
+	// The remote server's reply or the report's summary (at most 512 bytes).
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordDeliveryFailureRequest) Reset() {
+	*x = RecordDeliveryFailureRequest{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordDeliveryFailureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordDeliveryFailureRequest) ProtoMessage() {}
+
+func (x *RecordDeliveryFailureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordDeliveryFailureRequest.ProtoReflect.Descriptor instead.
+func (*RecordDeliveryFailureRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RecordDeliveryFailureRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *RecordDeliveryFailureRequest) GetKind() DeliveryFailureKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeliveryFailureKind_DELIVERY_FAILURE_KIND_UNSPECIFIED
+}
+
+func (x *RecordDeliveryFailureRequest) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// RecordDeliveryFailureResponse is empty.
+type RecordDeliveryFailureResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordDeliveryFailureResponse) Reset() {
+	*x = RecordDeliveryFailureResponse{}
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordDeliveryFailureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordDeliveryFailureResponse) ProtoMessage() {}
+
+func (x *RecordDeliveryFailureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_subscriber_v1_subscriber_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordDeliveryFailureResponse.ProtoReflect.Descriptor instead.
+func (*RecordDeliveryFailureResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP(), []int{34}
+}
+
 var File_paperroute_subscriber_v1_subscriber_proto protoreflect.FileDescriptor
 
 const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\n" +
-	")paperroute/subscriber/v1/subscriber.proto\x12\x18paperroute.subscriber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
+	")paperroute/subscriber/v1/subscriber.proto\x12\x18paperroute.subscriber.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x03\n" +
 	"\n" +
 	"Subscriber\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1351,7 +2574,9 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12C\n" +
 	"\aconsent\x18\x06 \x01(\v2).paperroute.subscriber.v1.ConsentEvidenceR\aconsent\x12G\n" +
-	"\vpreferences\x18\a \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"\x9f\x02\n" +
+	"\vpreferences\x18\a \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\x12'\n" +
+	"\x0fsuppress_reason\x18\b \x01(\tR\x0esuppressReason\x12?\n" +
+	"\rsuppress_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fsuppressTime\"\x9f\x02\n" +
 	"\vPreferences\x12\x16\n" +
 	"\x06topics\x18\x01 \x03(\tR\x06topics\x12\x1a\n" +
 	"\bkeywords\x18\x02 \x03(\tR\bkeywords\x12A\n" +
@@ -1360,7 +2585,7 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"weekly_day\x18\x04 \x01(\x0e2!.paperroute.subscriber.v1.WeekdayR\tweeklyDay\x12#\n" +
 	"\rdelivery_hour\x18\x05 \x01(\x05R\fdeliveryHour\x12\x1a\n" +
 	"\btimezone\x18\x06 \x01(\tR\btimezone\x12\x16\n" +
-	"\x06locale\x18\a \x01(\tR\x06locale\"\xcd\x03\n" +
+	"\x06locale\x18\a \x01(\tR\x06locale\"\xe5\x03\n" +
 	"\x0fConsentEvidence\x120\n" +
 	"\x14consent_text_version\x18\x01 \x01(\tR\x12consentTextVersion\x12;\n" +
 	"\vsignup_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1372,7 +2597,9 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"confirm_ip\x18\x06 \x01(\tR\tconfirmIp\x12,\n" +
 	"\x12confirm_user_agent\x18\a \x01(\tR\x10confirmUserAgent\x12E\n" +
 	"\x10unsubscribe_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0funsubscribeTime\x12/\n" +
-	"\x13unsubscribe_channel\x18\t \x01(\tR\x12unsubscribeChannel\"\xbf\x03\n" +
+	"\x13unsubscribe_channel\x18\t \x01(\tR\x12unsubscribeChannel\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\"\xbf\x03\n" +
 	"\x10SubscribeRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x120\n" +
 	"\x14consent_text_version\x18\x02 \x01(\tR\x12consentTextVersion\x12\x1b\n" +
@@ -1402,19 +2629,21 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\x12UnsubscribeRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"+\n" +
 	"\x13UnsubscribeResponse\x12\x14\n" +
-	"\x05email\x18\x01 \x01(\tR\x05email\"Q\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"a\n" +
 	"\x14GetSubscriberRequest\x12#\n" +
 	"\rsubscriber_id\x18\x01 \x01(\tR\fsubscriberId\x12\x14\n" +
-	"\x05email\x18\x02 \x01(\tR\x05email\"]\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\"]\n" +
 	"\x15GetSubscriberResponse\x12D\n" +
 	"\n" +
 	"subscriber\x18\x01 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
-	"subscriber\"\x95\x01\n" +
+	"subscriber\"\xab\x01\n" +
 	"\x16ListSubscribersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12?\n" +
-	"\x05state\x18\x03 \x01(\x0e2).paperroute.subscriber.v1.SubscriberStateR\x05state\"\x89\x01\n" +
+	"\x05state\x18\x03 \x01(\x0e2).paperroute.subscriber.v1.SubscriberStateR\x05state\x12\x14\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\"\x89\x01\n" +
 	"\x17ListSubscribersResponse\x12F\n" +
 	"\vsubscribers\x18\x01 \x03(\v2$.paperroute.subscriber.v1.SubscriberR\vsubscribers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
@@ -1432,7 +2661,74 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\x0funsubscribe_url\x18\x03 \x01(\tR\x0eunsubscribeUrl\x12G\n" +
 	"\vpreferences\x18\x04 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\x12\x1d\n" +
 	"\n" +
-	"manage_url\x18\x05 \x01(\tR\tmanageUrl*\xb2\x01\n" +
+	"manage_url\x18\x05 \x01(\tR\tmanageUrl\"-\n" +
+	"\x15GetPreferencesRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xb8\x01\n" +
+	"\x16GetPreferencesResponse\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12?\n" +
+	"\x05state\x18\x02 \x01(\x0e2).paperroute.subscriber.v1.SubscriberStateR\x05state\x12G\n" +
+	"\vpreferences\x18\x03 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"y\n" +
+	"\x18UpdatePreferencesRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12G\n" +
+	"\vpreferences\x18\x02 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"d\n" +
+	"\x19UpdatePreferencesResponse\x12G\n" +
+	"\vpreferences\x18\x01 \x01(\v2%.paperroute.subscriber.v1.PreferencesR\vpreferences\"?\n" +
+	"\x17ExportSubscriberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"t\n" +
+	"\x18ExportSubscriberResponse\x12\x12\n" +
+	"\x04json\x18\x01 \x01(\tR\x04json\x12D\n" +
+	"\n" +
+	"subscriber\x18\x02 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
+	"subscriber\"?\n" +
+	"\x17DeleteSubscriberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"\x1a\n" +
+	"\x18DeleteSubscriberResponse\"O\n" +
+	"\x0fSuppressRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"X\n" +
+	"\x10SuppressResponse\x12D\n" +
+	"\n" +
+	"subscriber\x18\x01 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
+	"subscriber\"9\n" +
+	"\x11UnsuppressRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"Z\n" +
+	"\x12UnsuppressResponse\x12D\n" +
+	"\n" +
+	"subscriber\x18\x01 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
+	"subscriber\":\n" +
+	"\x12RevokeLinksRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"[\n" +
+	"\x13RevokeLinksResponse\x12D\n" +
+	"\n" +
+	"subscriber\x18\x01 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
+	"subscriber\"\xe0\x01\n" +
+	"\x18ImportSubscribersRequest\x12>\n" +
+	"\x06format\x18\x01 \x01(\x0e2&.paperroute.subscriber.v1.ImportFormatR\x06format\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12?\n" +
+	"\x1cdefault_consent_text_version\x18\x05 \x01(\tR\x19defaultConsentTextVersion\"\xec\x01\n" +
+	"\x19ImportSubscribersResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12'\n" +
+	"\x0fimported_active\x18\x02 \x01(\x03R\x0eimportedActive\x12\x18\n" +
+	"\ainvited\x18\x03 \x01(\x03R\ainvited\x12\x1a\n" +
+	"\bexisting\x18\x04 \x01(\x03R\bexisting\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\x03R\brejected\x12@\n" +
+	"\x06errors\x18\x06 \x03(\v2(.paperroute.subscriber.v1.ImportRowErrorR\x06errors\"R\n" +
+	"\x0eImportRowError\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x03R\x04line\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8f\x01\n" +
+	"\x1cRecordDeliveryFailureRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12A\n" +
+	"\x04kind\x18\x02 \x01(\x0e2-.paperroute.subscriber.v1.DeliveryFailureKindR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x1f\n" +
+	"\x1dRecordDeliveryFailureResponse*\xb2\x01\n" +
 	"\x0fSubscriberState\x12 \n" +
 	"\x1cSUBSCRIBER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUBSCRIBER_STATE_PENDING\x10\x01\x12\x1b\n" +
@@ -1451,14 +2747,32 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n" +
 	"\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n" +
 	"\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n" +
-	"\x0eWEEKDAY_SUNDAY\x10\a2\xd5\x05\n" +
+	"\x0eWEEKDAY_SUNDAY\x10\a*b\n" +
+	"\fImportFormat\x12\x1d\n" +
+	"\x19IMPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11IMPORT_FORMAT_CSV\x10\x01\x12\x1c\n" +
+	"\x18IMPORT_FORMAT_JSON_LINES\x10\x02*\x88\x01\n" +
+	"\x13DeliveryFailureKind\x12%\n" +
+	"!DELIVERY_FAILURE_KIND_UNSPECIFIED\x10\x00\x12%\n" +
+	"!DELIVERY_FAILURE_KIND_HARD_BOUNCE\x10\x01\x12#\n" +
+	"\x1fDELIVERY_FAILURE_KIND_COMPLAINT\x10\x022\x81\x0e\n" +
 	"\x11SubscriberService\x12d\n" +
 	"\tSubscribe\x12*.paperroute.subscriber.v1.SubscribeRequest\x1a+.paperroute.subscriber.v1.SubscribeResponse\x12\x82\x01\n" +
 	"\x13ConfirmSubscription\x124.paperroute.subscriber.v1.ConfirmSubscriptionRequest\x1a5.paperroute.subscriber.v1.ConfirmSubscriptionResponse\x12j\n" +
 	"\vUnsubscribe\x12,.paperroute.subscriber.v1.UnsubscribeRequest\x1a-.paperroute.subscriber.v1.UnsubscribeResponse\x12p\n" +
 	"\rGetSubscriber\x12..paperroute.subscriber.v1.GetSubscriberRequest\x1a/.paperroute.subscriber.v1.GetSubscriberResponse\x12v\n" +
 	"\x0fListSubscribers\x120.paperroute.subscriber.v1.ListSubscribersRequest\x1a1.paperroute.subscriber.v1.ListSubscribersResponse\x12\x7f\n" +
-	"\x12ListDueSubscribers\x123.paperroute.subscriber.v1.ListDueSubscribersRequest\x1a4.paperroute.subscriber.v1.ListDueSubscribersResponseBPZNgithub.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1;subscriberv1b\x06proto3"
+	"\x12ListDueSubscribers\x123.paperroute.subscriber.v1.ListDueSubscribersRequest\x1a4.paperroute.subscriber.v1.ListDueSubscribersResponse\x12s\n" +
+	"\x0eGetPreferences\x12/.paperroute.subscriber.v1.GetPreferencesRequest\x1a0.paperroute.subscriber.v1.GetPreferencesResponse\x12|\n" +
+	"\x11UpdatePreferences\x122.paperroute.subscriber.v1.UpdatePreferencesRequest\x1a3.paperroute.subscriber.v1.UpdatePreferencesResponse\x12y\n" +
+	"\x10ExportSubscriber\x121.paperroute.subscriber.v1.ExportSubscriberRequest\x1a2.paperroute.subscriber.v1.ExportSubscriberResponse\x12y\n" +
+	"\x10DeleteSubscriber\x121.paperroute.subscriber.v1.DeleteSubscriberRequest\x1a2.paperroute.subscriber.v1.DeleteSubscriberResponse\x12a\n" +
+	"\bSuppress\x12).paperroute.subscriber.v1.SuppressRequest\x1a*.paperroute.subscriber.v1.SuppressResponse\x12g\n" +
+	"\n" +
+	"Unsuppress\x12+.paperroute.subscriber.v1.UnsuppressRequest\x1a,.paperroute.subscriber.v1.UnsuppressResponse\x12j\n" +
+	"\vRevokeLinks\x12,.paperroute.subscriber.v1.RevokeLinksRequest\x1a-.paperroute.subscriber.v1.RevokeLinksResponse\x12~\n" +
+	"\x11ImportSubscribers\x122.paperroute.subscriber.v1.ImportSubscribersRequest\x1a3.paperroute.subscriber.v1.ImportSubscribersResponse(\x01\x12\x88\x01\n" +
+	"\x15RecordDeliveryFailure\x126.paperroute.subscriber.v1.RecordDeliveryFailureRequest\x1a7.paperroute.subscriber.v1.RecordDeliveryFailureResponseBPZNgithub.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1;subscriberv1b\x06proto3"
 
 var (
 	file_paperroute_subscriber_v1_subscriber_proto_rawDescOnce sync.Once
@@ -1472,67 +2786,118 @@ func file_paperroute_subscriber_v1_subscriber_proto_rawDescGZIP() []byte {
 	return file_paperroute_subscriber_v1_subscriber_proto_rawDescData
 }
 
-var file_paperroute_subscriber_v1_subscriber_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_paperroute_subscriber_v1_subscriber_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_paperroute_subscriber_v1_subscriber_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_paperroute_subscriber_v1_subscriber_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_paperroute_subscriber_v1_subscriber_proto_goTypes = []any{
-	(SubscriberState)(0),                // 0: paperroute.subscriber.v1.SubscriberState
-	(Frequency)(0),                      // 1: paperroute.subscriber.v1.Frequency
-	(Weekday)(0),                        // 2: paperroute.subscriber.v1.Weekday
-	(*Subscriber)(nil),                  // 3: paperroute.subscriber.v1.Subscriber
-	(*Preferences)(nil),                 // 4: paperroute.subscriber.v1.Preferences
-	(*ConsentEvidence)(nil),             // 5: paperroute.subscriber.v1.ConsentEvidence
-	(*SubscribeRequest)(nil),            // 6: paperroute.subscriber.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),           // 7: paperroute.subscriber.v1.SubscribeResponse
-	(*ConfirmSubscriptionRequest)(nil),  // 8: paperroute.subscriber.v1.ConfirmSubscriptionRequest
-	(*ConfirmSubscriptionResponse)(nil), // 9: paperroute.subscriber.v1.ConfirmSubscriptionResponse
-	(*UnsubscribeRequest)(nil),          // 10: paperroute.subscriber.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),         // 11: paperroute.subscriber.v1.UnsubscribeResponse
-	(*GetSubscriberRequest)(nil),        // 12: paperroute.subscriber.v1.GetSubscriberRequest
-	(*GetSubscriberResponse)(nil),       // 13: paperroute.subscriber.v1.GetSubscriberResponse
-	(*ListSubscribersRequest)(nil),      // 14: paperroute.subscriber.v1.ListSubscribersRequest
-	(*ListSubscribersResponse)(nil),     // 15: paperroute.subscriber.v1.ListSubscribersResponse
-	(*ListDueSubscribersRequest)(nil),   // 16: paperroute.subscriber.v1.ListDueSubscribersRequest
-	(*ListDueSubscribersResponse)(nil),  // 17: paperroute.subscriber.v1.ListDueSubscribersResponse
-	(*DueSubscriber)(nil),               // 18: paperroute.subscriber.v1.DueSubscriber
-	(*timestamppb.Timestamp)(nil),       // 19: google.protobuf.Timestamp
+	(SubscriberState)(0),                  // 0: paperroute.subscriber.v1.SubscriberState
+	(Frequency)(0),                        // 1: paperroute.subscriber.v1.Frequency
+	(Weekday)(0),                          // 2: paperroute.subscriber.v1.Weekday
+	(ImportFormat)(0),                     // 3: paperroute.subscriber.v1.ImportFormat
+	(DeliveryFailureKind)(0),              // 4: paperroute.subscriber.v1.DeliveryFailureKind
+	(*Subscriber)(nil),                    // 5: paperroute.subscriber.v1.Subscriber
+	(*Preferences)(nil),                   // 6: paperroute.subscriber.v1.Preferences
+	(*ConsentEvidence)(nil),               // 7: paperroute.subscriber.v1.ConsentEvidence
+	(*SubscribeRequest)(nil),              // 8: paperroute.subscriber.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),             // 9: paperroute.subscriber.v1.SubscribeResponse
+	(*ConfirmSubscriptionRequest)(nil),    // 10: paperroute.subscriber.v1.ConfirmSubscriptionRequest
+	(*ConfirmSubscriptionResponse)(nil),   // 11: paperroute.subscriber.v1.ConfirmSubscriptionResponse
+	(*UnsubscribeRequest)(nil),            // 12: paperroute.subscriber.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),           // 13: paperroute.subscriber.v1.UnsubscribeResponse
+	(*GetSubscriberRequest)(nil),          // 14: paperroute.subscriber.v1.GetSubscriberRequest
+	(*GetSubscriberResponse)(nil),         // 15: paperroute.subscriber.v1.GetSubscriberResponse
+	(*ListSubscribersRequest)(nil),        // 16: paperroute.subscriber.v1.ListSubscribersRequest
+	(*ListSubscribersResponse)(nil),       // 17: paperroute.subscriber.v1.ListSubscribersResponse
+	(*ListDueSubscribersRequest)(nil),     // 18: paperroute.subscriber.v1.ListDueSubscribersRequest
+	(*ListDueSubscribersResponse)(nil),    // 19: paperroute.subscriber.v1.ListDueSubscribersResponse
+	(*DueSubscriber)(nil),                 // 20: paperroute.subscriber.v1.DueSubscriber
+	(*GetPreferencesRequest)(nil),         // 21: paperroute.subscriber.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),        // 22: paperroute.subscriber.v1.GetPreferencesResponse
+	(*UpdatePreferencesRequest)(nil),      // 23: paperroute.subscriber.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),     // 24: paperroute.subscriber.v1.UpdatePreferencesResponse
+	(*ExportSubscriberRequest)(nil),       // 25: paperroute.subscriber.v1.ExportSubscriberRequest
+	(*ExportSubscriberResponse)(nil),      // 26: paperroute.subscriber.v1.ExportSubscriberResponse
+	(*DeleteSubscriberRequest)(nil),       // 27: paperroute.subscriber.v1.DeleteSubscriberRequest
+	(*DeleteSubscriberResponse)(nil),      // 28: paperroute.subscriber.v1.DeleteSubscriberResponse
+	(*SuppressRequest)(nil),               // 29: paperroute.subscriber.v1.SuppressRequest
+	(*SuppressResponse)(nil),              // 30: paperroute.subscriber.v1.SuppressResponse
+	(*UnsuppressRequest)(nil),             // 31: paperroute.subscriber.v1.UnsuppressRequest
+	(*UnsuppressResponse)(nil),            // 32: paperroute.subscriber.v1.UnsuppressResponse
+	(*RevokeLinksRequest)(nil),            // 33: paperroute.subscriber.v1.RevokeLinksRequest
+	(*RevokeLinksResponse)(nil),           // 34: paperroute.subscriber.v1.RevokeLinksResponse
+	(*ImportSubscribersRequest)(nil),      // 35: paperroute.subscriber.v1.ImportSubscribersRequest
+	(*ImportSubscribersResponse)(nil),     // 36: paperroute.subscriber.v1.ImportSubscribersResponse
+	(*ImportRowError)(nil),                // 37: paperroute.subscriber.v1.ImportRowError
+	(*RecordDeliveryFailureRequest)(nil),  // 38: paperroute.subscriber.v1.RecordDeliveryFailureRequest
+	(*RecordDeliveryFailureResponse)(nil), // 39: paperroute.subscriber.v1.RecordDeliveryFailureResponse
+	(*timestamppb.Timestamp)(nil),         // 40: google.protobuf.Timestamp
 }
 var file_paperroute_subscriber_v1_subscriber_proto_depIdxs = []int32{
 	0,  // 0: paperroute.subscriber.v1.Subscriber.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	19, // 1: paperroute.subscriber.v1.Subscriber.create_time:type_name -> google.protobuf.Timestamp
-	19, // 2: paperroute.subscriber.v1.Subscriber.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 3: paperroute.subscriber.v1.Subscriber.consent:type_name -> paperroute.subscriber.v1.ConsentEvidence
-	4,  // 4: paperroute.subscriber.v1.Subscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
-	1,  // 5: paperroute.subscriber.v1.Preferences.frequency:type_name -> paperroute.subscriber.v1.Frequency
-	2,  // 6: paperroute.subscriber.v1.Preferences.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
-	19, // 7: paperroute.subscriber.v1.ConsentEvidence.signup_time:type_name -> google.protobuf.Timestamp
-	19, // 8: paperroute.subscriber.v1.ConsentEvidence.confirm_time:type_name -> google.protobuf.Timestamp
-	19, // 9: paperroute.subscriber.v1.ConsentEvidence.unsubscribe_time:type_name -> google.protobuf.Timestamp
-	1,  // 10: paperroute.subscriber.v1.SubscribeRequest.frequency:type_name -> paperroute.subscriber.v1.Frequency
-	2,  // 11: paperroute.subscriber.v1.SubscribeRequest.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
-	0,  // 12: paperroute.subscriber.v1.ConfirmSubscriptionResponse.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	3,  // 13: paperroute.subscriber.v1.GetSubscriberResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
-	0,  // 14: paperroute.subscriber.v1.ListSubscribersRequest.state:type_name -> paperroute.subscriber.v1.SubscriberState
-	3,  // 15: paperroute.subscriber.v1.ListSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.Subscriber
-	19, // 16: paperroute.subscriber.v1.ListDueSubscribersRequest.due_time:type_name -> google.protobuf.Timestamp
-	18, // 17: paperroute.subscriber.v1.ListDueSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.DueSubscriber
-	4,  // 18: paperroute.subscriber.v1.DueSubscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
-	6,  // 19: paperroute.subscriber.v1.SubscriberService.Subscribe:input_type -> paperroute.subscriber.v1.SubscribeRequest
-	8,  // 20: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:input_type -> paperroute.subscriber.v1.ConfirmSubscriptionRequest
-	10, // 21: paperroute.subscriber.v1.SubscriberService.Unsubscribe:input_type -> paperroute.subscriber.v1.UnsubscribeRequest
-	12, // 22: paperroute.subscriber.v1.SubscriberService.GetSubscriber:input_type -> paperroute.subscriber.v1.GetSubscriberRequest
-	14, // 23: paperroute.subscriber.v1.SubscriberService.ListSubscribers:input_type -> paperroute.subscriber.v1.ListSubscribersRequest
-	16, // 24: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:input_type -> paperroute.subscriber.v1.ListDueSubscribersRequest
-	7,  // 25: paperroute.subscriber.v1.SubscriberService.Subscribe:output_type -> paperroute.subscriber.v1.SubscribeResponse
-	9,  // 26: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:output_type -> paperroute.subscriber.v1.ConfirmSubscriptionResponse
-	11, // 27: paperroute.subscriber.v1.SubscriberService.Unsubscribe:output_type -> paperroute.subscriber.v1.UnsubscribeResponse
-	13, // 28: paperroute.subscriber.v1.SubscriberService.GetSubscriber:output_type -> paperroute.subscriber.v1.GetSubscriberResponse
-	15, // 29: paperroute.subscriber.v1.SubscriberService.ListSubscribers:output_type -> paperroute.subscriber.v1.ListSubscribersResponse
-	17, // 30: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:output_type -> paperroute.subscriber.v1.ListDueSubscribersResponse
-	25, // [25:31] is the sub-list for method output_type
-	19, // [19:25] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	40, // 1: paperroute.subscriber.v1.Subscriber.create_time:type_name -> google.protobuf.Timestamp
+	40, // 2: paperroute.subscriber.v1.Subscriber.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: paperroute.subscriber.v1.Subscriber.consent:type_name -> paperroute.subscriber.v1.ConsentEvidence
+	6,  // 4: paperroute.subscriber.v1.Subscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	40, // 5: paperroute.subscriber.v1.Subscriber.suppress_time:type_name -> google.protobuf.Timestamp
+	1,  // 6: paperroute.subscriber.v1.Preferences.frequency:type_name -> paperroute.subscriber.v1.Frequency
+	2,  // 7: paperroute.subscriber.v1.Preferences.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
+	40, // 8: paperroute.subscriber.v1.ConsentEvidence.signup_time:type_name -> google.protobuf.Timestamp
+	40, // 9: paperroute.subscriber.v1.ConsentEvidence.confirm_time:type_name -> google.protobuf.Timestamp
+	40, // 10: paperroute.subscriber.v1.ConsentEvidence.unsubscribe_time:type_name -> google.protobuf.Timestamp
+	1,  // 11: paperroute.subscriber.v1.SubscribeRequest.frequency:type_name -> paperroute.subscriber.v1.Frequency
+	2,  // 12: paperroute.subscriber.v1.SubscribeRequest.weekly_day:type_name -> paperroute.subscriber.v1.Weekday
+	0,  // 13: paperroute.subscriber.v1.ConfirmSubscriptionResponse.state:type_name -> paperroute.subscriber.v1.SubscriberState
+	5,  // 14: paperroute.subscriber.v1.GetSubscriberResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	0,  // 15: paperroute.subscriber.v1.ListSubscribersRequest.state:type_name -> paperroute.subscriber.v1.SubscriberState
+	5,  // 16: paperroute.subscriber.v1.ListSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.Subscriber
+	40, // 17: paperroute.subscriber.v1.ListDueSubscribersRequest.due_time:type_name -> google.protobuf.Timestamp
+	20, // 18: paperroute.subscriber.v1.ListDueSubscribersResponse.subscribers:type_name -> paperroute.subscriber.v1.DueSubscriber
+	6,  // 19: paperroute.subscriber.v1.DueSubscriber.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	0,  // 20: paperroute.subscriber.v1.GetPreferencesResponse.state:type_name -> paperroute.subscriber.v1.SubscriberState
+	6,  // 21: paperroute.subscriber.v1.GetPreferencesResponse.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	6,  // 22: paperroute.subscriber.v1.UpdatePreferencesRequest.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	6,  // 23: paperroute.subscriber.v1.UpdatePreferencesResponse.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	5,  // 24: paperroute.subscriber.v1.ExportSubscriberResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	5,  // 25: paperroute.subscriber.v1.SuppressResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	5,  // 26: paperroute.subscriber.v1.UnsuppressResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	5,  // 27: paperroute.subscriber.v1.RevokeLinksResponse.subscriber:type_name -> paperroute.subscriber.v1.Subscriber
+	3,  // 28: paperroute.subscriber.v1.ImportSubscribersRequest.format:type_name -> paperroute.subscriber.v1.ImportFormat
+	37, // 29: paperroute.subscriber.v1.ImportSubscribersResponse.errors:type_name -> paperroute.subscriber.v1.ImportRowError
+	4,  // 30: paperroute.subscriber.v1.RecordDeliveryFailureRequest.kind:type_name -> paperroute.subscriber.v1.DeliveryFailureKind
+	8,  // 31: paperroute.subscriber.v1.SubscriberService.Subscribe:input_type -> paperroute.subscriber.v1.SubscribeRequest
+	10, // 32: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:input_type -> paperroute.subscriber.v1.ConfirmSubscriptionRequest
+	12, // 33: paperroute.subscriber.v1.SubscriberService.Unsubscribe:input_type -> paperroute.subscriber.v1.UnsubscribeRequest
+	14, // 34: paperroute.subscriber.v1.SubscriberService.GetSubscriber:input_type -> paperroute.subscriber.v1.GetSubscriberRequest
+	16, // 35: paperroute.subscriber.v1.SubscriberService.ListSubscribers:input_type -> paperroute.subscriber.v1.ListSubscribersRequest
+	18, // 36: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:input_type -> paperroute.subscriber.v1.ListDueSubscribersRequest
+	21, // 37: paperroute.subscriber.v1.SubscriberService.GetPreferences:input_type -> paperroute.subscriber.v1.GetPreferencesRequest
+	23, // 38: paperroute.subscriber.v1.SubscriberService.UpdatePreferences:input_type -> paperroute.subscriber.v1.UpdatePreferencesRequest
+	25, // 39: paperroute.subscriber.v1.SubscriberService.ExportSubscriber:input_type -> paperroute.subscriber.v1.ExportSubscriberRequest
+	27, // 40: paperroute.subscriber.v1.SubscriberService.DeleteSubscriber:input_type -> paperroute.subscriber.v1.DeleteSubscriberRequest
+	29, // 41: paperroute.subscriber.v1.SubscriberService.Suppress:input_type -> paperroute.subscriber.v1.SuppressRequest
+	31, // 42: paperroute.subscriber.v1.SubscriberService.Unsuppress:input_type -> paperroute.subscriber.v1.UnsuppressRequest
+	33, // 43: paperroute.subscriber.v1.SubscriberService.RevokeLinks:input_type -> paperroute.subscriber.v1.RevokeLinksRequest
+	35, // 44: paperroute.subscriber.v1.SubscriberService.ImportSubscribers:input_type -> paperroute.subscriber.v1.ImportSubscribersRequest
+	38, // 45: paperroute.subscriber.v1.SubscriberService.RecordDeliveryFailure:input_type -> paperroute.subscriber.v1.RecordDeliveryFailureRequest
+	9,  // 46: paperroute.subscriber.v1.SubscriberService.Subscribe:output_type -> paperroute.subscriber.v1.SubscribeResponse
+	11, // 47: paperroute.subscriber.v1.SubscriberService.ConfirmSubscription:output_type -> paperroute.subscriber.v1.ConfirmSubscriptionResponse
+	13, // 48: paperroute.subscriber.v1.SubscriberService.Unsubscribe:output_type -> paperroute.subscriber.v1.UnsubscribeResponse
+	15, // 49: paperroute.subscriber.v1.SubscriberService.GetSubscriber:output_type -> paperroute.subscriber.v1.GetSubscriberResponse
+	17, // 50: paperroute.subscriber.v1.SubscriberService.ListSubscribers:output_type -> paperroute.subscriber.v1.ListSubscribersResponse
+	19, // 51: paperroute.subscriber.v1.SubscriberService.ListDueSubscribers:output_type -> paperroute.subscriber.v1.ListDueSubscribersResponse
+	22, // 52: paperroute.subscriber.v1.SubscriberService.GetPreferences:output_type -> paperroute.subscriber.v1.GetPreferencesResponse
+	24, // 53: paperroute.subscriber.v1.SubscriberService.UpdatePreferences:output_type -> paperroute.subscriber.v1.UpdatePreferencesResponse
+	26, // 54: paperroute.subscriber.v1.SubscriberService.ExportSubscriber:output_type -> paperroute.subscriber.v1.ExportSubscriberResponse
+	28, // 55: paperroute.subscriber.v1.SubscriberService.DeleteSubscriber:output_type -> paperroute.subscriber.v1.DeleteSubscriberResponse
+	30, // 56: paperroute.subscriber.v1.SubscriberService.Suppress:output_type -> paperroute.subscriber.v1.SuppressResponse
+	32, // 57: paperroute.subscriber.v1.SubscriberService.Unsuppress:output_type -> paperroute.subscriber.v1.UnsuppressResponse
+	34, // 58: paperroute.subscriber.v1.SubscriberService.RevokeLinks:output_type -> paperroute.subscriber.v1.RevokeLinksResponse
+	36, // 59: paperroute.subscriber.v1.SubscriberService.ImportSubscribers:output_type -> paperroute.subscriber.v1.ImportSubscribersResponse
+	39, // 60: paperroute.subscriber.v1.SubscriberService.RecordDeliveryFailure:output_type -> paperroute.subscriber.v1.RecordDeliveryFailureResponse
+	46, // [46:61] is the sub-list for method output_type
+	31, // [31:46] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_subscriber_v1_subscriber_proto_init() }
@@ -1546,8 +2911,8 @@ func file_paperroute_subscriber_v1_subscriber_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_subscriber_v1_subscriber_proto_rawDesc), len(file_paperroute_subscriber_v1_subscriber_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   16,
+			NumEnums:      5,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

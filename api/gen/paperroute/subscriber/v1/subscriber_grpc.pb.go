@@ -19,12 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SubscriberService_Subscribe_FullMethodName           = "/paperroute.subscriber.v1.SubscriberService/Subscribe"
-	SubscriberService_ConfirmSubscription_FullMethodName = "/paperroute.subscriber.v1.SubscriberService/ConfirmSubscription"
-	SubscriberService_Unsubscribe_FullMethodName         = "/paperroute.subscriber.v1.SubscriberService/Unsubscribe"
-	SubscriberService_GetSubscriber_FullMethodName       = "/paperroute.subscriber.v1.SubscriberService/GetSubscriber"
-	SubscriberService_ListSubscribers_FullMethodName     = "/paperroute.subscriber.v1.SubscriberService/ListSubscribers"
-	SubscriberService_ListDueSubscribers_FullMethodName  = "/paperroute.subscriber.v1.SubscriberService/ListDueSubscribers"
+	SubscriberService_Subscribe_FullMethodName             = "/paperroute.subscriber.v1.SubscriberService/Subscribe"
+	SubscriberService_ConfirmSubscription_FullMethodName   = "/paperroute.subscriber.v1.SubscriberService/ConfirmSubscription"
+	SubscriberService_Unsubscribe_FullMethodName           = "/paperroute.subscriber.v1.SubscriberService/Unsubscribe"
+	SubscriberService_GetSubscriber_FullMethodName         = "/paperroute.subscriber.v1.SubscriberService/GetSubscriber"
+	SubscriberService_ListSubscribers_FullMethodName       = "/paperroute.subscriber.v1.SubscriberService/ListSubscribers"
+	SubscriberService_ListDueSubscribers_FullMethodName    = "/paperroute.subscriber.v1.SubscriberService/ListDueSubscribers"
+	SubscriberService_GetPreferences_FullMethodName        = "/paperroute.subscriber.v1.SubscriberService/GetPreferences"
+	SubscriberService_UpdatePreferences_FullMethodName     = "/paperroute.subscriber.v1.SubscriberService/UpdatePreferences"
+	SubscriberService_ExportSubscriber_FullMethodName      = "/paperroute.subscriber.v1.SubscriberService/ExportSubscriber"
+	SubscriberService_DeleteSubscriber_FullMethodName      = "/paperroute.subscriber.v1.SubscriberService/DeleteSubscriber"
+	SubscriberService_Suppress_FullMethodName              = "/paperroute.subscriber.v1.SubscriberService/Suppress"
+	SubscriberService_Unsuppress_FullMethodName            = "/paperroute.subscriber.v1.SubscriberService/Unsuppress"
+	SubscriberService_RevokeLinks_FullMethodName           = "/paperroute.subscriber.v1.SubscriberService/RevokeLinks"
+	SubscriberService_ImportSubscribers_FullMethodName     = "/paperroute.subscriber.v1.SubscriberService/ImportSubscribers"
+	SubscriberService_RecordDeliveryFailure_FullMethodName = "/paperroute.subscriber.v1.SubscriberService/RecordDeliveryFailure"
 )
 
 // SubscriberServiceClient is the client API for SubscriberService service.
@@ -59,6 +68,36 @@ type SubscriberServiceClient interface {
 	// ListDueSubscribers pages through the subscribers due a digest at
 	// due_time, with the signed links their mail needs. INTERNAL.
 	ListDueSubscribers(ctx context.Context, in *ListDueSubscribersRequest, opts ...grpc.CallOption) (*ListDueSubscribersResponse, error)
+	// GetPreferences returns the preferences of the holder of a manage link.
+	// TOKEN (manage).
+	GetPreferences(ctx context.Context, in *GetPreferencesRequest, opts ...grpc.CallOption) (*GetPreferencesResponse, error)
+	// UpdatePreferences changes the preferences of the holder of a manage
+	// link. TOKEN (manage).
+	UpdatePreferences(ctx context.Context, in *UpdatePreferencesRequest, opts ...grpc.CallOption) (*UpdatePreferencesResponse, error)
+	// ExportSubscriber returns everything held about one subscriber as JSON
+	// (GDPR access), consent evidence included. OPERATOR.
+	ExportSubscriber(ctx context.Context, in *ExportSubscriberRequest, opts ...grpc.CallOption) (*ExportSubscriberResponse, error)
+	// DeleteSubscriber erases a subscriber (GDPR erasure): the record and all
+	// personal data go; a suppressed address leaves only a keyed hash so it
+	// stays suppressed. Links stop working. OPERATOR.
+	DeleteSubscriber(ctx context.Context, in *DeleteSubscriberRequest, opts ...grpc.CallOption) (*DeleteSubscriberResponse, error)
+	// Suppress stops all mail to a subscriber (state SUPPRESSED) with a
+	// reason. Idempotent. OPERATOR.
+	Suppress(ctx context.Context, in *SuppressRequest, opts ...grpc.CallOption) (*SuppressResponse, error)
+	// Unsuppress lifts a suppression: the subscriber becomes UNSUBSCRIBED
+	// and must subscribe again to get mail. OPERATOR.
+	Unsuppress(ctx context.Context, in *UnsuppressRequest, opts ...grpc.CallOption) (*UnsuppressResponse, error)
+	// RevokeLinks makes every link issued to a subscriber so far stop working
+	// (token epoch bump). OPERATOR.
+	RevokeLinks(ctx context.Context, in *RevokeLinksRequest, opts ...grpc.CallOption) (*RevokeLinksResponse, error)
+	// ImportSubscribers imports a list from another newsletter tool, streamed
+	// in chunks of a CSV or JSON Lines file. Rows with consent evidence become
+	// ACTIVE; rows without get the double opt-in mail. Re-running the same
+	// file changes nothing. OPERATOR.
+	ImportSubscribers(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportSubscribersRequest, ImportSubscribersResponse], error)
+	// RecordDeliveryFailure records a hard bounce or complaint: the address
+	// becomes SUPPRESSED. Idempotent. INTERNAL (the sender).
+	RecordDeliveryFailure(ctx context.Context, in *RecordDeliveryFailureRequest, opts ...grpc.CallOption) (*RecordDeliveryFailureResponse, error)
 }
 
 type subscriberServiceClient struct {
@@ -129,6 +168,99 @@ func (c *subscriberServiceClient) ListDueSubscribers(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *subscriberServiceClient) GetPreferences(ctx context.Context, in *GetPreferencesRequest, opts ...grpc.CallOption) (*GetPreferencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPreferencesResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_GetPreferences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) UpdatePreferences(ctx context.Context, in *UpdatePreferencesRequest, opts ...grpc.CallOption) (*UpdatePreferencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePreferencesResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_UpdatePreferences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) ExportSubscriber(ctx context.Context, in *ExportSubscriberRequest, opts ...grpc.CallOption) (*ExportSubscriberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportSubscriberResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_ExportSubscriber_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) DeleteSubscriber(ctx context.Context, in *DeleteSubscriberRequest, opts ...grpc.CallOption) (*DeleteSubscriberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSubscriberResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_DeleteSubscriber_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) Suppress(ctx context.Context, in *SuppressRequest, opts ...grpc.CallOption) (*SuppressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SuppressResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_Suppress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) Unsuppress(ctx context.Context, in *UnsuppressRequest, opts ...grpc.CallOption) (*UnsuppressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnsuppressResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_Unsuppress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) RevokeLinks(ctx context.Context, in *RevokeLinksRequest, opts ...grpc.CallOption) (*RevokeLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeLinksResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_RevokeLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriberServiceClient) ImportSubscribers(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportSubscribersRequest, ImportSubscribersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SubscriberService_ServiceDesc.Streams[0], SubscriberService_ImportSubscribers_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportSubscribersRequest, ImportSubscribersResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SubscriberService_ImportSubscribersClient = grpc.ClientStreamingClient[ImportSubscribersRequest, ImportSubscribersResponse]
+
+func (c *subscriberServiceClient) RecordDeliveryFailure(ctx context.Context, in *RecordDeliveryFailureRequest, opts ...grpc.CallOption) (*RecordDeliveryFailureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordDeliveryFailureResponse)
+	err := c.cc.Invoke(ctx, SubscriberService_RecordDeliveryFailure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SubscriberServiceServer is the server API for SubscriberService service.
 // All implementations must embed UnimplementedSubscriberServiceServer
 // for forward compatibility.
@@ -161,6 +293,36 @@ type SubscriberServiceServer interface {
 	// ListDueSubscribers pages through the subscribers due a digest at
 	// due_time, with the signed links their mail needs. INTERNAL.
 	ListDueSubscribers(context.Context, *ListDueSubscribersRequest) (*ListDueSubscribersResponse, error)
+	// GetPreferences returns the preferences of the holder of a manage link.
+	// TOKEN (manage).
+	GetPreferences(context.Context, *GetPreferencesRequest) (*GetPreferencesResponse, error)
+	// UpdatePreferences changes the preferences of the holder of a manage
+	// link. TOKEN (manage).
+	UpdatePreferences(context.Context, *UpdatePreferencesRequest) (*UpdatePreferencesResponse, error)
+	// ExportSubscriber returns everything held about one subscriber as JSON
+	// (GDPR access), consent evidence included. OPERATOR.
+	ExportSubscriber(context.Context, *ExportSubscriberRequest) (*ExportSubscriberResponse, error)
+	// DeleteSubscriber erases a subscriber (GDPR erasure): the record and all
+	// personal data go; a suppressed address leaves only a keyed hash so it
+	// stays suppressed. Links stop working. OPERATOR.
+	DeleteSubscriber(context.Context, *DeleteSubscriberRequest) (*DeleteSubscriberResponse, error)
+	// Suppress stops all mail to a subscriber (state SUPPRESSED) with a
+	// reason. Idempotent. OPERATOR.
+	Suppress(context.Context, *SuppressRequest) (*SuppressResponse, error)
+	// Unsuppress lifts a suppression: the subscriber becomes UNSUBSCRIBED
+	// and must subscribe again to get mail. OPERATOR.
+	Unsuppress(context.Context, *UnsuppressRequest) (*UnsuppressResponse, error)
+	// RevokeLinks makes every link issued to a subscriber so far stop working
+	// (token epoch bump). OPERATOR.
+	RevokeLinks(context.Context, *RevokeLinksRequest) (*RevokeLinksResponse, error)
+	// ImportSubscribers imports a list from another newsletter tool, streamed
+	// in chunks of a CSV or JSON Lines file. Rows with consent evidence become
+	// ACTIVE; rows without get the double opt-in mail. Re-running the same
+	// file changes nothing. OPERATOR.
+	ImportSubscribers(grpc.ClientStreamingServer[ImportSubscribersRequest, ImportSubscribersResponse]) error
+	// RecordDeliveryFailure records a hard bounce or complaint: the address
+	// becomes SUPPRESSED. Idempotent. INTERNAL (the sender).
+	RecordDeliveryFailure(context.Context, *RecordDeliveryFailureRequest) (*RecordDeliveryFailureResponse, error)
 	mustEmbedUnimplementedSubscriberServiceServer()
 }
 
@@ -188,6 +350,33 @@ func (UnimplementedSubscriberServiceServer) ListSubscribers(context.Context, *Li
 }
 func (UnimplementedSubscriberServiceServer) ListDueSubscribers(context.Context, *ListDueSubscribersRequest) (*ListDueSubscribersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDueSubscribers not implemented")
+}
+func (UnimplementedSubscriberServiceServer) GetPreferences(context.Context, *GetPreferencesRequest) (*GetPreferencesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPreferences not implemented")
+}
+func (UnimplementedSubscriberServiceServer) UpdatePreferences(context.Context, *UpdatePreferencesRequest) (*UpdatePreferencesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePreferences not implemented")
+}
+func (UnimplementedSubscriberServiceServer) ExportSubscriber(context.Context, *ExportSubscriberRequest) (*ExportSubscriberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportSubscriber not implemented")
+}
+func (UnimplementedSubscriberServiceServer) DeleteSubscriber(context.Context, *DeleteSubscriberRequest) (*DeleteSubscriberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSubscriber not implemented")
+}
+func (UnimplementedSubscriberServiceServer) Suppress(context.Context, *SuppressRequest) (*SuppressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Suppress not implemented")
+}
+func (UnimplementedSubscriberServiceServer) Unsuppress(context.Context, *UnsuppressRequest) (*UnsuppressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unsuppress not implemented")
+}
+func (UnimplementedSubscriberServiceServer) RevokeLinks(context.Context, *RevokeLinksRequest) (*RevokeLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeLinks not implemented")
+}
+func (UnimplementedSubscriberServiceServer) ImportSubscribers(grpc.ClientStreamingServer[ImportSubscribersRequest, ImportSubscribersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportSubscribers not implemented")
+}
+func (UnimplementedSubscriberServiceServer) RecordDeliveryFailure(context.Context, *RecordDeliveryFailureRequest) (*RecordDeliveryFailureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordDeliveryFailure not implemented")
 }
 func (UnimplementedSubscriberServiceServer) mustEmbedUnimplementedSubscriberServiceServer() {}
 func (UnimplementedSubscriberServiceServer) testEmbeddedByValue()                           {}
@@ -318,6 +507,157 @@ func _SubscriberService_ListDueSubscribers_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SubscriberService_GetPreferences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPreferencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).GetPreferences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_GetPreferences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).GetPreferences(ctx, req.(*GetPreferencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_UpdatePreferences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePreferencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).UpdatePreferences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_UpdatePreferences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).UpdatePreferences(ctx, req.(*UpdatePreferencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_ExportSubscriber_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportSubscriberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).ExportSubscriber(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_ExportSubscriber_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).ExportSubscriber(ctx, req.(*ExportSubscriberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_DeleteSubscriber_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSubscriberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).DeleteSubscriber(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_DeleteSubscriber_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).DeleteSubscriber(ctx, req.(*DeleteSubscriberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_Suppress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SuppressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).Suppress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_Suppress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).Suppress(ctx, req.(*SuppressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_Unsuppress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnsuppressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).Unsuppress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_Unsuppress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).Unsuppress(ctx, req.(*UnsuppressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_RevokeLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).RevokeLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_RevokeLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).RevokeLinks(ctx, req.(*RevokeLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriberService_ImportSubscribers_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SubscriberServiceServer).ImportSubscribers(&grpc.GenericServerStream[ImportSubscribersRequest, ImportSubscribersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SubscriberService_ImportSubscribersServer = grpc.ClientStreamingServer[ImportSubscribersRequest, ImportSubscribersResponse]
+
+func _SubscriberService_RecordDeliveryFailure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordDeliveryFailureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriberServiceServer).RecordDeliveryFailure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriberService_RecordDeliveryFailure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriberServiceServer).RecordDeliveryFailure(ctx, req.(*RecordDeliveryFailureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SubscriberService_ServiceDesc is the grpc.ServiceDesc for SubscriberService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,7 +689,45 @@ var SubscriberService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListDueSubscribers",
 			Handler:    _SubscriberService_ListDueSubscribers_Handler,
 		},
+		{
+			MethodName: "GetPreferences",
+			Handler:    _SubscriberService_GetPreferences_Handler,
+		},
+		{
+			MethodName: "UpdatePreferences",
+			Handler:    _SubscriberService_UpdatePreferences_Handler,
+		},
+		{
+			MethodName: "ExportSubscriber",
+			Handler:    _SubscriberService_ExportSubscriber_Handler,
+		},
+		{
+			MethodName: "DeleteSubscriber",
+			Handler:    _SubscriberService_DeleteSubscriber_Handler,
+		},
+		{
+			MethodName: "Suppress",
+			Handler:    _SubscriberService_Suppress_Handler,
+		},
+		{
+			MethodName: "Unsuppress",
+			Handler:    _SubscriberService_Unsuppress_Handler,
+		},
+		{
+			MethodName: "RevokeLinks",
+			Handler:    _SubscriberService_RevokeLinks_Handler,
+		},
+		{
+			MethodName: "RecordDeliveryFailure",
+			Handler:    _SubscriberService_RecordDeliveryFailure_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportSubscribers",
+			Handler:       _SubscriberService_ImportSubscribers_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "paperroute/subscriber/v1/subscriber.proto",
 }
