@@ -62,10 +62,10 @@ func TestLoadDefaults(t *testing.T) {
 		SubscriberURL:       "http://127.0.0.1:8081",
 		SubscriberPublicURL: "http://127.0.0.1:8081",
 		ArchiveInterval:     15 * time.Minute,
-		Sources:          "hf",
-		PollInterval:     15 * time.Minute,
-		PollTimeout:      30 * time.Second,
-		PollDays:         2,
+		Sources:             "hf",
+		PollInterval:        15 * time.Minute,
+		PollTimeout:         30 * time.Second,
+		PollDays:            2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
