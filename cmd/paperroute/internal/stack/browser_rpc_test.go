@@ -39,9 +39,21 @@ var protocols = []struct {
 // Subscribe box on the subscriber's own HTTP listener, the front page on the
 // digest's (the subscriber accepts browser calls from its origin), editions
 // recorded every second, and the sample papers imported as featured today.
-func startFrontWorld(t *testing.T) *world {
+func startFrontWorld(t *testing.T) *world { return startFrontWorldWith(t, nil) }
+
+// startFrontWorldWith is startFrontWorld with more overrides.
+func startFrontWorldWith(t *testing.T, overrides map[string]string) *world {
 	t.Helper()
-	w := startWorldWith(t, map[string]string{"SUBSCRIBER_PUBLIC_URL": "", "DIGEST_ARCHIVE_INTERVAL": "1s"})
+	env := map[string]string{
+		"SUBSCRIBER_PUBLIC_URL": "", "DIGEST_ARCHIVE_INTERVAL": "1s",
+		// Every call comes from 127.0.0.1: the tests sign up more than a
+		// reader would.
+		"SUBSCRIBER_LIMIT_PER_IP": "1000/1h", "SUBSCRIBER_LIMIT_PER_NETWORK": "1000/1h",
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	w := startWorldWith(t, env)
 	data, err := sample.PapersFeaturedOn(time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
@@ -191,11 +203,39 @@ func TestPublicRPCsOverBrowserProtocols(t *testing.T) {
 			if ip := sc.GetSubscriber().GetConsent().GetSignupIp(); ip != "127.0.0.1" {
 				t.Errorf("signup IP = %q, want the browser connection's 127.0.0.1", ip)
 			}
+			// The manage link's TOKEN RPCs, with the token of the welcome
+			// or already-subscribed mail's manage link where there is one.
+			_, err = call[subscriberv1.GetPreferencesRequest, subscriberv1.GetPreferencesResponse](ctx, sub, subscriberv1.SubscriberService_GetPreferences_FullMethodName, p.opts,
+				&subscriberv1.GetPreferencesRequest{Token: "forged.token"}, nil)
+			wantViolation(t, err, "token")
+			_, err = call[subscriberv1.UpdatePreferencesRequest, subscriberv1.UpdatePreferencesResponse](ctx, sub, subscriberv1.SubscriberService_UpdatePreferences_FullMethodName, p.opts,
+				&subscriberv1.UpdatePreferencesRequest{Token: "forged.token", Preferences: &subscriberv1.Preferences{}}, nil)
+			wantViolation(t, err, "token")
 			// Subscribing an active address again mails an unsubscribe link.
 			if _, err := call[subscriberv1.SubscribeRequest, subscriberv1.SubscribeResponse](ctx, sub, subscriberv1.SubscriberService_Subscribe_FullMethodName, p.opts,
 				&subscriberv1.SubscribeRequest{Email: email, ConsentTextVersion: "v1"}, nil); err != nil {
 				t.Fatalf("Subscribe again: %v", err)
 			}
+			// The already-subscribed mail's manage link: preferences read and
+			// written over the browser protocol.
+			manage := w.mailLink(ctx, email, "preferences")
+			prefs, err := call[subscriberv1.GetPreferencesRequest, subscriberv1.GetPreferencesResponse](ctx, sub, subscriberv1.SubscriberService_GetPreferences_FullMethodName, p.opts,
+				&subscriberv1.GetPreferencesRequest{Token: manage}, nil)
+			if err != nil || prefs.GetEmail() != email {
+				t.Fatalf("GetPreferences = %v, %v; want %s", prefs, err, email)
+			}
+			chosen := topics.GetTopics()[1].GetId()
+			updated, err := call[subscriberv1.UpdatePreferencesRequest, subscriberv1.UpdatePreferencesResponse](ctx, sub, subscriberv1.SubscriberService_UpdatePreferences_FullMethodName, p.opts,
+				&subscriberv1.UpdatePreferencesRequest{Token: manage, Preferences: &subscriberv1.Preferences{
+					Topics: []string{chosen}, Frequency: subscriberv1.Frequency_FREQUENCY_WEEKLY, WeeklyDay: subscriberv1.Weekday_WEEKDAY_FRIDAY,
+					DeliveryHour: 9, Timezone: "Europe/Berlin",
+				}}, nil)
+			if err != nil || !slices.Equal(updated.GetPreferences().GetTopics(), []string{chosen}) || updated.GetPreferences().GetTimezone() != "Europe/Berlin" {
+				t.Fatalf("UpdatePreferences = %v, %v; want the new topics and zone", updated, err)
+			}
+			_, err = call[subscriberv1.UpdatePreferencesRequest, subscriberv1.UpdatePreferencesResponse](ctx, sub, subscriberv1.SubscriberService_UpdatePreferences_FullMethodName, p.opts,
+				&subscriberv1.UpdatePreferencesRequest{Token: manage, Preferences: &subscriberv1.Preferences{Timezone: "Mars/Olympus_Mons"}}, nil)
+			wantViolation(t, err, "preferences.timezone")
 			_, err = call[subscriberv1.UnsubscribeRequest, subscriberv1.UnsubscribeResponse](ctx, sub, subscriberv1.SubscriberService_Unsubscribe_FullMethodName, p.opts,
 				&subscriberv1.UnsubscribeRequest{}, nil)
 			wantViolation(t, err, "token")
@@ -234,6 +274,22 @@ func TestOperatorRPCsRefusedOverBrowserProtocols(t *testing.T) {
 		}},
 		{"ListDueSubscribers", func(o []connect.ClientOption) error {
 			_, err := call[subscriberv1.ListDueSubscribersRequest, subscriberv1.ListDueSubscribersResponse](ctx, sub, subscriberv1.SubscriberService_ListDueSubscribers_FullMethodName, o, &subscriberv1.ListDueSubscribersRequest{}, http.Header{"Authorization": {"Bearer " + serviceToken}})
+			return err
+		}},
+		{"ExportSubscriber", func(o []connect.ClientOption) error {
+			_, err := call[subscriberv1.ExportSubscriberRequest, subscriberv1.ExportSubscriberResponse](ctx, sub, subscriberv1.SubscriberService_ExportSubscriber_FullMethodName, o, &subscriberv1.ExportSubscriberRequest{Email: "a@example.org"}, admin)
+			return err
+		}},
+		{"DeleteSubscriber", func(o []connect.ClientOption) error {
+			_, err := call[subscriberv1.DeleteSubscriberRequest, subscriberv1.DeleteSubscriberResponse](ctx, sub, subscriberv1.SubscriberService_DeleteSubscriber_FullMethodName, o, &subscriberv1.DeleteSubscriberRequest{}, admin)
+			return err
+		}},
+		{"Suppress", func(o []connect.ClientOption) error {
+			_, err := call[subscriberv1.SuppressRequest, subscriberv1.SuppressResponse](ctx, sub, subscriberv1.SubscriberService_Suppress_FullMethodName, o, &subscriberv1.SuppressRequest{}, admin)
+			return err
+		}},
+		{"RecordDeliveryFailure", func(o []connect.ClientOption) error {
+			_, err := call[subscriberv1.RecordDeliveryFailureRequest, subscriberv1.RecordDeliveryFailureResponse](ctx, sub, subscriberv1.SubscriberService_RecordDeliveryFailure_FullMethodName, o, &subscriberv1.RecordDeliveryFailureRequest{}, http.Header{"Authorization": {"Bearer " + serviceToken}})
 			return err
 		}},
 		{"ImportPapers", func(o []connect.ClientOption) error {
@@ -372,4 +428,43 @@ func TestBrowserCORS(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRateLimitReachesTheBrowser spends the per-address sign-up limit and
+// checks that every browser protocol then gets resource_exhausted with a
+// google.rpc.RetryInfo saying when to come back, and that the JSON a
+// page's fetch reads carries it.
+func TestRateLimitReachesTheBrowser(t *testing.T) {
+	w := startFrontWorldWith(t, map[string]string{"SUBSCRIBER_LIMIT_PER_IP": "1/1h"})
+	ctx := ctxT(t)
+	sub := w.subscriberURL()
+	if _, err := call[subscriberv1.SubscribeRequest, subscriberv1.SubscribeResponse](ctx, sub, subscriberv1.SubscriberService_Subscribe_FullMethodName, protocols[0].opts,
+		&subscriberv1.SubscribeRequest{Email: "first@example.org", ConsentTextVersion: "v1"}, nil); err != nil {
+		t.Fatalf("first Subscribe: %v", err)
+	}
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			_, err := call[subscriberv1.SubscribeRequest, subscriberv1.SubscribeResponse](ctx, sub, subscriberv1.SubscriberService_Subscribe_FullMethodName, p.opts,
+				&subscriberv1.SubscribeRequest{Email: "second@example.org", ConsentTextVersion: "v1"}, nil)
+			var cerr *connect.Error
+			if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted {
+				t.Fatalf("second Subscribe = %v, want resource_exhausted", err)
+			}
+			var delay time.Duration
+			for _, d := range cerr.Details() {
+				if m, derr := d.Value(); derr == nil {
+					if ri, ok := m.(*errdetails.RetryInfo); ok {
+						delay = ri.GetRetryDelay().AsDuration()
+					}
+				}
+			}
+			if delay <= 0 || delay > time.Hour+time.Minute {
+				t.Errorf("RetryInfo retry_delay = %v, want the time until the limit allows another (≤ 1h)", delay)
+			}
+		})
+	}
+	resp, body := rawPost(t, http.MethodPost, sub+subscriberv1.SubscriberService_Subscribe_FullMethodName, w.digestURL(), `{"email":"third@example.org","consentTextVersion":"v1"}`, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"code":"resource_exhausted"`) || !strings.Contains(string(body), `"type":"google.rpc.RetryInfo"`) {
+		t.Errorf("rate-limited Subscribe as fetch sees it = %d %s; want 429 with a google.rpc.RetryInfo detail", resp.StatusCode, body)
+	}
 }
