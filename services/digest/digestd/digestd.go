@@ -75,7 +75,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	}
 	s.OnClose("sender client", sendConn.Close)
 
-	renderer, err := render.New(cfg.PostalAddress)
+	renderer, err := render.New(cfg.PostalAddress, render.WithArchiveURL(cfg.PublicURL))
 	if err != nil {
 		return err
 	}

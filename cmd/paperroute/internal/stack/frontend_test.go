@@ -208,6 +208,12 @@ func TestEditionsArchive(t *testing.T) {
 	if resp, _ := w.get(t, "/editions/2001-01-01"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET of a day without an edition = %d, want 404", resp.StatusCode)
 	}
+	// Tomorrow (UTC) has no edition yet, but a mail dated by a reader's
+	// local date may already link it: it shows today's list.
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	if resp, _ := w.get(t, "/editions/"+tomorrow); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+		t.Errorf("GET /editions/%s = %d to %q, want 302 to the front page", tomorrow, resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 // atom mirrors the elements RFC 4287 requires of a feed and its entries.

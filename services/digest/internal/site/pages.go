@@ -146,6 +146,14 @@ func (h *Handler) edition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := h.cfg.Archive.GetEdition(ctx, id)
+	if errors.Is(err, archive.ErrNotFound) && h.current(id, weekly) {
+		// A mail's "view in browser" link names the reader's local date,
+		// which may be a UTC day whose edition is not recorded yet: show
+		// what it will hold, today's list.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
 	if errors.Is(err, archive.ErrNotFound) {
 		h.problem(ctx, w, http.StatusNotFound, "No edition for "+id,
 			"There is no edition for that day or week: paperroute was not running then, or it is still to come.")
@@ -184,6 +192,16 @@ func (h *Handler) editions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(ctx, w, http.StatusOK, "archive.html", p)
+}
+
+// current reports whether edition id is today's or tomorrow's (UTC), or
+// this or next week's: one that may still be recorded.
+func (h *Handler) current(id string, weekly bool) bool {
+	now := h.cfg.Now().UTC()
+	if weekly {
+		return id == archive.WeeklyID(now) || id == archive.WeeklyID(now.AddDate(0, 0, 7))
+	}
+	return id == archive.DailyID(now) || id == archive.DailyID(now.AddDate(0, 0, 1))
 }
 
 // editionTitle names an edition for readers.
