@@ -244,3 +244,27 @@ func TestFrontPageWithoutJavaScript(t *testing.T) {
 	b.Click(`button[type="submit"]`)
 	w.waitState(ctx, t, reader, subscriberv1.SubscriberState_SUBSCRIBER_STATE_ACTIVE)
 }
+
+// TestSubscribeBoxShowsTheRateLimit spends the per-address sign-up limit
+// and checks what the Subscribe box tells the reader: when to try again,
+// from the RetryInfo detail, with what they typed kept.
+func TestSubscribeBoxShowsTheRateLimit(t *testing.T) {
+	browsertest.Require(t)
+	w := startFrontWorldWith(t, map[string]string{"SUBSCRIBER_LIMIT_PER_IP": "1/1h"})
+	b := browsertest.New(t)
+	b.Navigate(w.digestURL() + "/")
+	b.WaitVisible("#subscribe-form")
+	b.Fill("#sub-email", "first@example.org")
+	b.Click("#sub-submit")
+	b.WaitVisible("#sub-status.ok")
+	b.Fill("#sub-email", "second@example.org")
+	b.Click("#sub-submit")
+	b.WaitVisible("#sub-problem")
+	got := b.Text("#sub-problem")
+	if !strings.HasPrefix(got, "Too many sign-ups just now. Please try again in ") || !strings.HasSuffix(got, " minutes.") {
+		t.Errorf("rate-limit message = %q, want when to try again in minutes", got)
+	}
+	if v := b.Value("#sub-email"); v != "second@example.org" {
+		t.Errorf("the typed address is gone after the refusal: %q", v)
+	}
+}

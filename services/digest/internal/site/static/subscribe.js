@@ -165,8 +165,8 @@ function sentence(field, description) {
 function waitText(seconds) {
   if (!(seconds > 0)) return "in a little while";
   if (seconds <= 60) return "in a minute";
-  if (seconds < 3600) return "in " + Math.ceil(seconds / 60) + " minutes";
-  if (seconds < 86400) return "in " + Math.ceil(seconds / 3600) + " hours";
+  if (seconds < 90 * 60) return "in " + Math.ceil(seconds / 60) + " minutes";
+  if (seconds < 86400) return "in about " + Math.round(seconds / 3600) + " hours";
   return "tomorrow";
 }
 
