@@ -53,7 +53,7 @@ func startFrontWorldWith(t *testing.T, overrides map[string]string) *world {
 	for k, v := range overrides {
 		env[k] = v
 	}
-	w := startWorldWith(t, env)
+	w := startWorldWith(t, worldOptions{extraEnv: env})
 	data, err := sample.PapersFeaturedOn(time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)

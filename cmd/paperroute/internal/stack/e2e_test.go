@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/url"
@@ -72,19 +73,32 @@ type world struct {
 	http    *http.Client
 }
 
-func startWorld(t testing.TB) *world { return startWorldWith(t, nil) }
-
-// startWorldWith is startWorld with overrides of env (an empty value unsets
-// a variable).
-func startWorldWith(t testing.TB, overrides map[string]string) *world {
+func startWorld(t testing.TB) *world {
 	t.Helper()
-	rdb := redistest.Start(t)
+	return startWorldWith(t, worldOptions{})
+}
+
+// worldOptions change startWorld's set-up.
+type worldOptions struct {
+	// redisURL is the Redis the services use; empty starts a plain one.
+	redisURL string
+	// extraEnv is added to env's configuration, overriding it.
+	extraEnv map[string]string
+	// clientTLS is the TLS of the test's own gRPC clients (nil: plaintext).
+	clientTLS *tls.Config
+}
+
+func startWorldWith(t testing.TB, opts worldOptions) *world {
+	t.Helper()
+	if opts.redisURL == "" {
+		opts.redisURL = redistest.Start(t).URL()
+	}
 	catcher, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { catcher.Close() })
-	st, err := stack.Listen(envload.MapGetenv(overrides, env(rdb.URL(), catcher.Addr())))
+	st, err := stack.Listen(envload.MapGetenv(opts.extraEnv, env(opts.redisURL, catcher.Addr())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +122,7 @@ func startWorldWith(t testing.TB, overrides map[string]string) *world {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}}
 	for name, addr := range map[string]string{"subscriber": w.addrs.SubscriberGRPC, "digest": w.addrs.DigestGRPC, "sender": w.addrs.SenderGRPC} {
-		conn, err := grpcclient.New(addr, adminToken)
+		conn, err := grpcclient.New(addr, adminToken, grpcclient.WithTLS(opts.clientTLS))
 		if err != nil {
 			t.Fatal(err)
 		}
