@@ -383,6 +383,14 @@ func TestBrowserCORS(t *testing.T) {
 		}
 	})
 
+	t.Run("the front page opened as localhost", func(t *testing.T) {
+		local := "http://localhost:" + w.addrs.DigestHTTP[strings.LastIndexByte(w.addrs.DigestHTTP, ':')+1:]
+		resp, _ := rawPost(t, http.MethodOptions, subscribe, local, "", map[string]string{"Access-Control-Request-Method": "POST"})
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != local {
+			t.Errorf("preflight from %s = %d; want 204 (the dev stack allows both names of the loopback page)", local, resp.StatusCode)
+		}
+	})
+
 	t.Run("field violations reach the page", func(t *testing.T) {
 		resp, body := rawPost(t, http.MethodPost, subscribe, front, `{"email":"nope","consentTextVersion":"v1"}`, nil)
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Access-Control-Allow-Origin") != front {

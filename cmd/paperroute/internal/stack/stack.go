@@ -67,7 +67,12 @@ func Listen(getenv func(string) string) (*Stack, error) {
 	}
 	if getenv("SUBSCRIBER_ALLOWED_ORIGINS") == "" {
 		if u, err := url.Parse(digestURL); err == nil && u.Host != "" {
-			bound["SUBSCRIBER_ALLOWED_ORIGINS"] = u.Scheme + "://" + u.Host
+			origins := u.Scheme + "://" + u.Host
+			if u.Hostname() == "127.0.0.1" {
+				// The same page opened as localhost is another origin.
+				origins += "," + u.Scheme + "://localhost:" + u.Port()
+			}
+			bound["SUBSCRIBER_ALLOWED_ORIGINS"] = origins
 		}
 	}
 	s.getenv = envload.MapGetenv(bound, getenv)
