@@ -75,7 +75,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	}
 	s.OnClose("sender client", sendConn.Close)
 
-	renderer, err := render.New(cfg.PostalAddress)
+	renderer, err := render.New(cfg.PostalAddress, render.WithArchiveURL(cfg.PublicURL))
 	if err != nil {
 		return err
 	}
@@ -102,6 +102,9 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		return err
 	}
 	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, papers, s.Authorizer.IsOperator))
+	if err := setupSite(s, cfg, svc); err != nil {
+		return err
+	}
 	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
 	if err != nil {
 		return err

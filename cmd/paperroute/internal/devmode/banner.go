@@ -29,7 +29,7 @@ var bannerTmpl = template.Must(template.New("banner").Funcs(template.FuncMap{
 paperroute dev is running.
 
   subscriber  gRPC {{.Addrs.SubscriberGRPC}}   sign-up form http://{{.Addrs.SubscriberHTTP}}/subscribe
-  digest      gRPC {{.Addrs.DigestGRPC}}   http://{{.Addrs.DigestHTTP}}/healthz
+  digest      gRPC {{.Addrs.DigestGRPC}}   front page http://{{.Addrs.DigestHTTP}}/
   sender      gRPC {{.Addrs.SenderGRPC}}   http://{{.Addrs.SenderHTTP}}/metrics
   redis       {{.Redis}}
   smtp        {{.SMTP}} (catches everything; nothing leaves this machine)

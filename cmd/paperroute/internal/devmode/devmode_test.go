@@ -108,6 +108,11 @@ func TestDevDeliversTheDemoDigestAndRestarts(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
 	}
+	// make run prints the front page, on the digest's HTTP port.
+	front := "http://" + first.demo.Addrs.DigestHTTP + "/"
+	if !strings.Contains(out, "front page "+front) {
+		t.Errorf("banner does not print the front page %s:\n%s", front, out)
+	}
 	token, err := os.ReadFile(varDir + "/admin-token")
 	if err != nil || len(strings.TrimSpace(string(token))) < 20 {
 		t.Errorf("admin token file: %q, %v", token, err)

@@ -320,6 +320,9 @@ func TestWalkingSkeleton(t *testing.T) {
 	if got := strings.Join(p.PartOrder, ","); got != "text/plain,text/html" {
 		t.Errorf("digest parts = %s, want text/plain then text/html", got)
 	}
+	if view := "http://" + w.addrs.DigestHTTP + "/editions/2026-06-12"; !strings.Contains(p.HTML, `href="`+view+`"`) || !strings.Contains(p.Text, view) {
+		t.Errorf("digest has no view-in-browser link to %s", view)
+	}
 	if !strings.Contains(p.HTML, "https://huggingface.co/papers/2606.13681") {
 		t.Error("digest HTML has no link to the top paper's page")
 	}

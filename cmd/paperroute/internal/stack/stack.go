@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 
 	"golang.org/x/sync/errgroup"
 
@@ -37,7 +38,9 @@ type Stack struct {
 // above; port 0 picks a free port) and returns a Stack whose environment
 // points every service at the others' actual addresses. When
 // SUBSCRIBER_PUBLIC_URL is unset, links point at the subscriber's HTTP
-// listener.
+// listener; when DIGEST_PUBLIC_URL is unset, the front page is on the
+// digest's HTTP listener; when SUBSCRIBER_ALLOWED_ORIGINS is unset, the
+// subscriber takes browser calls from the front page's origin.
 func Listen(getenv func(string) string) (*Stack, error) {
 	s := &Stack{lis: map[string]net.Listener{}}
 	bound := map[string]string{}
@@ -53,6 +56,24 @@ func Listen(getenv func(string) string) (*Stack, error) {
 	}
 	if getenv("SUBSCRIBER_PUBLIC_URL") == "" {
 		bound["SUBSCRIBER_PUBLIC_URL"] = "http://" + bound["SUBSCRIBER_HTTP_ADDR"]
+	}
+	// The front page is served by the digest and calls the subscriber from
+	// the browser: unless configured, it is reached on the digest's HTTP
+	// listener, and the subscriber accepts browser calls from there.
+	digestURL := getenv("DIGEST_PUBLIC_URL")
+	if digestURL == "" {
+		digestURL = "http://" + bound["DIGEST_HTTP_ADDR"]
+		bound["DIGEST_PUBLIC_URL"] = digestURL
+	}
+	if getenv("SUBSCRIBER_ALLOWED_ORIGINS") == "" {
+		if u, err := url.Parse(digestURL); err == nil && u.Host != "" {
+			origins := u.Scheme + "://" + u.Host
+			if u.Hostname() == "127.0.0.1" {
+				// The same page opened as localhost is another origin.
+				origins += "," + u.Scheme + "://localhost:" + u.Port()
+			}
+			bound["SUBSCRIBER_ALLOWED_ORIGINS"] = origins
+		}
 	}
 	s.getenv = envload.MapGetenv(bound, getenv)
 	s.addrs = Addrs{

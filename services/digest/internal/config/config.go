@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 	"unicode/utf8"
 
@@ -95,6 +96,23 @@ type Config struct {
 	// presents it to the subscriber and sender services.
 	// PAPERROUTE_SERVICE_TOKEN, required.
 	ServiceToken string `env:"PAPERROUTE_SERVICE_TOKEN,required"`
+	// PublicURL is where readers reach the digest's web pages (the front
+	// page, /editions/… and /feed.atom): the feed's ids and the mails'
+	// "view in browser" links are made from it. DIGEST_PUBLIC_URL, default
+	// http://127.0.0.1:8082.
+	PublicURL string `env:"DIGEST_PUBLIC_URL,default=http://127.0.0.1:8082"`
+	// SubscriberURL is the subscriber service's public URL as browsers
+	// reach it: the front page's Subscribe box calls its Subscribe RPC over
+	// Connect there and falls back to its /subscribe form.
+	// DIGEST_SUBSCRIBER_URL, default SUBSCRIBER_PUBLIC_URL.
+	SubscriberURL string `env:"DIGEST_SUBSCRIBER_URL"`
+	// SubscriberPublicURL is the subscriber's own setting, the default of
+	// SubscriberURL. SUBSCRIBER_PUBLIC_URL, default http://127.0.0.1:8081.
+	SubscriberPublicURL string `env:"SUBSCRIBER_PUBLIC_URL,default=http://127.0.0.1:8081"`
+	// ArchiveInterval is how often the current daily and weekly editions of
+	// the public trending digest are recorded for the web archive
+	// (docs/frontend.md). DIGEST_ARCHIVE_INTERVAL, default 15m.
+	ArchiveInterval time.Duration `env:"DIGEST_ARCHIVE_INTERVAL,default=15m"`
 	// ShutdownGrace is how long in-flight calls get on shutdown.
 	// SHUTDOWN_GRACE, default 10s.
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE,default=10s"`
@@ -113,6 +131,9 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	}
 	if c.RedisURL == "" {
 		c.RedisURL = c.SharedRedisURL
+	}
+	if c.SubscriberURL == "" {
+		c.SubscriberURL = c.SubscriberPublicURL
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -165,6 +186,7 @@ func (c Config) Validate() error {
 	if c.AdminToken == c.ServiceToken {
 		errs = append(errs, errors.New("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN must differ"))
 	}
+	errs = append(errs, c.validateSite()...)
 	if _, err := poller.ParseSources(c.Sources); err != nil {
 		errs = append(errs, fmt.Errorf("DIGEST_SOURCES: %w", err))
 	}
@@ -184,4 +206,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// validateSite checks the settings of the web pages.
+func (c Config) validateSite() []error {
+	var errs []error
+	for _, u := range []struct{ name, url string }{{"DIGEST_PUBLIC_URL", c.PublicURL}, {"DIGEST_SUBSCRIBER_URL", c.SubscriberURL}} {
+		p, err := url.Parse(u.url)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be an http(s) URL without query, fragment or credentials", u.name, u.url))
+		}
+	}
+	if c.ArchiveInterval < time.Second || c.ArchiveInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_ARCHIVE_INTERVAL %v is outside 1s..24h", c.ArchiveInterval))
+	}
+	return errs
 }

@@ -57,10 +57,15 @@ func TestLoadDefaults(t *testing.T) {
 		SentMemory:       720 * time.Hour,
 		Scheduler:        true,
 		SchedulerTick:    30 * time.Second,
-		Sources:          "hf",
-		PollInterval:     15 * time.Minute,
-		PollTimeout:      30 * time.Second,
-		PollDays:         2,
+		// The web pages.
+		PublicURL:           "http://127.0.0.1:8082",
+		SubscriberURL:       "http://127.0.0.1:8081",
+		SubscriberPublicURL: "http://127.0.0.1:8081",
+		ArchiveInterval:     15 * time.Minute,
+		Sources:             "hf",
+		PollInterval:        15 * time.Minute,
+		PollTimeout:         30 * time.Second,
+		PollDays:            2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -117,6 +122,10 @@ func TestLoadRejects(t *testing.T) {
 		{"bad grpc addr", map[string]string{"DIGEST_GRPC_ADDR": "50052"}, `DIGEST_GRPC_ADDR "50052" is not host:port`},
 		{"bad sender addr", map[string]string{"SENDER_GRPC_ADDR": "sender"}, "SENDER_GRPC_ADDR"},
 		{"bad grace", map[string]string{"SHUTDOWN_GRACE": "soon"}, "SHUTDOWN_GRACE"},
+		{"public url with a path query", map[string]string{"DIGEST_PUBLIC_URL": "https://papers.example/?x=1"}, "DIGEST_PUBLIC_URL"},
+		{"subscriber url not http", map[string]string{"DIGEST_SUBSCRIBER_URL": "javascript:alert(1)"}, "DIGEST_SUBSCRIBER_URL"},
+		{"subscriber url with credentials", map[string]string{"SUBSCRIBER_PUBLIC_URL": "https://u:p@news.example"}, "DIGEST_SUBSCRIBER_URL"},
+		{"archive interval too short", map[string]string{"DIGEST_ARCHIVE_INTERVAL": "10ms"}, "DIGEST_ARCHIVE_INTERVAL"},
 		{"negative grace", map[string]string{"SHUTDOWN_GRACE": "-1s"}, "SHUTDOWN_GRACE -1s must be positive"},
 		{"unknown source", map[string]string{"DIGEST_SOURCES": "rss:https://example.com/feed"}, `DIGEST_SOURCES: source "rss:https://example.com/feed"`},
 		{"bad arXiv category", map[string]string{"DIGEST_SOURCES": "hf,arxiv:cs LG"}, "want arxiv:<category>"},

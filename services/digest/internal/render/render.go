@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -70,12 +71,25 @@ var templates embed.FS
 // concurrent use.
 type Renderer struct {
 	postalAddress string
+	archiveURL    string
 	html          *template.Template
+}
+
+// Option changes a Renderer.
+type Option func(*Renderer)
+
+// WithArchiveURL adds a "View in browser" link to every digest: the public
+// edition of the mail's date (or ISO week) in the web archive at
+// base/editions/… (base is the digest's DIGEST_PUBLIC_URL). The page is the
+// public trending digest of that day, the same for everyone: the link
+// carries nothing of the reader.
+func WithArchiveURL(base string) Option {
+	return func(r *Renderer) { r.archiveURL = strings.TrimSuffix(base, "/") }
 }
 
 // New returns a Renderer whose footers show postalAddress (the sender's
 // physical address, which bulk mail must carry).
-func New(postalAddress string) (*Renderer, error) {
+func New(postalAddress string, opts ...Option) (*Renderer, error) {
 	postalAddress = paper.CleanText(postalAddress)
 	if postalAddress == "" {
 		return nil, errors.New("render: a postal address is required")
@@ -84,7 +98,11 @@ func New(postalAddress string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: parse template: %w", err)
 	}
-	return &Renderer{postalAddress: postalAddress, html: t}, nil
+	r := &Renderer{postalAddress: postalAddress, html: t}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // page is the data of the HTML template.
@@ -98,6 +116,8 @@ type page struct {
 	UnsubscribeURL string
 	ManageURL      string
 	PostalAddress  string
+	// ViewURL is the public edition's page, or empty.
+	ViewURL string
 }
 
 // section is a titled run of cards ("For you", "Also trending"); the one
@@ -152,6 +172,9 @@ func (r *Renderer) render(ed digest.Edition, cards []digest.Card) (digest.Render
 		ManageURL:      manageSentinel,
 		PostalAddress:  r.postalAddress,
 	}
+	if r.archiveURL != "" {
+		p.ViewURL = r.archiveURL + "/editions/" + editionID(ed)
+	}
 	p.Preheader = "Top: " + cut(top, maxPreheaderTitleRunes)
 	if n := len(cards) - 1; n > 0 {
 		p.Preheader += fmt.Sprintf(" and %d more %s", n, plural(n, "paper", "papers"))
@@ -198,6 +221,16 @@ func (r *Renderer) render(ed digest.Edition, cards []digest.Card) (digest.Render
 	}, nil
 }
 
+// editionID is the web archive's id of ed's public edition: its date, or
+// its ISO week for a weekly digest.
+func editionID(ed digest.Edition) string {
+	if ed.Weekly {
+		y, w := ed.Date.ISOWeek()
+		return fmt.Sprintf("%04d-W%02d", y, w)
+	}
+	return ed.Date.Format(time.DateOnly)
+}
+
 func subjectPrefix(ed digest.Edition) string {
 	if ed.Weekly {
 		return "Trending papers of the week"
@@ -230,6 +263,9 @@ func (r *Renderer) text(p page) string {
 	var b strings.Builder
 	b.WriteString("paperroute · " + p.Date + "\n")
 	b.WriteString(p.Heading + "\n")
+	if p.ViewURL != "" {
+		b.WriteString("View in your browser: " + p.ViewURL + "\n")
+	}
 	n := 0
 	for _, sec := range p.Sections {
 		if sec.Title != "" {
