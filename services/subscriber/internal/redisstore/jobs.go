@@ -68,6 +68,9 @@ type Handler func(ctx context.Context, j subscription.Job) error
 // retried).
 func (q *Jobs) Run(ctx context.Context, log *slog.Logger, handle Handler) error {
 	if err := q.ensureGroup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: a clean shutdown
+		}
 		return err
 	}
 	for ctx.Err() == nil {
