@@ -21,7 +21,7 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/sender/senderd"
-	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscriberd"
 )
 
 // benchSubscribers is how many ACTIVE subscribers are due in the slot;
@@ -53,13 +53,12 @@ func benchPrefs(i int) *subscriberv1.Preferences {
 	return p
 }
 
-// importSubscribers makes n readers ACTIVE through the fake subscriber
-// service's real ImportSubscribers (JSON Lines rows with consent evidence),
-// far quicker than n sign-ups.
-func importSubscribers(b *testing.B, f *subscribertest.Fake, n int) {
+// importSubscribers makes n readers ACTIVE through the subscriber
+// service's ImportSubscribers (JSON Lines rows with consent evidence), far
+// quicker than n sign-ups.
+func importSubscribers(b *testing.B, client subscriberv1.SubscriberServiceClient, n int) {
 	b.Helper()
-	conn := dial(b, f.Addr(), subscribertest.AdminToken)
-	stream, err := subscriberv1.NewSubscriberServiceClient(conn).ImportSubscribers(context.Background())
+	stream, err := client.ImportSubscribers(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,16 +121,15 @@ func usedMemory(b *testing.B, srv *redistest.Server) int64 {
 }
 
 // BenchmarkSlot100k measures one slot of 100,000 ACTIVE subscribers with a
-// mix of topics through the digest service over real gRPC: ListDueSubscribers
-// pages of 500 → never-resend memory (Redis) → picks → one render per
+// mix of topics through the digest service over real gRPC, against the REAL
+// subscriber service (its Redis slot index) and the REAL sender:
+// ListDueSubscribers pages of 500 → never-resend memory (Redis) → picks → one render per
 // distinct paper list → PutContent → Enqueue into the REAL sender's Redis
 // Streams queue. The sender's SMTP relay is unreachable, so every digest
 // stays queued: the sender's Redis memory after the run, less before, over
 // the digests queued, is the memory per queued digest message. One op is a
-// whole slot of 100,000 subscribers, made ACTIVE in the subscriber
-// module's in-memory fake through its real sign-up before the timer
-// starts; run it with -benchtime 1x (a second op would find them all
-// duplicates).
+// whole slot of 100,000 subscribers, imported before the timer starts; run
+// it with -benchtime 1x (a second op would find them all duplicates).
 func BenchmarkSlot100k(b *testing.B) {
 	n := benchSubscribers
 	if v, err := strconv.Atoi(os.Getenv("BENCH_SUBSCRIBERS")); err == nil && v > 0 {
@@ -175,9 +173,44 @@ func BenchmarkSlot100k(b *testing.B) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	s := startWith(b, map[string]string{"SENDER_GRPC_ADDR": senderGRPC.Addr().String()})
+	// The real subscriber service, on its own Redis, with its slot index.
+	subRedis := redistest.Start(b, redistest.WithoutAppendOnly())
+	subGRPC, subHTTP := listen(b), listen(b)
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- subscriberd.Run(ctx, envload.MapGetenv(map[string]string{
+			"REDIS_URL":                 subRedis.URL(),
+			"PAPERROUTE_ADMIN_TOKEN":    adminToken,
+			"PAPERROUTE_SERVICE_TOKEN":  serviceToken,
+			"SUBSCRIBER_TOKEN_KEYS":     "k1:bXktdGVzdC1rZXktd2l0aC1hdC1sZWFzdC0zMi1ieXRlcw==",
+			"SUBSCRIBER_EMAIL_HASH_KEY": "ZW1haWwtaGFzaC1rZXktd2l0aC1hdC1sZWFzdC0zMi1ieXRlcw==",
+			"SUBSCRIBER_PUBLIC_URL":     "https://news.paperroute.example",
+			"SENDER_GRPC_ADDR":          senderGRPC.Addr().String(),
+		}, nil), subscriberd.Deps{Logger: logging.Discard(), GRPCListener: subGRPC, HTTPListener: subHTTP})
+	}()
+	defer func() {
+		cancel()
+		<-subDone
+	}()
+	subClient := subscriberv1.NewSubscriberServiceClient(dial(b, subGRPC.Addr().String(), adminToken))
+	for {
+		if _, err := subClient.ListSubscribers(ctx, &subscriberv1.ListSubscribersRequest{PageSize: 1}); err == nil {
+			break
+		}
+		select {
+		case err := <-subDone:
+			subDone <- err
+			b.Fatalf("subscriber: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	importSubscribers(b, subClient, n)
+
+	s := startWith(b, map[string]string{
+		"SENDER_GRPC_ADDR":     senderGRPC.Addr().String(),
+		"SUBSCRIBER_GRPC_ADDR": subGRPC.Addr().String(),
+	})
 	s.importFixture(b)
-	importSubscribers(b, s.subs, n)
 	slot := time.Date(2026, 6, 12, 6, 0, 0, 0, time.UTC) // 08:00 in Berlin
 
 	var queued, contents int64
