@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -96,6 +97,10 @@ type Server struct {
 	// Authorizer enforces Spec.Policy; handlers whose answer depends on
 	// the caller's class (an operator sees more) ask it.
 	Authorizer *auth.Authorizer
+	// ClientIP is the address of the caller of an HTTP request, believing
+	// the trusted proxies of Spec.Browser (browserrpc.Config.ClientIP), for
+	// the service's own pages.
+	ClientIP func(*http.Request) netip.Addr
 	// PeerTLS is the TLS for calls to the other services
 	// (grpcclient.WithTLS(s.PeerTLS)); nil means plaintext.
 	PeerTLS *tls.Config
@@ -166,7 +171,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(err)
 	}
 	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(), PeerTLS: peerTLS,
-		wrap: func(h http.Handler) http.Handler { return h }}
+		ClientIP: spec.Browser.ClientIP, wrap: func(h http.Handler) http.Handler { return h }}
 	s.OnClose("redis", rdb.Close)
 	defer s.close()
 

@@ -145,7 +145,7 @@ func startPoller(s *service.Server, cfg config.Config, papers *library.Service, 
 		Sources: sources, Days: cfg.PollDays, Interval: cfg.PollInterval, Timeout: cfg.PollTimeout,
 		MaxBodyBytes: cfg.MaxImportBytes, Importer: papers, Lease: lease, Clock: poller.SystemClock{},
 		Metrics: m, Logger: s.Logger.With("component", "poller"),
-		UserAgent: "paperroute-digest (+https://github.com/paperroute/paperroute)",
+		UserAgent: "paperroute-digest/1 (source poller)",
 	})
 	if err != nil {
 		return err

@@ -90,6 +90,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		FormSecret:      cfg.TokenKeys[0].Secret,
 		DefaultTimezone: cfg.DefaultTimezone,
 		DefaultHour:     &cfg.DefaultDeliveryHour,
+		ClientIP:        s.ClientIP,
 	})
 	if err != nil {
 		return err

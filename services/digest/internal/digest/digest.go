@@ -128,8 +128,9 @@ type PaperStore interface {
 	// WindowPapers returns every paper featured (ranking.FeaturedAt) in
 	// [from, to], in no particular order.
 	WindowPapers(ctx context.Context, from, to time.Time) ([]paper.Paper, error)
-	// UpsertPapers stores papers (unique ids) all or none, replacing the
-	// stored version of each, and reports how many were not stored before.
+	// UpsertPapers stores papers (unique ids) all or none, merging each
+	// into its stored version (paper.Merge), and reports how many were not
+	// stored before.
 	UpsertPapers(ctx context.Context, papers []paper.Paper) (created int, err error)
 	// ListPapers returns up to limit papers, most upvoted first, ties by id,
 	// starting after cursor ("" for the start). next is "" after the last

@@ -145,6 +145,7 @@ func TestUpsertPapers(t *testing.T) {
 		{"too many authors", with(func(p *digestv1.Paper) { p.Authors = make([]string, 201) }), codes.InvalidArgument, "papers[1].authors"},
 		{"bad featured day", with(func(p *digestv1.Paper) { p.FeaturedDay = "12/06/2026" }), codes.InvalidArgument, "papers[1].featured_day"},
 		{"featured day far ahead", with(func(p *digestv1.Paper) { p.FeaturedDay = "9999-12-31" }), codes.InvalidArgument, "papers[1].featured_day"},
+		{"featured day not the submit day", with(func(p *digestv1.Paper) { p.SubmitTime = timestamppb.New(now) }), codes.InvalidArgument, "papers[1].featured_day"},
 		{"invalid timestamp", with(func(p *digestv1.Paper) { p.PublishTime = &timestamppb.Timestamp{Seconds: 1 << 60} }), codes.InvalidArgument, "papers[1].publish_time"},
 		{"publish time before arXiv", with(func(p *digestv1.Paper) { p.PublishTime = timestamppb.New(now.AddDate(-40, 0, 0)) }), codes.InvalidArgument, "papers[1].publish_time"},
 	}
@@ -182,6 +183,9 @@ func TestUpsertPapers(t *testing.T) {
 		p := got.GetPaper()
 		if p.GetTitle() != "Fixed" || p.GetUpvotes() != 9 || p.GetSummary() != "An abstract." || p.GetGithubRepo() != "https://github.com/a/b" || p.GetFeaturedDay() != "2026-06-12" {
 			t.Errorf("updated paper = %v; want the new title and upvotes, the rest kept", p)
+		}
+		if got := p.GetSubmitTime().AsTime(); !got.Equal(time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("submit_time = %v, want the given featured day at 00:00 UTC", got)
 		}
 	})
 }

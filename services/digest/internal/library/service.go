@@ -199,8 +199,16 @@ func check(verr *validation.Errors, prefix string, p paper.Paper, now time.Time)
 		}
 	}
 	if c.FeaturedDay != "" {
-		if _, ok := paper.ParseDay(c.FeaturedDay, now); !ok {
+		day, ok := paper.ParseDay(c.FeaturedDay, now)
+		switch {
+		case !ok:
 			verr.Add(prefix+"featured_day", "must be a day written YYYY-MM-DD, from 1991 to at most two days ahead")
+		case c.SubmitTime.IsZero():
+			// An operator's featured day is as good as a daily list's: it
+			// is when the paper was featured (ranking ages papers by it).
+			c.SubmitTime = day
+		case paper.Day(c.SubmitTime) != c.FeaturedDay:
+			verr.Add(prefix+"featured_day", "must be submit_time's day (UTC) when both are given")
 		}
 	} else if !c.SubmitTime.IsZero() {
 		c.FeaturedDay = paper.Day(c.SubmitTime)

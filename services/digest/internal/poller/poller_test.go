@@ -147,29 +147,35 @@ func TestRunBacksOffAndHonoursRetryAfter(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 
 	// Backoff 30s doubling up to MaxBackoff, which is never below the 15m
-	// interval; the test's jitter takes a quarter off.
-	for _, want := range []time.Duration{22500 * time.Millisecond, 45 * time.Second, 90 * time.Second,
-		180 * time.Second, 360 * time.Second, 675 * time.Second, 675 * time.Second} {
-		w := h.clock.next(t)
-		if w.d != want {
-			t.Fatalf("wait after a failed round = %v, want %v", w.d, want)
-		}
-		w.fire <- now
-	}
-	// A 429 asks for longer than the backoff: its Retry-After wins.
-	src.set(func(w http.ResponseWriter, _ *http.Request) {
+	// interval; the test's jitter takes a quarter off. Each step sets what
+	// the source answers next before it lets the poller go on.
+	tooMany := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		http.Error(w, "slow down", http.StatusTooManyRequests)
-	})
-	if w := h.clock.next(t); w.d != time.Hour {
-		t.Fatalf("wait after a 429 with Retry-After: 3600 = %v, want 1h", w.d)
-	} else {
-		w.fire <- now
 	}
-	// Recovery: the next wait is the interval again.
-	src.set(daily(t, ""))
-	if w := h.clock.next(t); w.d != 15*time.Minute {
-		t.Fatalf("wait after a good round = %v, want the 15m interval", w.d)
+	steps := []struct {
+		want time.Duration
+		next http.HandlerFunc // what the source answers in the next round; nil: unchanged
+	}{
+		{22500 * time.Millisecond, nil}, {45 * time.Second, nil}, {90 * time.Second, nil},
+		{180 * time.Second, nil}, {360 * time.Second, nil}, {675 * time.Second, nil},
+		{675 * time.Second, tooMany},
+		// A 429 asks for longer than the backoff: its Retry-After wins.
+		{time.Hour, daily(t, "")},
+		// Recovery: the wait is the interval again.
+		{15 * time.Minute, nil},
+	}
+	for i, step := range steps {
+		w := h.clock.next(t)
+		if w.d != step.want {
+			t.Fatalf("wait %d = %v, want %v", i, w.d, step.want)
+		}
+		if step.next != nil {
+			src.set(step.next)
+		}
+		if i < len(steps)-1 {
+			w.fire <- now
+		}
 	}
 	if n := h.stored(t); n != 30 {
 		t.Errorf("%d papers stored after recovery, want 30", n)

@@ -135,10 +135,13 @@ func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool,
 	var refused error
 	dataOpen := false
 	if c.pipelining {
+		// One write for the three commands (PrintfLine would flush each).
 		for _, cmd := range cmds {
-			if err := t.PrintfLine("%s", cmd.line); err != nil {
-				return false, false, err
-			}
+			_, _ = t.W.WriteString(cmd.line)
+			_, _ = t.W.WriteString("\r\n")
+		}
+		if err := t.W.Flush(); err != nil {
+			return false, false, err
 		}
 		for _, cmd := range cmds {
 			err := reply(t, cmd.stage, cmd.want)
@@ -192,10 +195,8 @@ func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool,
 	if bytes.Contains(msg, []byte("\n.")) {
 		msg = dotStuff(msg) // writeMessage never does this; stay safe anyway
 	}
-	if _, err := t.W.Write(msg); err != nil {
-		return false, true, err
-	}
-	if _, err := t.W.WriteString(".\r\n"); err != nil {
+	// The message and the final dot in one write.
+	if _, err := t.W.Write(append(msg, ".\r\n"...)); err != nil {
 		return false, true, err
 	}
 	if err := t.W.Flush(); err != nil {

@@ -37,6 +37,7 @@ func (s *Server) ImportSubscribers(stream subscriberv1.SubscriberService_ImportS
 	pr, pw := io.Pipe()
 	go func() {
 		msg := first
+		var err error
 		for {
 			if len(msg.GetData()) > maxImportChunk {
 				_ = pw.CloseWithError(validation.Field("data", "must be at most 1 MiB per message"))

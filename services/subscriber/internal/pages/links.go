@@ -39,7 +39,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = r.URL.Query().Get("token")
 	}
-	sub, err := h.svc.Confirm(r.Context(), token, clientOf(r))
+	sub, err := h.svc.Confirm(r.Context(), token, h.clientOf(r))
 	if err != nil {
 		h.linkError(w, r, err)
 		return

@@ -87,6 +87,10 @@ type Options struct {
 	DefaultTimezone string
 	// DefaultHour is the preselected local delivery hour; nil means 7.
 	DefaultHour *int
+	// ClientIP is the reader's address for a request (rate limits and
+	// consent evidence), e.g. service.Server.ClientIP, which believes the
+	// configured trusted proxies; nil means the connection's address.
+	ClientIP func(*http.Request) netip.Addr
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -101,6 +105,7 @@ type Handler struct {
 	defaultTZ   string
 	defaultHour int
 	now         func() time.Time
+	clientIP    func(*http.Request) netip.Addr
 	cop         *http.CrossOriginProtection
 }
 
@@ -122,6 +127,7 @@ func New(svc Service, log *slog.Logger, opts Options) (*Handler, error) {
 		defaultTZ:   opts.DefaultTimezone,
 		defaultHour: 7,
 		now:         opts.Now,
+		clientIP:    opts.ClientIP,
 		cop:         http.NewCrossOriginProtection(),
 	}
 	if h.consent == (Consent{}) {
@@ -135,6 +141,9 @@ func New(svc Service, log *slog.Logger, opts Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.clientIP == nil {
+		h.clientIP = remoteIP
 	}
 	return h, nil
 }
@@ -224,16 +233,24 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	return form, true
 }
 
-// clientOf is the consent evidence of a page request. The IP is the TCP
-// peer: behind a reverse proxy that is the proxy (trusting X-Forwarded-For
-// from configured proxies is future configuration). A link-local peer's
-// zone ("%eth0") names our interface, not the reader, and is dropped.
-func clientOf(r *http.Request) subscription.Client {
+// clientOf is the consent evidence of a page request: the reader's address
+// as Options.ClientIP reports it, and their user agent.
+func (h *Handler) clientOf(r *http.Request) subscription.Client {
 	var ip string
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ip = ap.Addr().WithZone("").String()
+	if a := h.clientIP(r); a.IsValid() {
+		ip = a.Unmap().WithZone("").String()
 	}
 	return subscription.Client{IP: ip, UserAgent: cleanUserAgent(r.UserAgent())}
+}
+
+// remoteIP is the TCP peer's address. A link-local peer's zone ("%eth0")
+// names our interface, not the reader; clientOf drops it.
+func remoteIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }
 
 // cleanUserAgent makes any browser's user agent acceptable evidence: valid

@@ -119,7 +119,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		err := h.svc.Subscribe(r.Context(), subscription.SubscribeRequest{
 			Email:              form.Get("email"),
 			ConsentTextVersion: h.consent.Version,
-			Client:             clientOf(r),
+			Client:             h.clientOf(r),
 			Topics:             v.topics,
 			Frequency:          v.frequency,
 			WeeklyDay:          v.weekday,

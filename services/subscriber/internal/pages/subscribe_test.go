@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -12,6 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/paperroute/paperroute/platform/browserrpc"
+	"github.com/paperroute/paperroute/platform/logging"
 
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
@@ -225,5 +230,47 @@ func TestSubscribeRateLimited(t *testing.T) {
 	}
 	if n := len(h.MailsTo("c@example.com")); n != 0 {
 		t.Errorf("the limited sign-up got %d mails", n)
+	}
+}
+
+// TestSubscribeBehindProxy checks the sign-up's evidence (and so its rate
+// limits) names the reader a trusted proxy reports, and only a trusted one.
+func TestSubscribeBehindProxy(t *testing.T) {
+	h := start(t)
+	// httptest requests come from 192.0.2.1: that is the proxy.
+	trusting := browserrpc.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, ClientIPHeader: "X-Forwarded-For"}
+	for _, tt := range []struct {
+		name string
+		cfg  browserrpc.Config
+		want string
+	}{
+		{"trusted proxy", trusting, "203.0.113.9"},
+		{"no proxy configured", browserrpc.Config{}, "192.0.2.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			handler, err := pages.New(h.Service, logging.Discard(), pages.Options{Now: h.Clock.Now, ClientIP: tt.cfg.ClientIP})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			handler.Register(mux)
+			serveForm := func(method, body string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest(method, "/subscribe", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", "198.51.100.7, 203.0.113.9")
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, req)
+				return rec
+			}
+			form := h.validSubscribe(t, "proxied-"+strings.ReplaceAll(tt.name, " ", "-")+"@example.com")
+			form.Set("form_token", formTokenRE.FindStringSubmatch(serveForm(http.MethodGet, "").Body.String())[1])
+			if rec := serveForm(http.MethodPost, form.Encode()); rec.Code != http.StatusOK {
+				t.Fatalf("POST: %d\n%s", rec.Code, rec.Body)
+			}
+			h.Work(t)
+			if got := h.state(t, form.Get("email")).Consent.SignupIP; got != tt.want {
+				t.Errorf("signup IP = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

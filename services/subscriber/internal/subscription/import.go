@@ -203,8 +203,9 @@ func (s *Service) importRow(ctx context.Context, row importRow, req ImportReques
 	var consentAt time.Time
 	if row.consentTime != "" {
 		consentAt, err = parseImportTime(row.consentTime)
-		if err != nil || consentAt.After(s.clock().Add(time.Hour)) {
-			errs.Add("consent_time", "must be an RFC 3339 time (or YYYY-MM-DD HH:MM:SS), not in the future")
+		if err != nil || consentAt.After(s.clock().Add(time.Hour)) || consentAt.Year() < 1990 {
+			errs.Add("consent_time", "must be an RFC 3339 time (or YYYY-MM-DD HH:MM:SS) since 1990, not in the future")
+			consentAt = time.Time{}
 		}
 	}
 	evidence := !consentAt.IsZero() && version != ""
@@ -350,7 +351,6 @@ func readCSV(r io.Reader, rows chan<- importRow, reject func(int64, string, stri
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		count(&rep.Rows)
 		if err != nil {
 			var perr *csv.ParseError
@@ -360,6 +360,7 @@ func readCSV(r io.Reader, rows chan<- importRow, reject func(int64, string, stri
 			reject(int64(perr.Line), "data", "is not valid CSV: "+perr.Err.Error())
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		row := importRow{line: int64(line)}
 		for i, v := range rec {
 			if i < len(cols) && cols[i] != nil {

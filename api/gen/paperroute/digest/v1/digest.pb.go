@@ -172,7 +172,8 @@ type Paper struct {
 	// The UTC day, "YYYY-MM-DD", the paper was featured on the Hugging Face
 	// daily list; for a paper no daily list has carried yet, its arXiv
 	// publication day (or the day it was first stored). On UpsertPapers,
-	// empty means: keep the stored day, or estimate it so.
+	// empty means: keep the stored day, or estimate it so; set without
+	// submit_time, submit_time becomes that day at 00:00 UTC.
 	FeaturedDay string `protobuf:"bytes,15,opt,name=featured_day,json=featuredDay,proto3" json:"featured_day,omitempty"`
 	// The paper's project page, an https URL, if any.
 	ProjectPage   string `protobuf:"bytes,16,opt,name=project_page,json=projectPage,proto3" json:"project_page,omitempty"`
