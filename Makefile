@@ -137,4 +137,4 @@ check-deploy: $(BIN)/.promtool-$(PROMTOOL_VERSION) ## Static image binaries buil
 	PROMTOOL=$(BIN)/promtool deploy/check
 
 .PHONY: check
-check: check-generate breaking check-tidy lint ## Everything CI checks before the tests.
+check: check-generate breaking check-tidy lint check-deploy ## Everything CI checks before the tests.

@@ -30,8 +30,8 @@ type envRead struct {
 // library does on its behalf; they are documented like the rest.
 var readByLibraries = map[string]bool{}
 
-// workspaceModules lists the module directories go.work uses, without the
-// deploy module itself (it reads no configuration).
+// workspaceModules lists the module directories go.work uses that hold
+// deployable programs' code.
 func workspaceModules(t *testing.T) []string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot, "go.work"))
@@ -40,7 +40,10 @@ func workspaceModules(t *testing.T) []string {
 	}
 	var mods []string
 	for _, m := range regexp.MustCompile(`(?m)^\s*(?:use\s+)?\./(\S+)\s*$`).FindAllStringSubmatch(string(data), -1) {
-		if m[1] != "deploy" {
+		// deploy reads no configuration; bench's SENDERBENCH_* variables
+		// are how the benchmark harness talks to its own child processes,
+		// not settings of a program anyone deploys.
+		if m[1] != "deploy" && m[1] != "bench" {
 			mods = append(mods, m[1])
 		}
 	}
@@ -56,35 +59,10 @@ func workspaceModules(t *testing.T) []string {
 // getenv/Getenv/LookupEnv with a constant string argument.
 func envReads(t *testing.T, root, dir string) []envRead {
 	t.Helper()
-	fset := token.NewFileSet()
 	var reads []envRead
-	err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			// Test support (redistest, browsertest, sendertest, testenv…)
-			// is not part of any program: its variables (CI,
-			// UPDATE_SCREENSHOTS) are not configuration.
-			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") ||
-				strings.HasSuffix(d.Name(), "test") || d.Name() == "testenv" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
+	walkGo(t, root, dir, func(fset *token.FileSet, f *ast.File, rel string) {
 		consts := stringConsts(f)
-		at := func(p token.Pos) string {
-			pos := fset.Position(p)
-			rel, _ := filepath.Rel(root, pos.Filename)
-			return fmt.Sprintf("%s:%d", filepath.ToSlash(rel), pos.Line)
-		}
+		at := func(p token.Pos) string { return fmt.Sprintf("%s:%d", rel, fset.Position(p).Line) }
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.Field:
@@ -121,12 +99,45 @@ func envReads(t *testing.T, root, dir string) []envRead {
 			}
 			return true
 		})
+	})
+	return reads
+}
+
+// walkGo parses every non-test Go file of the programs under dir (relative
+// to root) and calls fn with it and its path relative to root. Test support
+// packages (redistest, browsertest, sendertest, testenv…) are not part of
+// any program and are skipped, as are testdata and generated code.
+func walkGo(t *testing.T, root, dir string, fn func(fset *token.FileSet, f *ast.File, rel string)) {
+	t.Helper()
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == "testdata" || d.Name() == "gen" || strings.HasPrefix(d.Name(), ".") ||
+				strings.HasSuffix(d.Name(), "test") || d.Name() == "testenv" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		fn(fset, f, filepath.ToSlash(rel))
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("scan %s: %v", dir, err)
 	}
-	return reads
 }
 
 // browserVars are the suffixes browserrpc.FromEnv reads under a service's

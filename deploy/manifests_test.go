@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,6 +50,7 @@ type object struct {
 
 type envVar struct {
 	Name      string `yaml:"name"`
+	Value     string `yaml:"value"`
 	ValueFrom *struct {
 		SecretKeyRef *struct {
 			Name     string `yaml:"name"`
@@ -61,6 +64,9 @@ type probe struct {
 	GRPC *struct {
 		Port int `yaml:"port"`
 	} `yaml:"grpc"`
+	Exec *struct {
+		Command []string `yaml:"command"`
+	} `yaml:"exec"`
 }
 
 type deploymentSpec struct {
@@ -83,6 +89,10 @@ type deploymentSpec struct {
 					ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
 					SecretRef    *struct{ Name string } `yaml:"secretRef"`
 				} `yaml:"envFrom"`
+				VolumeMounts []struct {
+					MountPath string `yaml:"mountPath"`
+				} `yaml:"volumeMounts"`
+				StartupProbe   *probe `yaml:"startupProbe"`
 				ReadinessProbe *probe `yaml:"readinessProbe"`
 				LivenessProbe  *probe `yaml:"livenessProbe"`
 				Resources      struct {
@@ -207,8 +217,31 @@ func checkDeployment(t *testing.T, overlay string, d object, byKind map[string]m
 				grpcPort = p.ContainerPort
 			}
 		}
-		for kind, p := range map[string]*probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
-			if p == nil || p.GRPC == nil || p.GRPC.Port != grpcPort || grpcPort == 0 {
+		// With TLS on the gRPC port the kubelet's grpc probe cannot
+		// connect: the probes must be the image's healthcheck, which
+		// speaks the service's TLS. TLS files must be on a mounted volume.
+		tlsOn := false
+		for _, e := range c.Env {
+			if !strings.HasPrefix(e.Name, "PAPERROUTE_GRPC_TLS_") {
+				continue
+			}
+			tlsOn = tlsOn || e.Name == "PAPERROUTE_GRPC_TLS_CERT"
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				mounted = mounted || strings.HasPrefix(e.Value, strings.TrimSuffix(m.MountPath, "/")+"/")
+			}
+			if !mounted {
+				t.Errorf("%s: %s=%q is not on a mounted volume", where, e.Name, e.Value)
+			}
+		}
+		healthcheck := []string{"/usr/local/bin/healthcheck", "grpc://127.0.0.1:" + strconv.Itoa(grpcPort)}
+		for kind, p := range map[string]*probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+			switch {
+			case grpcPort == 0 || p == nil:
+				t.Errorf("%s: no %s, or no port named grpc", where, kind)
+			case tlsOn && (p.Exec == nil || !slices.Equal(p.Exec.Command, healthcheck)):
+				t.Errorf("%s: gRPC serves TLS, so %s must run %q (the kubelet's grpc probe cannot speak TLS)", where, kind, healthcheck)
+			case !tlsOn && (p.GRPC == nil || p.GRPC.Port != grpcPort):
 				t.Errorf("%s: %s must be a grpc probe on the grpc port (%d)", where, kind, grpcPort)
 			}
 		}

@@ -36,7 +36,7 @@ func TestServiceBinaries(t *testing.T) {
 		{name: "sender", run: senderd.Run, prefix: "SENDER", extra: map[string]string{"SENDER_SMTP_ADDR": freeAddr(t)}},
 		{name: "subscriber", run: subscriberd.Run, prefix: "SUBSCRIBER", extra: map[string]string{
 			"SUBSCRIBER_TOKEN_KEYS": "k1:" + key(1), "SUBSCRIBER_EMAIL_HASH_KEY": key(2)}},
-		{name: "digest", run: digestd.Run, prefix: "DIGEST", extra: map[string]string{"DIGEST_POSTAL_ADDRESS": "Example Ltd, 1 Road, Town"}},
+		{name: "digest", run: digestd.Run, prefix: "DIGEST", extra: map[string]string{"DIGEST_POSTAL_ADDRESS": "Example Ltd, 1 Road, Town", "DIGEST_SOURCES": "off"}},
 	}
 	for _, svc := range services {
 		t.Run(svc.name, func(t *testing.T) {

@@ -128,7 +128,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.cfg.AllowCredentials {
 		r.Header.Del("Authorization")
 	}
-	ip := h.clientIP(r)
+	ip := h.cfg.ClientIP(r)
 	r.Header.Set(ClientIPKey, ip.String())
 	r.Header.Set(UserAgentKey, r.UserAgent())
 	h.next.ServeHTTP(w, r)
@@ -145,9 +145,11 @@ func sameOrigin(r *http.Request, origin string) bool {
 	return host == r.Host
 }
 
-// clientIP is the connection's address, or the one a trusted proxy
-// reported.
-func (h *handler) clientIP(r *http.Request) netip.Addr {
+// ClientIP is the address of the caller of an HTTP request: the
+// connection's, or the one a trusted proxy reported in ClientIPHeader. The
+// service's HTML pages use it too, so rate limits and consent evidence see
+// the reader, not the proxy.
+func (c Config) ClientIP(r *http.Request) netip.Addr {
 	remote, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -155,10 +157,10 @@ func (h *handler) clientIP(r *http.Request) netip.Addr {
 		return a.Unmap()
 	}
 	addr := remote.Addr().Unmap()
-	if h.cfg.ClientIPHeader == "" || !slices.ContainsFunc(h.cfg.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(addr) }) {
+	if c.ClientIPHeader == "" || !slices.ContainsFunc(c.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(addr) }) {
 		return addr
 	}
-	v := r.Header.Get(h.cfg.ClientIPHeader)
+	v := r.Header.Get(c.ClientIPHeader)
 	if i := strings.LastIndexByte(v, ','); i >= 0 {
 		v = v[i+1:]
 	}

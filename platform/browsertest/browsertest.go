@@ -35,6 +35,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -257,12 +258,18 @@ func (b *Browser) Navigate(url string) {
 }
 
 // Fill types text into the text field or textarea matching the CSS
-// selector, after clearing it, as a person would (key events included).
+// selector, after clearing it: it focuses the field and inserts the text as
+// an input method would, so the page sees input events (it works the same
+// inside a cross-site frame, where synthetic key presses can be lost).
 func (b *Browser) Fill(selector, text string) {
 	b.t.Helper()
 	b.Do(fmt.Sprintf("fill %s", selector),
 		chromedp.Clear(chromedp.CSS(selector), chromedp.NodeVisible),
-		chromedp.SendKeys(chromedp.CSS(selector), text, chromedp.NodeVisible),
+		chromedp.Focus(chromedp.CSS(selector), chromedp.NodeVisible),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+			return err
+		}),
 	)
 }
 
@@ -305,6 +312,49 @@ func (b *Browser) Value(selector string) string {
 func (b *Browser) Checked(selector string) bool {
 	b.t.Helper()
 	return get(b, "read whether "+selector+" is checked", chromedp.JavascriptAttribute[bool](chromedp.CSS(selector), "checked", chromedp.NodeReady))
+}
+
+// Frame returns a Browser acting inside the cross-site <iframe> of the page
+// whose URL starts with urlPrefix, once it has loaded. Chromium runs such a
+// frame in its own process, out of reach of the page's selectors. (A
+// same-site frame shares the page's DOM: use the page's helpers.) The
+// returned Browser's helpers act in the frame; Screenshot and
+// ConsoleErrors belong to the page.
+func (b *Browser) Frame(urlPrefix string) *Browser {
+	b.t.Helper()
+	deadline := time.Now().Add(b.timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+		infos, err := chromedp.Targets(ctx)
+		cancel()
+		if err != nil {
+			b.t.Fatalf("browsertest: list targets: %v", err)
+		}
+		for _, info := range infos {
+			if info.Type != "iframe" || !strings.HasPrefix(info.URL, urlPrefix) {
+				continue
+			}
+			fctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(info.TargetID))
+			b.t.Cleanup(cancel)
+			// Attach without a deadline (it would detach the frame when it
+			// passed), bounded from outside.
+			attached := make(chan error, 1)
+			go func() { attached <- chromedp.Do(fctx) }()
+			select {
+			case err := <-attached:
+				if err != nil {
+					b.t.Fatalf("browsertest: attach to frame %s: %v", info.URL, err)
+				}
+			case <-time.After(b.timeout):
+				b.t.Fatalf("browsertest: attach to frame %s: timed out", info.URL)
+			}
+			return &Browser{t: b.t, ctx: fctx, timeout: b.timeout}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browsertest: no cross-site frame at %s within %v", urlPrefix, b.timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Location returns the URL of the page shown.

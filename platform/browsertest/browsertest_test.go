@@ -186,3 +186,24 @@ func TestRequireWithoutChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestFrame drives a form inside a cross-site iframe: the page is served
+// from localhost, the frame from 127.0.0.1.
+func TestFrame(t *testing.T) {
+	inner := server(t)
+	outer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!DOCTYPE html><h1 id="outer">outer</h1><iframe src="`+inner.URL+`/" style="width:600px;height:400px"></iframe>`)
+	}))
+	t.Cleanup(outer.Close)
+	b := browsertest.New(t)
+	b.Navigate(strings.Replace(outer.URL, "127.0.0.1", "localhost", 1))
+	b.WaitVisible("#outer")
+	f := b.Frame(inner.URL)
+	f.Fill("#name", "in a frame")
+	f.Click("#go")
+	f.WaitVisible("#got")
+	if got := f.Text("#got"); !strings.HasPrefix(got, "name=in+a+frame") {
+		t.Errorf("the frame posted %q", got)
+	}
+}

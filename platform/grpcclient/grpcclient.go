@@ -4,10 +4,12 @@
 package grpcclient
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -30,14 +32,34 @@ const retryPolicy = `{
   }]
 }`
 
+// Option changes how New connects.
+type Option func(*options)
+
+type options struct {
+	tls *tls.Config
+}
+
+// WithTLS makes the connection use TLS with cfg (see platform/tlsconfig's
+// GRPCClient); a nil cfg keeps it plaintext. The server name is the host
+// of addr unless cfg sets one.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
 // New returns a lazily connecting client for addr (host:port) that presents
-// token as a bearer token. The connection is plaintext: run services on
-// loopback or a private network (TLS between services is future work, see
-// docs/architecture.md).
-func New(addr, token string) (*grpc.ClientConn, error) {
+// token as a bearer token. Without WithTLS the connection is plaintext: run
+// services on loopback or a private network, or turn TLS on
+// (docs/configuration.md, PAPERROUTE_GRPC_TLS_*).
+func New(addr, token string, opts ...Option) (*grpc.ClientConn, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	transport := insecure.NewCredentials()
+	if o.tls != nil {
+		transport = credentials.NewTLS(o.tls)
+	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.BearerToken{Token: token, AllowInsecure: true}),
+		grpc.WithTransportCredentials(transport),
+		grpc.WithPerRPCCredentials(auth.BearerToken{Token: token, AllowInsecure: o.tls == nil}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultServiceConfig(retryPolicy),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),

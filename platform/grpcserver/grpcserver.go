@@ -6,12 +6,14 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -22,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -45,6 +48,9 @@ type Config struct {
 	// ShutdownGrace is how long in-flight calls get to finish on shutdown
 	// before they are cut off; 0 means 10s.
 	ShutdownGrace time.Duration
+	// TLS, when set, makes the server speak TLS only (see
+	// platform/tlsconfig); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // Server is a gRPC server with its health service.
@@ -57,7 +63,9 @@ type Server struct {
 
 	log     *slog.Logger
 	metrics *grpcprom.ServerMetrics
-	grace   time.Duration
+	// initMetrics makes InitializeMetrics run once.
+	initMetrics sync.Once
+	grace       time.Duration
 }
 
 // New builds the server. Register services on s.GRPC before calling Serve.
@@ -88,7 +96,11 @@ func New(cfg Config) (*Server, error) {
 		return status.Error(codes.Internal, "internal error")
 	})
 
-	s := grpc.NewServer(
+	var creds []grpc.ServerOption
+	if cfg.TLS != nil {
+		creds = append(creds, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: 15 * time.Minute,
@@ -111,11 +123,18 @@ func New(cfg Config) (*Server, error) {
 			recovery.StreamServerInterceptor(recoverOpt),
 			cfg.Authorizer.StreamServerInterceptor(),
 		),
-	)
+	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return &Server{GRPC: s, Health: hs, log: logger, metrics: srvMetrics, grace: cfg.ShutdownGrace}, nil
+}
+
+// InitializeMetrics creates the per-method series of every registered
+// service at zero, so /metrics shows them before the first call. Call it
+// after registering the services; Serve calls it too (once is enough).
+func (s *Server) InitializeMetrics() {
+	s.initMetrics.Do(func() { s.metrics.InitializeMetrics(s.GRPC) })
 }
 
 // Serve serves on lis until ctx is done, then shuts down gracefully: health
@@ -124,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 // shutdown. If the listener fails first, it stops the server at once and
 // returns the error.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	s.metrics.InitializeMetrics(s.GRPC)
+	s.InitializeMetrics()
 	for name := range s.GRPC.GetServiceInfo() {
 		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

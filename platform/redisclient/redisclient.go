@@ -5,6 +5,7 @@ package redisclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -24,7 +25,11 @@ import (
 //
 // Options are go-redis's URL query options (dial_timeout, read_timeout,
 // pool_size, …); unknown options are an error.
-func New(rawURL string) (redis.UniversalClient, error) {
+func New(rawURL string, opts ...Option) (redis.UniversalClient, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if rawURL == "" {
 		return nil, errors.New("redisclient: empty URL")
 	}
@@ -40,6 +45,9 @@ func New(rawURL string) (redis.UniversalClient, error) {
 	default:
 		return nil, fmt.Errorf("redisclient: unsupported scheme %q (want redis, rediss, unix, redis+cluster or redis+sentinel)", u.Scheme)
 	}
+	if o.tls != nil && base != "rediss" {
+		return nil, fmt.Errorf("redisclient: %s: TLS settings (REDIS_TLS_*) are set but the URL is not rediss://", Redact(rawURL))
+	}
 	plain := *u
 	plain.Scheme = base
 	switch {
@@ -48,12 +56,14 @@ func New(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), err)
 		}
+		opts.TLSConfig = o.merge(opts.TLSConfig)
 		return redis.NewClient(opts), nil
 	case mode == "cluster" && base != "unix":
 		opts, err := redis.ParseClusterURL(plain.String())
 		if err != nil {
 			return nil, fmt.Errorf("redisclient: %s: %w", Redact(rawURL), err)
 		}
+		opts.TLSConfig = o.merge(opts.TLSConfig)
 		return redis.NewClusterClient(opts), nil
 	case mode == "sentinel" && base != "unix":
 		opts, err := redis.ParseFailoverURL(plain.String())
@@ -63,10 +73,40 @@ func New(rawURL string) (redis.UniversalClient, error) {
 		if opts.MasterName == "" {
 			return nil, fmt.Errorf("redisclient: %s: sentinel URL needs ?master_name=", Redact(rawURL))
 		}
+		opts.TLSConfig = o.merge(opts.TLSConfig)
 		return redis.NewFailoverClient(opts), nil
 	default:
 		return nil, fmt.Errorf("redisclient: unsupported scheme %q", u.Scheme)
 	}
+}
+
+// Option changes how New connects.
+type Option func(*options)
+
+type options struct {
+	tls *tls.Config
+}
+
+// WithTLS adds to a rediss:// URL's TLS what the URL cannot say: the roots
+// that verify the server and a client certificate (platform/tlsconfig's
+// Redis). A nil cfg changes nothing; with any other URL scheme it is an
+// error, so TLS settings are never silently ignored.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// merge returns the URL's TLS configuration (nil for plaintext) with the
+// roots and client certificate of o.tls; the server name stays the URL's.
+func (o options) merge(fromURL *tls.Config) *tls.Config {
+	if fromURL == nil || o.tls == nil {
+		return fromURL
+	}
+	cfg := fromURL.Clone()
+	cfg.RootCAs = o.tls.RootCAs
+	cfg.Certificates = o.tls.Certificates
+	cfg.GetClientCertificate = o.tls.GetClientCertificate
+	if o.tls.MinVersion > cfg.MinVersion {
+		cfg.MinVersion = o.tls.MinVersion
+	}
+	return cfg
 }
 
 // StartupTimeout is how long Open waits for Redis to answer.
@@ -75,8 +115,8 @@ const StartupTimeout = 5 * time.Second
 // Open is what a service does at start-up: New, then Ping within
 // StartupTimeout, so a wrong or unreachable REDIS_URL fails at once with an
 // error naming the (redacted) URL. The client is closed again on failure.
-func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
-	c, err := New(rawURL)
+func Open(ctx context.Context, rawURL string, opts ...Option) (redis.UniversalClient, error) {
+	c, err := New(rawURL, opts...)
 	if err != nil {
 		return nil, err
 	}

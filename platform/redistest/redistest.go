@@ -27,6 +27,21 @@ type Option func(*options)
 type options struct {
 	appendOnly  bool
 	appendFsync string
+	tls         *tlsFiles
+	clusterPort bool // a cluster node: also a free cluster bus port
+}
+
+type tlsFiles struct {
+	cert, key, ca     string
+	requireClientCert bool
+}
+
+// WithTLS also serves TLS on a second port (TLSURL), with the server
+// certificate and key in PEM files and caFile verifying client
+// certificates; requireClientCert is Redis's tls-auth-clients. The plain
+// port stays open for the test's own checks (Client, URL).
+func WithTLS(certFile, keyFile, caFile string, requireClientCert bool) Option {
+	return func(o *options) { o.tls = &tlsFiles{certFile, keyFile, caFile, requireClientCert} }
 }
 
 // WithAppendFsync sets AOF's appendfsync policy ("always", "everysec" or
@@ -42,11 +57,13 @@ func WithoutAppendOnly() Option {
 
 // Server is a running redis-server owned by one test.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	opts options
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	tlsPort int
+	busPort int
+	opts    options
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -71,6 +88,16 @@ func Start(t testing.TB, opts ...Option) *Server {
 		if err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
+		if o.tls != nil {
+			if s.tlsPort, err = freePort(); err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+		}
+		if o.clusterPort {
+			if s.busPort, err = freePort(); err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+		}
 		if lastErr = s.start(); lastErr == nil {
 			t.Cleanup(s.Stop)
 			return s
@@ -85,6 +112,12 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+// TLSURL is the server's rediss:// URL (with WithTLS), naming the host
+// localhost so the server name is checked against the certificate.
+func (s *Server) TLSURL() string {
+	return "rediss://" + net.JoinHostPort("localhost", strconv.Itoa(s.tlsPort))
+}
 
 // Dir is the server's data directory (AOF files live here).
 func (s *Server) Dir() string { return s.dir }
@@ -137,6 +170,18 @@ func (s *Server) start() error {
 		"--daemonize", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
 		"--maxmemory-policy", "noeviction",
+	}
+	if t := s.opts.tls; t != nil {
+		auth := "no"
+		if t.requireClientCert {
+			auth = "yes"
+		}
+		args = append(args, "--tls-port", strconv.Itoa(s.tlsPort), "--tls-cert-file", t.cert,
+			"--tls-key-file", t.key, "--tls-ca-cert-file", t.ca, "--tls-auth-clients", auth)
+	}
+	if s.opts.clusterPort {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"), "--cluster-node-timeout", "2000")
 	}
 	if s.opts.appendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", s.opts.appendFsync)

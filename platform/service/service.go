@@ -8,11 +8,13 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
+	"github.com/paperroute/paperroute/platform/tlsconfig"
 )
 
 // Deps are what the caller of a service provides; everything else comes
@@ -65,6 +68,11 @@ type Spec struct {
 	// platform/browserrpc). Its Expose defaults to the methods Policy opens
 	// to the public.
 	Browser browserrpc.Config
+	// TLS is the service's TLS settings (platform/tlsconfig.Load): the gRPC
+	// server's certificate and mutual TLS, Server.PeerTLS for calls to the
+	// other services, and rediss:// roots and client certificate. The zero
+	// value is plaintext gRPC and whatever RedisURL says.
+	TLS tlsconfig.Env
 	// LogAttrs are added to the "serving" log line (never secrets).
 	LogAttrs []any
 	// Setup wires the service onto s: it registers the gRPC implementation
@@ -89,6 +97,13 @@ type Server struct {
 	// Authorizer enforces Spec.Policy; handlers whose answer depends on
 	// the caller's class (an operator sees more) ask it.
 	Authorizer *auth.Authorizer
+	// ClientIP is the address of the caller of an HTTP request, believing
+	// the trusted proxies of Spec.Browser (browserrpc.Config.ClientIP), for
+	// the service's own pages.
+	ClientIP func(*http.Request) netip.Addr
+	// PeerTLS is the TLS for calls to the other services
+	// (grpcclient.WithTLS(s.PeerTLS)); nil means plaintext.
+	PeerTLS *tls.Config
 
 	wrap    func(http.Handler) http.Handler
 	workers []worker
@@ -139,12 +154,24 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	log := deps.Logger
 	fail := func(err error) error { return fmt.Errorf("%s: %w", spec.Name, err) }
 
-	rdb, err := redisclient.Open(ctx, spec.RedisURL)
+	serverTLS, err := spec.TLS.GRPCServer()
 	if err != nil {
 		return fail(err)
 	}
-	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(),
-		wrap: func(h http.Handler) http.Handler { return h }}
+	peerTLS, err := spec.TLS.GRPCClient()
+	if err != nil {
+		return fail(err)
+	}
+	redisTLS, err := spec.TLS.Redis()
+	if err != nil {
+		return fail(err)
+	}
+	rdb, err := redisclient.Open(ctx, spec.RedisURL, redisclient.WithTLS(redisTLS))
+	if err != nil {
+		return fail(err)
+	}
+	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(), PeerTLS: peerTLS,
+		ClientIP: spec.Browser.ClientIP, wrap: func(h http.Handler) http.Handler { return h }}
 	s.OnClose("redis", rdb.Close)
 	defer s.close()
 
@@ -158,6 +185,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		Authorizer:    authz,
 		MaxRecvBytes:  spec.MaxRecvBytes,
 		ShutdownGrace: spec.ShutdownGrace,
+		TLS:           serverTLS,
 	})
 	if err != nil {
 		return fail(err)
@@ -170,6 +198,9 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	if err := mountBrowser(s, spec); err != nil {
 		return fail(err)
 	}
+	// The gRPC series are on /metrics from the first scrape, even one that
+	// comes before the gRPC listener is served.
+	gsrv.InitializeMetrics()
 
 	grpcLis, err := listener.Open(deps.GRPCListener, spec.GRPCAddr)
 	if err != nil {
@@ -181,7 +212,7 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(fmt.Errorf("HTTP: %w", err))
 	}
 	defer listener.Close(httpLis)
-	attrs := append([]any{"grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+	attrs := append([]any{"grpc", grpcLis.Addr().String(), "grpc_tls", tlsMode(serverTLS), "http", httpLis.Addr().String(),
 		"redis", redisclient.Redact(spec.RedisURL)}, spec.LogAttrs...)
 	log.InfoContext(ctx, spec.Name+": serving", attrs...)
 
@@ -205,6 +236,18 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	}
 	log.InfoContext(ctx, spec.Name+": stopped")
 	return nil
+}
+
+// tlsMode names the gRPC server's transport security for the log.
+func tlsMode(cfg *tls.Config) string {
+	switch {
+	case cfg == nil:
+		return "off"
+	case cfg.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual"
+	default:
+		return "on"
+	}
 }
 
 // mountBrowser serves the public RPCs to browsers on the HTTP mux, at each
@@ -240,17 +283,24 @@ func (s *Server) close() {
 func CloseListeners(deps Deps) { listener.Close(deps.GRPCListener, deps.HTTPListener) }
 
 // RunFromEnv is the whole of a service's <svc>d.Run: it loads the service's
-// configuration with load and its browser settings (<PREFIX>_ALLOWED_ORIGINS
-// and friends, see browserrpc.FromEnv), builds the Spec with spec, and
-// runs it. A configuration error is returned at once, naming the variable.
+// configuration with load, its browser settings (<PREFIX>_ALLOWED_ORIGINS
+// and friends, see browserrpc.FromEnv) and the TLS settings every service
+// shares (PAPERROUTE_GRPC_TLS_*, REDIS_TLS_*, see tlsconfig.Load), builds
+// the Spec with spec, and runs it. A configuration error is returned at once, naming the variable.
 func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Deps, envPrefix string,
 	load func(context.Context, func(string) string) (C, error), spec func(C) Spec) error {
 	cfg, err := load(ctx, getenv)
 	if err == nil {
 		var browser browserrpc.Config
 		if browser, err = browserrpc.FromEnv(getenv, envPrefix); err == nil {
+			var tlsEnv tlsconfig.Env
+			if tlsEnv, err = tlsconfig.Load(ctx, getenv); err != nil {
+				CloseListeners(deps)
+				return fmt.Errorf("%s: %w", strings.ToLower(envPrefix), err)
+			}
 			s := spec(cfg)
 			s.Browser = browser
+			s.TLS = tlsEnv
 			return Run(ctx, deps, s)
 		}
 		err = fmt.Errorf("config: %w", err)

@@ -3,11 +3,13 @@ module github.com/paperroute/paperroute/services/digest
 go 1.26.10
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/google/go-cmp v0.7.0
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/paperroute/paperroute/api v0.0.0
 	github.com/paperroute/paperroute/platform v0.0.0
 	github.com/paperroute/paperroute/services/sender v0.0.0
+	github.com/paperroute/paperroute/services/subscriber v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/net v0.60.0
@@ -20,6 +22,8 @@ require (
 	connectrpc.com/vanguard v0.4.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -27,7 +31,9 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/sethvargo/go-envconfig v1.4.3 // indirect
+	github.com/wneessen/go-mail v0.8.2 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
@@ -39,4 +45,5 @@ replace (
 	github.com/paperroute/paperroute/api => ../../api
 	github.com/paperroute/paperroute/platform => ../../platform
 	github.com/paperroute/paperroute/services/sender => ../sender
+	github.com/paperroute/paperroute/services/subscriber => ../subscriber
 )

@@ -3,7 +3,8 @@
 //
 //	healthcheck grpc://127.0.0.1:50053 http://127.0.0.1:8083/healthz
 //
-// It exits 0 when every target is healthy, 1 otherwise.
+// It exits 0 when every target is healthy, 1 otherwise. It reads the
+// service's PAPERROUTE_GRPC_TLS_* variables to speak TLS to a TLS server.
 package main
 
 import (
@@ -14,5 +15,5 @@ import (
 )
 
 func main() {
-	os.Exit(healthcheck.Main(context.Background(), os.Args[1:], os.Stderr))
+	os.Exit(healthcheck.Main(context.Background(), os.Args[1:], os.Getenv, os.Stderr))
 }

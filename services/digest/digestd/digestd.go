@@ -18,7 +18,10 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/config"
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/grpcapi"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
+	"github.com/paperroute/paperroute/services/digest/internal/metrics"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
+	"github.com/paperroute/paperroute/services/digest/internal/poller"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
@@ -61,12 +64,12 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 			return fmt.Errorf("DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
 		}
 	}
-	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("subscriber client: %w", err)
 	}
 	s.OnClose("subscriber client", subConn.Close)
-	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
+	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}
@@ -90,18 +93,24 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		SentMemory:       cfg.SentMemory,
 		Logger:           s.Logger,
 		PapersPerEdition: cfg.PapersPerEdition,
-		MaxImportBytes:   cfg.MaxImportBytes,
 	})
 	if err != nil {
 		return err
 	}
-	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, s.Authorizer.IsOperator))
+	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes})
+	if err != nil {
+		return err
+	}
+	digestv1.RegisterDigestServiceServer(s.GRPC, grpcapi.NewServer(svc, papers, s.Authorizer.IsOperator))
 	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
 	if err != nil {
 		return err
 	}
 	if cfg.Scheduler {
 		s.Go("scheduler", sched.Run)
+	}
+	if err := startPoller(s, cfg, papers, store); err != nil {
+		return err
 	}
 	s.Go("digest runs", func(ctx context.Context) error {
 		// Runs stop when the service does: each in-flight run is marked
@@ -120,4 +129,27 @@ func rankingParams(cfg config.Config) ranking.Params {
 	p := ranking.DefaultParams()
 	p.Window = cfg.TrendingWindow
 	return p
+}
+
+// startPoller runs the source poller when DIGEST_SOURCES names any.
+func startPoller(s *service.Server, cfg config.Config, papers *library.Service, lease poller.Lease) error {
+	sources, err := poller.ParseSources(cfg.Sources)
+	if err != nil || len(sources) == 0 {
+		return err // Validate has checked the list; empty means off
+	}
+	m, err := metrics.NewPoller(s.Metrics)
+	if err != nil {
+		return fmt.Errorf("poller metrics: %w", err)
+	}
+	p, err := poller.New(poller.Config{
+		Sources: sources, Days: cfg.PollDays, Interval: cfg.PollInterval, Timeout: cfg.PollTimeout,
+		MaxBodyBytes: cfg.MaxImportBytes, Importer: papers, Lease: lease, Clock: poller.SystemClock{},
+		Metrics: m, Logger: s.Logger.With("component", "poller"),
+		UserAgent: "paperroute-digest/1 (source poller)",
+	})
+	if err != nil {
+		return err
+	}
+	s.Go("source poller", p.Run)
+	return nil
 }

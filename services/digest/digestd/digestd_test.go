@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
@@ -18,7 +20,6 @@ import (
 	"github.com/paperroute/paperroute/platform/logging"
 
 	"github.com/paperroute/paperroute/services/digest/digestd"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 )
 
 func TestAuth(t *testing.T) {
@@ -31,6 +32,18 @@ func TestAuth(t *testing.T) {
 		},
 		"ListPapers": func(c digestv1.DigestServiceClient) error {
 			_, err := c.ListPapers(ctx, &digestv1.ListPapersRequest{})
+			return err
+		},
+		"UpsertPapers": func(c digestv1.DigestServiceClient) error {
+			_, err := c.UpsertPapers(ctx, &digestv1.UpsertPapersRequest{})
+			return err
+		},
+		"GetPaper": func(c digestv1.DigestServiceClient) error {
+			_, err := c.GetPaper(ctx, &digestv1.GetPaperRequest{})
+			return err
+		},
+		"DeletePaper": func(c digestv1.DigestServiceClient) error {
+			_, err := c.DeletePaper(ctx, &digestv1.DeletePaperRequest{})
 			return err
 		},
 		"RunDigest": func(c digestv1.DigestServiceClient) error {
@@ -73,7 +86,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	for name, call := range public {
-		for _, token := range []string{"", "not-the-token", peertest.Tokens.Service} {
+		for _, token := range []string{"", "not-the-token", serviceToken} {
 			t.Run(name+" is public, token "+token, func(t *testing.T) {
 				if code := status.Code(call(digestv1.NewDigestServiceClient(dial(t, s.addr, token)))); code == codes.Unauthenticated || code == codes.PermissionDenied {
 					t.Errorf("public call refused: %v", code)
@@ -88,7 +101,7 @@ func TestAuth(t *testing.T) {
 	}{
 		{"no token", "", codes.Unauthenticated},
 		{"wrong token", "not-the-token", codes.Unauthenticated},
-		{"service token", peertest.Tokens.Service, codes.PermissionDenied},
+		{"service token", serviceToken, codes.PermissionDenied},
 	}
 	for name, call := range calls {
 		for _, c := range clients {
@@ -155,9 +168,10 @@ func readAll(t *testing.T, resp *http.Response) string {
 
 func TestRunFailsFast(t *testing.T) {
 	base := map[string]string{
-		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
-		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
+		"PAPERROUTE_ADMIN_TOKEN":   adminToken,
+		"PAPERROUTE_SERVICE_TOKEN": serviceToken,
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		"DIGEST_SOURCES":           "off", // no test reaches the internet
 	}
 	tests := []struct {
 		name string
@@ -191,5 +205,56 @@ func TestRunFailsFast(t *testing.T) {
 				t.Error("Run left the gRPC listener open after failing")
 			}
 		})
+	}
+}
+
+func TestPublicRPCs(t *testing.T) {
+	s := start(t, nil)
+	ctx := context.Background()
+	public := digestv1.NewDigestServiceClient(dial(t, s.addr, ""))
+
+	topics, err := public.ListTopics(ctx, &digestv1.ListTopicsRequest{})
+	if err != nil || len(topics.GetTopics()) != 16 || topics.GetTopics()[3].GetId() != "diffusion" || topics.GetTopics()[3].GetLabel() != "Diffusion models" {
+		t.Errorf("ListTopics = %v, %v; want the 16 shipped topics", topics, err)
+	}
+	// The fixture is from June; today's 72-hour window is empty.
+	s.importFixture(t)
+	if tr, err := public.ListTrending(ctx, &digestv1.ListTrendingRequest{}); err != nil || len(tr.GetPapers()) != 0 {
+		t.Errorf("ListTrending = %v, %v; want no papers in today's window", tr, err)
+	}
+	_, err = public.ListTrending(ctx, &digestv1.ListTrendingRequest{Window: durationpb.New(-time.Hour)})
+	wantCode(t, err, codes.InvalidArgument, "window")
+	_, err = public.ListTrending(ctx, &digestv1.ListTrendingRequest{Topics: []string{"astrology"}})
+	wantCode(t, err, codes.InvalidArgument, "topics[0]")
+
+	_, err = public.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{Preferences: &subscriberv1.Preferences{Topics: []string{"astrology"}}})
+	wantCode(t, err, codes.InvalidArgument, "preferences.topics[0]")
+	_, err = public.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{})
+	wantCode(t, err, codes.InvalidArgument, "preferences")
+	_, err = public.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{SubscriberId: "x", Preferences: &subscriberv1.Preferences{}})
+	wantCode(t, err, codes.InvalidArgument, "subscriber_id")
+	_, err = public.PreviewDigest(ctx, &digestv1.PreviewDigestRequest{Preferences: &subscriberv1.Preferences{}})
+	wantCode(t, err, codes.FailedPrecondition, "")
+}
+
+func TestRunDigestRefusesFarEditions(t *testing.T) {
+	s := start(t, nil)
+	ctx := context.Background()
+	for _, ed := range []string{"9999-12-31", time.Now().UTC().AddDate(0, 0, 3).Format(time.DateOnly)} {
+		_, err := s.client.RunDigest(ctx, &digestv1.RunDigestRequest{Edition: ed})
+		wantCode(t, err, codes.InvalidArgument, "edition")
+	}
+	_, err := s.client.RunDigest(ctx, &digestv1.RunDigestRequest{Slot: timestamppb.New(time.Date(2026, 6, 12, 6, 5, 0, 0, time.UTC))})
+	wantCode(t, err, codes.InvalidArgument, "slot")
+	if keys := s.digKeys(t); len(keys) != 0 {
+		t.Errorf("refused runs stored keys %v", keys)
+	}
+	run := s.runDigest(t, "9999-12-31", true)
+	if run.GetState() != digestv1.DigestRunState_DIGEST_RUN_STATE_SUCCEEDED || !run.GetDryRun() {
+		t.Errorf("dry run of a far edition = %v, want it to run", run)
+	}
+	runs, err := s.client.ListDigestRuns(ctx, &digestv1.ListDigestRunsRequest{})
+	if err != nil || len(runs.GetRuns()) != 1 || runs.GetRuns()[0].GetId() != run.GetId() {
+		t.Errorf("ListDigestRuns = %v, %v; want the one run", runs, err)
 	}
 }

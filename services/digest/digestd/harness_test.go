@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
@@ -24,8 +25,8 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/digest/digestd"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
 const fixture = "../internal/hfdaily/testdata/hf-daily-papers-2026-06-12.json"
@@ -37,7 +38,7 @@ type service struct {
 	httpURL string
 	redis   *redistest.Server
 	rdb     redis.UniversalClient
-	subs    *peertest.Subscribers
+	subs    *subscribertest.Fake
 	sender  *sendertest.Fake
 	stop    func() error // stops the service and returns Run's result
 }
@@ -46,19 +47,28 @@ type service struct {
 // and fake subscriber and sender services; extra overrides the environment.
 func start(t *testing.T, extra map[string]string) *service {
 	t.Helper()
+	return startWith(t, extra)
+}
+
+// startWith is start for tests and benchmarks; SENDER_GRPC_ADDR in extra
+// replaces the fake sender with another.
+func startWith(t testing.TB, extra map[string]string) *service {
+	t.Helper()
 	s := &service{redis: redistest.Start(t, redistest.WithoutAppendOnly())}
 	s.rdb = s.redis.Client()
-	s.subs = peertest.StartSubscribers(t)
-	s.sender = sendertest.Start(t, peertest.Tokens.Service)
+	s.subs = subscribertest.Start(t, serviceToken)
+	s.subs.SetNow(dueNow)
+	s.sender = sendertest.Start(t, serviceToken)
 
 	env := map[string]string{
 		"REDIS_URL":                s.redis.URL(),
-		"PAPERROUTE_ADMIN_TOKEN":   peertest.Tokens.Admin,
-		"PAPERROUTE_SERVICE_TOKEN": peertest.Tokens.Service,
-		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr,
+		"PAPERROUTE_ADMIN_TOKEN":   adminToken,
+		"PAPERROUTE_SERVICE_TOKEN": serviceToken,
+		"SUBSCRIBER_GRPC_ADDR":     s.subs.Addr(),
 		"SENDER_GRPC_ADDR":         s.sender.Addr(),
 		"SHUTDOWN_GRACE":           "5s",
 		"DIGEST_POSTAL_ADDRESS":    "Example Ltd, 1 Road, Town",
+		"DIGEST_SOURCES":           "off", // no test reaches the internet
 		// Tests run slots themselves (RunDigest with a slot), on their own
 		// clock; the scheduler has its own tests.
 		"DIGEST_SCHEDULER": "false",
@@ -93,11 +103,11 @@ func start(t *testing.T, extra map[string]string) *service {
 			t.Errorf("digestd.Run = %v after shutdown, want nil", err)
 		}
 	})
-	s.client = digestv1.NewDigestServiceClient(dial(t, s.addr, peertest.Tokens.Admin))
+	s.client = digestv1.NewDigestServiceClient(dial(t, s.addr, adminToken))
 	return s
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,7 +117,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // dial connects to addr presenting token ("" for none).
-func dial(t *testing.T, addr, token string) *grpc.ClientConn {
+func dial(t testing.TB, addr, token string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64 << 20))}
@@ -122,7 +132,7 @@ func dial(t *testing.T, addr, token string) *grpc.ClientConn {
 	return conn
 }
 
-func readFixture(t *testing.T) []byte {
+func readFixture(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixture)
 	if err != nil {
@@ -131,7 +141,7 @@ func readFixture(t *testing.T) []byte {
 	return b
 }
 
-func (s *service) importFixture(t *testing.T) {
+func (s *service) importFixture(t testing.TB) {
 	t.Helper()
 	resp, err := s.client.ImportPapers(context.Background(), &digestv1.ImportPapersRequest{
 		Format: digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON, Data: readFixture(t),
@@ -157,7 +167,14 @@ func (s *service) digKeys(t *testing.T) []string {
 // waitRun polls GetDigestRun until the run has finished.
 func (s *service) waitRun(t *testing.T, id string) *digestv1.DigestRun {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return s.waitRunFor(t, id, 20*time.Second)
+}
+
+// waitRunFor polls GetDigestRun until the run has finished, for at most
+// timeout.
+func (s *service) waitRunFor(t testing.TB, id string, timeout time.Duration) *digestv1.DigestRun {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := s.client.GetDigestRun(context.Background(), &digestv1.GetDigestRunRequest{RunId: id})
 		if err != nil {
@@ -187,16 +204,47 @@ func (s *service) runDigest(t *testing.T, edition string, dryRun bool) *digestv1
 	return s.waitRun(t, run.GetId())
 }
 
-func due(n int) []*subscriberv1.DueSubscriber {
-	out := make([]*subscriberv1.DueSubscriber, n)
-	for i := range out {
-		out[i] = &subscriberv1.DueSubscriber{
-			SubscriberId:   fmt.Sprintf("sub%04d", i),
-			Email:          fmt.Sprintf("reader%d@example.com", i),
-			UnsubscribeUrl: fmt.Sprintf("https://paperroute.example/unsubscribe?token=t%d", i),
+// The tokens of the service under test; the fake peers accept
+// serviceToken.
+const (
+	adminToken   = "digestd-test-admin-token"
+	serviceToken = "digestd-test-service-token"
+)
+
+// dueNow is the fake subscriber service's clock: edition runs ask it who
+// is due now, and the readers addDue makes are due at 06:00 UTC.
+var dueNow = time.Date(2026, 6, 12, 6, 0, 0, 0, time.UTC)
+
+// addDue makes n readers ACTIVE (reader<i>@example.com, daily at 06:00
+// UTC) through the fake subscriber service's real sign-up and confirmation,
+// and returns them as it lists them to the digest: due at dueNow, with
+// their signed links.
+func (s *service) addDue(t testing.TB, n int) []*subscriberv1.DueSubscriber {
+	t.Helper()
+	prefs := &subscriberv1.Preferences{DeliveryHour: 6, Timezone: "UTC"}
+	for i := range n {
+		s.subs.AddActive(t, fmt.Sprintf("reader%d@example.com", i), prefs)
+	}
+	return listDue(t, s.subs, dueNow)
+}
+
+// listDue returns everyone the fake says is due at at, in its order.
+func listDue(t testing.TB, f *subscribertest.Fake, at time.Time) []*subscriberv1.DueSubscriber {
+	t.Helper()
+	var out []*subscriberv1.DueSubscriber
+	token := ""
+	for {
+		resp, err := f.ListDueSubscribers(context.Background(), &subscriberv1.ListDueSubscribersRequest{
+			DueTime: timestamppb.New(at), PageSize: 5000, PageToken: token,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.GetSubscribers()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out
 		}
 	}
-	return out
 }
 
 // counts is the part of a run the tests compare.

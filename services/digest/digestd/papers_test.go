@@ -47,6 +47,8 @@ func TestImportAndListPapers(t *testing.T) {
 		GithubRepo:   "https://github.com/Aiden0526/EvoArena",
 		AiSummary:    "EvoArena benchmark and EvoMem memory paradigm address the challenge of dynamic environments in LLM agents by modeling progressive updates and structured memory evolution, showing improved performance on evolving tasks.",
 		Url:          "https://huggingface.co/papers/2606.13681",
+		FeaturedDay:  "2026-06-12",
+		ProjectPage:  "https://aiden0526.github.io/EvoArena/",
 	}
 	if diff := cmp.Diff(want, papers[0], protocmp.Transform(),
 		protocmp.IgnoreFields(&digestv1.Paper{}, "summary", "authors", "keywords", "publish_time", "submit_time", "update_time")); diff != "" {
@@ -154,9 +156,9 @@ func TestImport2024Shape(t *testing.T) {
 	if diff := cmp.Diff([]string{"2403.05530", "2403.04132", "hep-th/9901001"}, resp.GetPaperIds()); diff != "" {
 		t.Errorf("paper ids (-want +got):\n%s", diff)
 	}
-	list, err := s.client.ListPapers(context.Background(), &digestv1.ListPapersRequest{})
-	if err != nil || len(list.GetPapers()) != 3 || list.GetPapers()[1].GetTitle() != "Title only on the entry" {
-		t.Errorf("ListPapers = %v, %v; want the 3 papers, titles taken from the entry where the paper has none", list, err)
+	list, err := s.client.ListPapers(context.Background(), &digestv1.ListPapersRequest{FeaturedDay: "2024-03-11"})
+	if err != nil || len(list.GetPapers()) != 2 || list.GetPapers()[1].GetTitle() != "Title only on the entry" {
+		t.Errorf("ListPapers(2024-03-11) = %v, %v; want the 2 papers featured that day (the entry's publishedAt), titles taken from the entry where the paper has none", list, err)
 	}
 }
 

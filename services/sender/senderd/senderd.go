@@ -67,15 +67,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	mailer, err := smtpmail.New(smtpmail.Config{
-		Addr:            cfg.SMTPAddr,
-		Username:        cfg.SMTPUsername,
-		Password:        cfg.SMTPPassword,
-		TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
-		Timeout:         cfg.SMTPTimeout,
-		From:            cfg.From,
-		MessageIDDomain: cfg.MessageIDDomain,
-	})
+	mailer, err := relays(cfg)
 	if err != nil {
 		return err
 	}
@@ -153,4 +145,29 @@ func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
 		return nil
 	}
 	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
+}
+
+// relays is the SMTP mailer: the relay, with failover to the fallbacks.
+func relays(cfg config.Config) (delivery.Mailer, error) {
+	var all []delivery.Mailer
+	for _, addr := range append([]string{cfg.SMTPAddr}, cfg.SMTPFallbackAddrs...) {
+		m, err := smtpmail.New(smtpmail.Config{
+			Addr:            addr,
+			Username:        cfg.SMTPUsername,
+			Password:        cfg.SMTPPassword,
+			TLS:             smtpmail.TLSMode(cfg.SMTPTLS),
+			Timeout:         cfg.SMTPTimeout,
+			From:            cfg.From,
+			MessageIDDomain: cfg.MessageIDDomain,
+			VERP:            cfg.VERP,
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, m)
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return smtpmail.NewFailover(all[0], all[1:]...), nil
 }

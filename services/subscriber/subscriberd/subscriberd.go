@@ -50,7 +50,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 // setup wires the subscription service, its gRPC API and the link pages
 // onto s.
 func setup(_ context.Context, s *service.Server, cfg config.Config) error {
-	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken)
+	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}
@@ -82,16 +82,21 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	s.Go("jobs", func(ctx context.Context) error { return jobs.Run(ctx, s.Logger, svc.HandleJob) })
+	s.Go("housekeeping", func(ctx context.Context) error { return housekeeping(ctx, s.Logger, svc) })
 	subscriberv1.RegisterSubscriberServiceServer(s.GRPC, grpcapi.NewServer(svc))
 
-	pageHandler, err := pages.New(svc, s.Logger)
+	pageHandler, err := pages.New(svc, s.Logger, pages.Options{
+		FormSecret:      cfg.TokenKeys[0].Secret,
+		DefaultTimezone: cfg.DefaultTimezone,
+		DefaultHour:     &cfg.DefaultDeliveryHour,
+		ClientIP:        s.ClientIP,
+	})
 	if err != nil {
 		return err
 	}
 	pageHandler.Register(s.Mux)
 	s.WrapHTTP(pages.SecurityHeaders)
-	s.Go("mail jobs", func(ctx context.Context) error { return jobs.Run(ctx, s.Logger, svc.HandleJob) })
-	s.Go("housekeeping", func(ctx context.Context) error { return housekeeping(ctx, s.Logger, svc) })
 	return nil
 }
 

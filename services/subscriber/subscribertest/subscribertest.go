@@ -29,6 +29,7 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/metrics"
+	"github.com/paperroute/paperroute/services/subscriber/internal/config"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/memstore"
@@ -68,11 +69,14 @@ type Fake struct {
 	cancelled []string
 }
 
-// Topics is the catalogue the fake validates topics against (the
-// subscriber's built-in default catalogue's ids).
+// Topics is the catalogue the fake validates topics against: the ids of the
+// subscriber's built-in default catalogue (config.DefaultTopics).
 func Topics() []string {
-	return []string{"llm", "agents", "reasoning", "multimodal", "vision", "diffusion", "video", "speech",
-		"rl", "robotics", "efficiency", "safety", "retrieval", "code", "science", "3d"}
+	var ids []string
+	for _, t := range config.DefaultTopics() {
+		ids = append(ids, t.ID)
+	}
+	return ids
 }
 
 // New returns a fake that is not served; call its methods directly.
@@ -82,10 +86,7 @@ func New() *Fake {
 	if err != nil {
 		panic(err) // a constant key: cannot fail
 	}
-	var cat subscription.StaticCatalogue
-	for _, id := range Topics() {
-		cat = append(cat, subscription.Topic{ID: id, Label: id})
-	}
+	cat := subscription.StaticCatalogue(config.DefaultTopics())
 	f.svc, err = subscription.New(subscription.Config{
 		Store:               f.store,
 		Mailer:              (*mailer)(f),

@@ -28,7 +28,7 @@ var bannerTmpl = template.Must(template.New("banner").Funcs(template.FuncMap{
 }).Parse(`
 paperroute dev is running.
 
-  subscriber  gRPC {{.Addrs.SubscriberGRPC}}   links/pages http://{{.Addrs.SubscriberHTTP}}
+  subscriber  gRPC {{.Addrs.SubscriberGRPC}}   sign-up form http://{{.Addrs.SubscriberHTTP}}/subscribe
   digest      gRPC {{.Addrs.DigestGRPC}}   http://{{.Addrs.DigestHTTP}}/healthz
   sender      gRPC {{.Addrs.SenderGRPC}}   http://{{.Addrs.SenderHTTP}}/metrics
   redis       {{.Redis}}

@@ -102,6 +102,9 @@ func Run(ctx context.Context, getenv func(string) string, opts Options) error {
 		"SENDER_SMTP_ADDR":          catcher.Addr(),
 		"SENDER_SMTP_TLS":           "none",
 		"DIGEST_POSTAL_ADDRESS":     or(getenv("DIGEST_POSTAL_ADDRESS"), "paperroute dev (local), no postal address"),
+		// The dev stack never reaches the internet by itself: it runs on the
+		// bundled sample. Set DIGEST_SOURCES (e.g. to hf) to poll for real.
+		"DIGEST_SOURCES": or(getenv("DIGEST_SOURCES"), "off"),
 	}, getenv)
 	st, err := stack.Listen(env)
 	if err != nil {

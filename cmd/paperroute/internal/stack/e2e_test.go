@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/url"
@@ -56,6 +57,7 @@ func env(redisURL, smtpAddr string) func(string) string {
 		"SENDER_RETRY_AFTER":        "500ms",
 		"SHUTDOWN_GRACE":            "5s",
 		"DIGEST_POSTAL_ADDRESS":     "paperroute e2e, 1 Test Road, Testtown",
+		"DIGEST_SOURCES":            "off", // no test reaches the internet
 		"DIGEST_SCHEDULER":          "false",
 	}, nil)
 }
@@ -73,13 +75,30 @@ type world struct {
 
 func startWorld(t testing.TB) *world {
 	t.Helper()
-	rdb := redistest.Start(t)
+	return startWorldWith(t, worldOptions{})
+}
+
+// worldOptions change startWorld's set-up.
+type worldOptions struct {
+	// redisURL is the Redis the services use; empty starts a plain one.
+	redisURL string
+	// extraEnv is added to env's configuration, overriding it.
+	extraEnv map[string]string
+	// clientTLS is the TLS of the test's own gRPC clients (nil: plaintext).
+	clientTLS *tls.Config
+}
+
+func startWorldWith(t testing.TB, opts worldOptions) *world {
+	t.Helper()
+	if opts.redisURL == "" {
+		opts.redisURL = redistest.Start(t).URL()
+	}
 	catcher, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { catcher.Close() })
-	st, err := stack.Listen(env(rdb.URL(), catcher.Addr()))
+	st, err := stack.Listen(envload.MapGetenv(opts.extraEnv, env(opts.redisURL, catcher.Addr())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +122,7 @@ func startWorld(t testing.TB) *world {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}}
 	for name, addr := range map[string]string{"subscriber": w.addrs.SubscriberGRPC, "digest": w.addrs.DigestGRPC, "sender": w.addrs.SenderGRPC} {
-		conn, err := grpcclient.New(addr, adminToken)
+		conn, err := grpcclient.New(addr, adminToken, grpcclient.WithTLS(opts.clientTLS))
 		if err != nil {
 			t.Fatal(err)
 		}

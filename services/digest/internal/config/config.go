@@ -14,6 +14,7 @@ import (
 
 	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
+	"github.com/paperroute/paperroute/services/digest/internal/poller"
 )
 
 // PlaceholderPostalAddress is the example address of earlier versions'
@@ -68,6 +69,22 @@ type Config struct {
 	// SchedulerTick is how often the scheduler looks for slots to run.
 	// DIGEST_SCHEDULER_TICK, default 30s.
 	SchedulerTick time.Duration `env:"DIGEST_SCHEDULER_TICK,default=30s"`
+	// Sources are what the source poller fetches (see docs/sources.md): a
+	// comma-separated list of "hf" (the Hugging Face daily papers API),
+	// "hf:<URL>" (another daily papers API URL), "arxiv:<category>" (an
+	// arXiv category through the arXiv API), or "off". DIGEST_SOURCES,
+	// default hf. `paperroute dev` sets it to off unless it is set.
+	Sources string `env:"DIGEST_SOURCES,default=hf"`
+	// PollInterval is the wait between two successful polls, 1m..24h.
+	// DIGEST_POLL_INTERVAL, default 15m.
+	PollInterval time.Duration `env:"DIGEST_POLL_INTERVAL,default=15m"`
+	// PollTimeout bounds one request of the poller, body included, 1s..5m.
+	// DIGEST_POLL_TIMEOUT, default 30s.
+	PollTimeout time.Duration `env:"DIGEST_POLL_TIMEOUT,default=30s"`
+	// PollDays is how many days of the daily list each poll fetches, today
+	// (UTC) first: 2 = today and yesterday, 1..14. DIGEST_POLL_DAYS,
+	// default 2.
+	PollDays int `env:"DIGEST_POLL_DAYS,default=2"`
 	// MaxImportBytes bounds an ImportPapers document, 1 KiB..8 MiB.
 	// DIGEST_MAX_IMPORT_BYTES, default 8388608 (8 MiB).
 	MaxImportBytes int `env:"DIGEST_MAX_IMPORT_BYTES,default=8388608"`
@@ -147,6 +164,18 @@ func (c Config) Validate() error {
 	}
 	if c.AdminToken == c.ServiceToken {
 		errs = append(errs, errors.New("PAPERROUTE_ADMIN_TOKEN and PAPERROUTE_SERVICE_TOKEN must differ"))
+	}
+	if _, err := poller.ParseSources(c.Sources); err != nil {
+		errs = append(errs, fmt.Errorf("DIGEST_SOURCES: %w", err))
+	}
+	if c.PollInterval < time.Minute || c.PollInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_INTERVAL %v is outside 1m..24h", c.PollInterval))
+	}
+	if c.PollTimeout < time.Second || c.PollTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_TIMEOUT %v is outside 1s..5m", c.PollTimeout))
+	}
+	if c.PollDays < 1 || c.PollDays > poller.MaxDays {
+		errs = append(errs, fmt.Errorf("DIGEST_POLL_DAYS %d is outside 1..%d", c.PollDays, poller.MaxDays))
 	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE %v must be positive", c.ShutdownGrace))

@@ -57,6 +57,10 @@ func TestLoadDefaults(t *testing.T) {
 		SentMemory:       720 * time.Hour,
 		Scheduler:        true,
 		SchedulerTick:    30 * time.Second,
+		Sources:          "hf",
+		PollInterval:     15 * time.Minute,
+		PollTimeout:      30 * time.Second,
+		PollDays:         2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -114,6 +118,12 @@ func TestLoadRejects(t *testing.T) {
 		{"bad sender addr", map[string]string{"SENDER_GRPC_ADDR": "sender"}, "SENDER_GRPC_ADDR"},
 		{"bad grace", map[string]string{"SHUTDOWN_GRACE": "soon"}, "SHUTDOWN_GRACE"},
 		{"negative grace", map[string]string{"SHUTDOWN_GRACE": "-1s"}, "SHUTDOWN_GRACE -1s must be positive"},
+		{"unknown source", map[string]string{"DIGEST_SOURCES": "rss:https://example.com/feed"}, `DIGEST_SOURCES: source "rss:https://example.com/feed"`},
+		{"bad arXiv category", map[string]string{"DIGEST_SOURCES": "hf,arxiv:cs LG"}, "want arxiv:<category>"},
+		{"poll too often", map[string]string{"DIGEST_POLL_INTERVAL": "10s"}, "DIGEST_POLL_INTERVAL 10s is outside 1m..24h"},
+		{"poll timeout zero", map[string]string{"DIGEST_POLL_TIMEOUT": "0s"}, "DIGEST_POLL_TIMEOUT 0s is outside"},
+		{"poll days zero", map[string]string{"DIGEST_POLL_DAYS": "0"}, "DIGEST_POLL_DAYS 0 is outside 1..14"},
+		{"poll days too many", map[string]string{"DIGEST_POLL_DAYS": "30"}, "DIGEST_POLL_DAYS 30 is outside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
@@ -22,6 +23,7 @@ const (
 // assembly is the state of one run across its pages: the rankers (one per
 // window), the contents rendered so far, keyed by what they show.
 type assembly struct {
+	mu       sync.Mutex // guards rankers, contents and first
 	run      Run
 	now      time.Time
 	rankers  map[bool]*ranking.Ranker // by weekly
@@ -50,6 +52,8 @@ func (a *assembly) windowEnd() time.Time {
 }
 
 func (s *Service) ranker(ctx context.Context, a *assembly, weekly bool) (*ranking.Ranker, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if r, ok := a.rankers[weekly]; ok {
 		return r, nil
 	}
@@ -67,52 +71,112 @@ func (s *Service) ranker(ctx context.Context, a *assembly, weekly bool) (*rankin
 	return r, nil
 }
 
-// work walks the due subscribers page by page. It returns the counts so
-// far, a warning for the first enqueue failure, and an error if the run
-// stopped early.
+// pageWorkers is how many pages of due subscribers a run works on at once:
+// while one page waits for Redis or the sender, another is assembled.
+const pageWorkers = 4
+
+// pageResult is what one page did.
+type pageResult struct {
+	counts  Counts
+	warning string
+	err     error
+}
+
+// work lists the due subscribers page by page and assembles, renders and
+// queues the pages, several at once. It returns the counts so far, a
+// warning for the first enqueue failure, and an error if the run stopped
+// early.
 func (s *Service) work(ctx context.Context, run Run) (Counts, string, error) {
 	a := &assembly{run: run, now: s.now().UTC(), rankers: map[bool]*ranking.Ranker{}, contents: map[string]content{}}
-	var total Counts
-	var warning string
-	dueTime := run.CreateTime
-	if !run.Slot.IsZero() {
-		dueTime = run.Slot
+	// An edition run mails whoever the subscriber service says is due now;
+	// a slot run those due in the slot.
+	dueTime := run.Slot
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	pages := make(chan []DueSubscriber, pageWorkers)
+	var listErr error // written before pages is closed
+	go func() {
+		defer close(pages)
+		token := ""
+		for {
+			subs, next, err := s.cfg.Subscribers.ListDue(wctx, dueTime, DuePageSize, token)
+			if err != nil {
+				if wctx.Err() == nil {
+					listErr = &runError{"could not list the due subscribers", err}
+				}
+				return
+			}
+			select {
+			case pages <- subs:
+			case <-wctx.Done():
+				return
+			}
+			if next == "" {
+				return
+			}
+			if next == token {
+				listErr = &runError{"the subscriber service returned the same page token twice", nil}
+				return
+			}
+			token = next
+		}
+	}()
+	results := make(chan pageResult, pageWorkers)
+	var wg sync.WaitGroup
+	for range pageWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for subs := range pages {
+				c, w, err := s.page(wctx, a, subs)
+				results <- pageResult{c, w, err}
+			}
+		}()
 	}
-	token := ""
-	for {
-		subs, next, err := s.cfg.Subscribers.ListDue(ctx, dueTime, DuePageSize, token)
-		if err != nil {
-			return total, warning, &runError{"could not list the due subscribers", err}
-		}
-		hadFirst := a.first != nil
-		page, w, err := s.page(ctx, a, subs)
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	var (
+		total    Counts
+		warning  string
+		firstErr error
+		recorded bool
+	)
+	for r := range results {
 		if warning == "" {
-			warning = w
+			warning = r.warning
 		}
-		if a.first != nil && !hadFirst {
-			if err := s.cfg.Runs.SetRunPapers(ctx, run.ID, a.first); err != nil {
-				return total, warning, &runError{"could not record the edition's papers", err}
+		if !recorded && firstErr == nil {
+			if first := a.firstPapers(); first != nil {
+				recorded = true
+				if err := s.cfg.Runs.SetRunPapers(ctx, run.ID, first); err != nil {
+					firstErr = &runError{"could not record the edition's papers", err}
+					cancel()
+				}
 			}
 		}
 		// Record what this page did even if shutdown interrupted it.
-		if err := s.addCounts(ctx, run.ID, page); err != nil {
-			return total, warning, &runError{"could not record the run's progress", err}
+		if err := s.addCounts(ctx, run.ID, r.counts); err != nil && firstErr == nil {
+			firstErr = &runError{"could not record the run's progress", err}
+			cancel()
 		}
-		total = total.Add(page)
-		if err != nil {
-			return total, warning, err
+		total = total.Add(r.counts)
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+			cancel()
 		}
-		if ctx.Err() != nil {
-			return total, warning, ctx.Err()
-		}
-		if next == "" {
-			return total, warning, nil
-		}
-		if next == token {
-			return total, warning, &runError{"the subscriber service returned the same page token twice", nil}
-		}
-		token = next
 	}
+	switch {
+	case firstErr != nil:
+	case listErr != nil:
+		firstErr = listErr
+	case ctx.Err() != nil:
+		firstErr = ctx.Err()
+	}
+	return total, warning, firstErr
 }
 
 // job is one due subscriber's digest.
@@ -232,6 +296,13 @@ func (s *Service) page(ctx context.Context, a *assembly, subs []DueSubscriber) (
 	return c.Add(e), warning, nil
 }
 
+// firstPapers returns the papers of the run's first rendering, if any.
+func (a *assembly) firstPapers() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.first
+}
+
 // content returns the stored rendering of picks for j's date, rendering
 // and storing it the first time this run needs it.
 func (s *Service) content(ctx context.Context, a *assembly, j job, picks []ranking.Pick) (content, bool, error) {
@@ -243,6 +314,10 @@ func (s *Service) content(ctx context.Context, a *assembly, j job, picks []ranki
 		fmt.Fprintf(h, "|%s|%v|%s", p.Paper.ID, p.ForYou, p.Why)
 	}
 	key := hex.EncodeToString(h.Sum(nil))
+	// One lock for lookup, render and PutContent: a list is rendered and
+	// stored once even when pages race for it (renders are few).
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if ct, ok := a.contents[key]; ok {
 		return ct, false, nil
 	}

@@ -1,5 +1,4 @@
-// Package digest is the digest service's behaviour: importing papers, and
-// digest runs that render an edition once and hand one message per due
+// Package digest is the digest service's behaviour: digest runs that render an edition once and hand one message per due
 // subscriber to the sender.
 //
 // It declares the small interfaces it needs (PaperStore, RunStore,
@@ -31,24 +30,6 @@ var (
 	// digest to show.
 	ErrNothingToPreview = errors.New("digest: no papers in the window to preview")
 )
-
-// Format is the format of an imported document.
-type Format int
-
-const (
-	// FormatUnspecified is not a format; imports with it are rejected.
-	FormatUnspecified Format = iota
-	// FormatHFDailyJSON is the Hugging Face daily papers API response.
-	FormatHFDailyJSON
-)
-
-// ImportResult says what an import stored.
-type ImportResult struct {
-	// Created counts papers not stored before; Updated those refreshed.
-	Created, Updated int
-	// IDs are the document's paper ids in document order, each once.
-	IDs []string
-}
 
 // RunState is where a digest run is.
 type RunState int
@@ -147,8 +128,9 @@ type PaperStore interface {
 	// WindowPapers returns every paper featured (ranking.FeaturedAt) in
 	// [from, to], in no particular order.
 	WindowPapers(ctx context.Context, from, to time.Time) ([]paper.Paper, error)
-	// UpsertPapers stores papers (unique ids) all or none, replacing the
-	// stored version of each, and reports how many were not stored before.
+	// UpsertPapers stores papers (unique ids) all or none, merging each
+	// into its stored version (paper.Merge), and reports how many were not
+	// stored before.
 	UpsertPapers(ctx context.Context, papers []paper.Paper) (created int, err error)
 	// ListPapers returns up to limit papers, most upvoted first, ties by id,
 	// starting after cursor ("" for the start). next is "" after the last
@@ -217,8 +199,9 @@ type DueSubscriber struct {
 
 // Subscribers finds the subscribers due a digest.
 type Subscribers interface {
-	// ListDue returns one page of the subscribers due at dueTime; next is ""
-	// after the last page.
+	// ListDue returns one page of the subscribers due at dueTime (zero:
+	// now, by the subscriber service's clock); next is "" after the last
+	// page.
 	ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) (subs []DueSubscriber, next string, err error)
 }
 

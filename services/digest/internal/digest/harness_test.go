@@ -3,6 +3,7 @@ package digest_test
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +17,13 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
 // clock is a settable clock.
@@ -49,25 +51,28 @@ type harness struct {
 	clock  *clock
 	rdb    redis.UniversalClient
 	store  *redisstore.Store
-	subs   *peertest.Subscribers
+	subs   *subscribertest.Fake
+	names  map[string]string // subscriber id → the test's name for it
 	sender *sendertest.Fake
 	cfg    digest.Config
 	svc    *digest.Service
+	papers *library.Service
 }
 
 func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: now}}
+	h := &harness{t: t, clock: &clock{t: now}, names: map[string]string{}}
 	h.rdb = redistest.Start(t, redistest.WithoutAppendOnly()).Client()
 	h.store = redisstore.New(h.rdb)
-	h.subs = peertest.StartSubscribers(t)
-	h.sender = sendertest.Start(t, peertest.Tokens.Service)
-	subConn, err := grpcclient.New(h.subs.Addr, peertest.Tokens.Service)
+	h.subs = subscribertest.Start(t, serviceToken)
+	h.subs.SetNow(now)
+	h.sender = sendertest.Start(t, serviceToken)
+	subConn, err := grpcclient.New(h.subs.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subConn.Close() })
-	sendConn, err := grpcclient.New(h.sender.Addr(), peertest.Tokens.Service)
+	sendConn, err := grpcclient.New(h.sender.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +94,13 @@ func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
 		SentMemory:       30 * 24 * time.Hour,
 		Logger:           logging.Discard(),
 		PapersPerEdition: papersPerEdition,
-		MaxImportBytes:   8 << 20,
 		Now:              h.clock.Now,
 	}
 	h.svc = h.restart()
+	h.papers, err = library.New(library.Config{Store: h.store, MaxImportBytes: library.MaxImportBytes, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -115,7 +123,7 @@ func (h *harness) importFixture() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, data); err != nil {
+	if _, err := h.papers.Import(context.Background(), library.FormatHFDailyJSON, data); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -130,26 +138,66 @@ func (h *harness) run(req digest.RunRequest) digest.Run {
 	return waitRun(h.t, h.svc, run.ID)
 }
 
-// keys returns the idempotency keys of every queued digest to rcpt.
+// serviceToken is the token the digest presents to its fake peers.
+const serviceToken = "digest-test-service-token"
+
+// setNow sets the clock of the digest service and of the fake subscriber
+// service.
+func (h *harness) setNow(t time.Time) {
+	h.clock.Set(t)
+	h.subs.SetNow(t)
+}
+
+// keys returns the idempotency keys of every queued digest to rcpt, with
+// the subscriber id written as the test's name for it
+// ("digest:ada:2026-06-12").
 func (h *harness) keys(rcpt string) []string {
 	var keys []string
 	for _, m := range h.sender.MailsTo(rcpt) {
-		keys = append(keys, m.IdempotencyKey)
+		k := m.IdempotencyKey
+		for id, name := range h.names {
+			k = strings.Replace(k, ":"+id+":", ":"+name+":", 1)
+		}
+		keys = append(keys, k)
 	}
 	return keys
 }
 
-// sub is a due subscriber with preferences.
-func sub(id, zone string, hour int32, prefs ...func(*subscriberv1.Preferences)) *subscriberv1.DueSubscriber {
+// subSpec is a subscriber to make ACTIVE: name@example.com with preferences.
+type subSpec struct {
+	name  string
+	prefs *subscriberv1.Preferences
+}
+
+// sub is name@example.com, daily at hour in zone, with more preferences.
+func sub(name, zone string, hour int32, prefs ...func(*subscriberv1.Preferences)) subSpec {
 	p := &subscriberv1.Preferences{Timezone: zone, DeliveryHour: hour, Frequency: subscriberv1.Frequency_FREQUENCY_DAILY}
 	for _, f := range prefs {
 		f(p)
 	}
-	return &subscriberv1.DueSubscriber{
-		SubscriberId: id, Email: id + "@example.com",
-		UnsubscribeUrl: "https://paperroute.example/u?t=" + id, ManageUrl: "https://paperroute.example/p?t=" + id,
-		Preferences: p,
+	return subSpec{name: name, prefs: p}
+}
+
+// addSubs makes the subscribers ACTIVE in the fake subscriber service
+// through its real sign-up and confirmation (those already added are
+// left as they are); it returns their ids.
+func (h *harness) addSubs(specs ...subSpec) []string {
+	h.t.Helper()
+	var ids []string
+	for _, sp := range specs {
+		id := ""
+		for i, n := range h.names {
+			if n == sp.name {
+				id = i
+			}
+		}
+		if id == "" {
+			id = h.subs.AddActive(h.t, sp.name+"@example.com", sp.prefs).GetId()
+			h.names[id] = sp.name
+		}
+		ids = append(ids, id)
 	}
+	return ids
 }
 
 func weekly(day subscriberv1.Weekday) func(*subscriberv1.Preferences) {

@@ -12,6 +12,7 @@ import (
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 func (h *harness) scheduler() *digest.Scheduler {
@@ -26,7 +27,7 @@ func (h *harness) scheduler() *digest.Scheduler {
 // tick runs one scheduler tick at the clock's time t.
 func (h *harness) tick(sc *digest.Scheduler, at string) []digest.Run {
 	h.t.Helper()
-	h.clock.Set(utc(at))
+	h.setNow(utc(at))
 	runs, err := sc.Tick(context.Background())
 	if err != nil {
 		h.t.Fatalf("Tick at %s: %v", at, err)
@@ -45,7 +46,7 @@ func slots(runs []digest.Run) []string {
 func TestSchedulerRunsEachSlotOnceAndCatchesUp(t *testing.T) {
 	h := newHarness(t, utc("2026-06-12T05:50:00Z"), 5)
 	h.importFixture()
-	h.subs.SetDue(
+	h.addSubs(
 		sub("berlin", "Europe/Berlin", 8),    // 06:00 UTC
 		sub("kolkata", "Asia/Kolkata", 12),   // 06:30 UTC
 		sub("la", "America/Los_Angeles", 23), // 06:00 UTC, 23:00 on the 11th in LA
@@ -103,11 +104,11 @@ func TestSchedulerCatchUpIsBoundedToADay(t *testing.T) {
 func TestSchedulerRestartMidSlotSendsNobodyTwice(t *testing.T) {
 	h := newHarness(t, utc("2026-06-12T06:05:00Z"), 5)
 	h.importFixture()
-	h.subs.SetDue(sub("a", "Europe/Berlin", 8), sub("b", "Europe/Berlin", 8), sub("c", "Europe/Berlin", 8))
+	h.addSubs(sub("a", "Europe/Berlin", 8), sub("b", "Europe/Berlin", 8), sub("c", "Europe/Berlin", 8))
 	// The first process queues a and c, but b is refused; then it "dies".
 	h.sender.Reject(func(m *senderv1.OutboundMessage) bool { return m.GetRecipient() == "b@example.com" })
 	sc := h.scheduler()
-	h.clock.Set(utc("2026-06-12T06:05:00Z"))
+	h.setNow(utc("2026-06-12T06:05:00Z"))
 	runs, err := sc.Tick(context.Background())
 	if err == nil || len(runs) != 1 || runs[0].Counts.Queued != 2 || runs[0].Counts.Failed != 1 {
 		t.Fatalf("first tick = %+v, %v; want a and c queued, b failed, and an error", runs, err)
@@ -135,10 +136,10 @@ func TestSchedulerRestartMidSlotSendsNobodyTwice(t *testing.T) {
 func TestSchedulerInterruptedRunIsRetried(t *testing.T) {
 	h := newHarness(t, utc("2026-06-12T06:05:00Z"), 5)
 	h.importFixture()
-	h.subs.SetDue(sub("a", "Europe/Berlin", 8))
+	h.addSubs(sub("a", "Europe/Berlin", 8))
 	h.sender.FailEnqueue(status.Error(codes.Unavailable, "sender restarting"))
 	sc := h.scheduler()
-	h.clock.Set(utc("2026-06-12T06:05:00Z"))
+	h.setNow(utc("2026-06-12T06:05:00Z"))
 	if _, err := sc.Tick(context.Background()); err == nil {
 		t.Fatal("tick with the sender down succeeded")
 	}
@@ -173,11 +174,11 @@ func TestSchedulerAcrossDSTDeliversOnce(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, utc(tt.from), 5)
-			h.subs.SetDue(sub("night", "Europe/Berlin", 2))
+			h.addSubs(sub("night", "Europe/Berlin", 2))
 			// Papers featured in the evening, so the window holds them.
 			data := `[{"paper":{"id":"2606.00001","title":"A paper","upvotes":5,"submittedOnDailyAt":"` + utc(tt.from).Format(time.RFC3339) + `"}},
 				{"paper":{"id":"2606.00002","title":"Another paper","upvotes":3,"submittedOnDailyAt":"` + utc(tt.from).Format(time.RFC3339) + `"}}]`
-			if _, err := h.svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, []byte(data)); err != nil {
+			if _, err := h.papers.Import(context.Background(), library.FormatHFDailyJSON, []byte(data)); err != nil {
 				t.Fatal(err)
 			}
 			sc := h.scheduler()

@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paperroute/paperroute/services/digest/internal/hfdaily"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 )
 
 // Defaults and bounds of the service's knobs.
 const (
-	// DefaultPageSize and MaxPageSize bound ListPapers pages.
+	// DefaultPageSize and MaxPageSize bound ListDigestRuns pages.
 	DefaultPageSize = 50
 	MaxPageSize     = 500
 	// DuePageSize is how many due subscribers one page (and so one Enqueue
@@ -56,8 +55,6 @@ type Config struct {
 	Logger *slog.Logger
 	// PapersPerEdition is how many papers an edition carries (1..50).
 	PapersPerEdition int
-	// MaxImportBytes bounds an imported document (≤ hfdaily.MaxBytes).
-	MaxImportBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,8 +85,6 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("digest: SentMemory %v must be at least the longest window", cfg.SentMemory)
 	case cfg.PapersPerEdition < 1 || cfg.PapersPerEdition > 50:
 		return nil, fmt.Errorf("digest: PapersPerEdition %d is outside 1..50", cfg.PapersPerEdition)
-	case cfg.MaxImportBytes < 1 || cfg.MaxImportBytes > hfdaily.MaxBytes:
-		return nil, fmt.Errorf("digest: MaxImportBytes %d is outside 1..%d", cfg.MaxImportBytes, hfdaily.MaxBytes)
 	}
 	now := cfg.Now
 	if now == nil {

@@ -3,7 +3,6 @@ package digest_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -14,15 +13,14 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
-	"github.com/paperroute/paperroute/platform/validation"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
 // config returns a Config on a private Redis and fake peers reached over
@@ -30,16 +28,21 @@ import (
 func config(t *testing.T, now func() time.Time) digest.Config {
 	t.Helper()
 	store := redisstore.New(redistest.Start(t, redistest.WithoutAppendOnly()).Client())
-	subs := peertest.StartSubscribers(t, &subscriberv1.DueSubscriber{
-		SubscriberId: "sub1", Email: "a@example.com", UnsubscribeUrl: "https://paperroute.example/u?t=1",
-	})
-	sender := sendertest.Start(t, peertest.Tokens.Service)
-	subConn, err := grpcclient.New(subs.Addr, peertest.Tokens.Service)
+	// One ACTIVE subscriber, due at the clock's time.
+	at := time.Now()
+	if now != nil {
+		at = now()
+	}
+	subs := subscribertest.Start(t, serviceToken)
+	subs.SetNow(at)
+	subs.AddActive(t, "a@example.com", &subscriberv1.Preferences{DeliveryHour: int32(at.UTC().Hour()), Timezone: "UTC"})
+	sender := sendertest.Start(t, serviceToken)
+	subConn, err := grpcclient.New(subs.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subConn.Close() })
-	sendConn, err := grpcclient.New(sender.Addr(), peertest.Tokens.Service)
+	sendConn, err := grpcclient.New(sender.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,6 @@ func config(t *testing.T, now func() time.Time) digest.Config {
 		SentMemory:       30 * 24 * time.Hour,
 		Logger:           logging.Discard(),
 		PapersPerEdition: 10,
-		MaxImportBytes:   8 << 20,
 		Now:              now,
 	}
 }
@@ -124,47 +126,6 @@ func TestRunDigestUsesTheClock(t *testing.T) {
 	}
 }
 
-func TestImportPapersStampsUpdateTime(t *testing.T) {
-	now := time.Date(2026, 6, 12, 8, 0, 0, 0, time.UTC)
-	svc := newService(t, func() time.Time { return now })
-	data, err := os.ReadFile("../hfdaily/testdata/hf-daily-papers-2024-shape.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, data)
-	if err != nil || res.Created != 3 {
-		t.Fatalf("ImportPapers = %+v, %v", res, err)
-	}
-	papers, _, err := svc.ListPapers(context.Background(), 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range papers {
-		if !p.UpdateTime.Equal(now) {
-			t.Errorf("paper %s update time = %v, want %v", p.ID, p.UpdateTime, now)
-		}
-	}
-}
-
-func TestImportPapersRespectsTheConfiguredLimit(t *testing.T) {
-	cfg := config(t, nil)
-	cfg.MaxImportBytes = 1024
-	svc, err := digest.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Shutdown(context.Background())
-	data, err := os.ReadFile("../hfdaily/testdata/hf-daily-papers-2024-shape.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = svc.ImportPapers(context.Background(), digest.FormatHFDailyJSON, data)
-	var verr *validation.Error
-	if !errors.As(err, &verr) || verr.Violations[0].Field != "data" {
-		t.Errorf("ImportPapers(%d bytes, limit 1024) = %v, want a violation on data", len(data), err)
-	}
-}
-
 func TestNoRunsAfterShutdown(t *testing.T) {
 	svc := newService(t, nil)
 	run, err := svc.RunDigest(context.Background(), digest.RunRequest{Edition: "2026-06-12", DryRun: true})
@@ -211,7 +172,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no logger", func(c *digest.Config) { c.Logger = nil }},
 		{"zero papers", func(c *digest.Config) { c.PapersPerEdition = 0 }},
 		{"too many papers", func(c *digest.Config) { c.PapersPerEdition = 51 }},
-		{"import limit over the parser's", func(c *digest.Config) { c.MaxImportBytes = 9 << 20 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

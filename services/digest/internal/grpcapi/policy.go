@@ -11,6 +11,9 @@ func Policy() auth.Policy {
 	return auth.Policy{
 		digestv1.DigestService_ImportPapers_FullMethodName: auth.Operator,
 		digestv1.DigestService_ListPapers_FullMethodName:   auth.Operator,
+		digestv1.DigestService_UpsertPapers_FullMethodName: auth.Operator,
+		digestv1.DigestService_GetPaper_FullMethodName:     auth.Operator,
+		digestv1.DigestService_DeletePaper_FullMethodName:  auth.Operator,
 		digestv1.DigestService_RunDigest_FullMethodName:    auth.Operator,
 		digestv1.DigestService_GetDigestRun_FullMethodName: auth.Operator,
 		// Editions, ranking and previews.

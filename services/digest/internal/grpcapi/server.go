@@ -16,51 +16,23 @@ import (
 	"github.com/paperroute/paperroute/platform/validation"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
-	"github.com/paperroute/paperroute/services/digest/internal/paper"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 // Server implements digestv1.DigestServiceServer.
 type Server struct {
 	digestv1.UnimplementedDigestServiceServer
 	svc        *digest.Service
+	papers     *library.Service
 	isOperator func(ctx context.Context) bool
 }
 
-// NewServer returns a Server for svc. isOperator reports whether a call
-// carries the operator token (for the one RPC whose class depends on the
-// request: PreviewDigest).
-func NewServer(svc *digest.Service, isOperator func(ctx context.Context) bool) *Server {
-	return &Server{svc: svc, isOperator: isOperator}
-}
-
-// ImportPapers implements digestv1.DigestServiceServer.
-func (s *Server) ImportPapers(ctx context.Context, req *digestv1.ImportPapersRequest) (*digestv1.ImportPapersResponse, error) {
-	format := digest.FormatUnspecified
-	if req.GetFormat() == digestv1.PaperFormat_PAPER_FORMAT_HF_DAILY_JSON {
-		format = digest.FormatHFDailyJSON
-	}
-	res, err := s.svc.ImportPapers(ctx, format, req.GetData())
-	if err != nil {
-		return nil, errorTable.Status(err)
-	}
-	return &digestv1.ImportPapersResponse{
-		CreatedCount: int32(res.Created),
-		UpdatedCount: int32(res.Updated),
-		PaperIds:     res.IDs,
-	}, nil
-}
-
-// ListPapers implements digestv1.DigestServiceServer.
-func (s *Server) ListPapers(ctx context.Context, req *digestv1.ListPapersRequest) (*digestv1.ListPapersResponse, error) {
-	papers, next, err := s.svc.ListPapers(ctx, int(req.GetPageSize()), req.GetPageToken())
-	if err != nil {
-		return nil, errorTable.Status(err)
-	}
-	resp := &digestv1.ListPapersResponse{Papers: make([]*digestv1.Paper, len(papers)), NextPageToken: next}
-	for i, p := range papers {
-		resp.Papers[i] = paperProto(p)
-	}
-	return resp, nil
+// NewServer returns a Server for svc (editions, runs, previews) and papers
+// (the paper RPCs, papers.go). isOperator reports whether a call carries
+// the operator token (for the one RPC whose class depends on the request:
+// PreviewDigest).
+func NewServer(svc *digest.Service, papers *library.Service, isOperator func(ctx context.Context) bool) *Server {
+	return &Server{svc: svc, papers: papers, isOperator: isOperator}
 }
 
 // RunDigest implements digestv1.DigestServiceServer.
@@ -86,25 +58,6 @@ func (s *Server) GetDigestRun(ctx context.Context, req *digestv1.GetDigestRunReq
 		return nil, errorTable.Status(err)
 	}
 	return &digestv1.GetDigestRunResponse{Run: runProto(run)}, nil
-}
-
-func paperProto(p paper.Paper) *digestv1.Paper {
-	return &digestv1.Paper{
-		Id:           p.ID,
-		Title:        p.Title,
-		Summary:      p.Summary,
-		Authors:      p.Authors,
-		Upvotes:      int32(p.Upvotes),
-		CommentCount: int32(p.Comments),
-		GithubStars:  int32(p.GitHubStars),
-		GithubRepo:   p.GitHubRepo,
-		AiSummary:    p.AISummary,
-		Keywords:     p.Keywords,
-		PublishTime:  timestamp(p.PublishTime),
-		SubmitTime:   timestamp(p.SubmitTime),
-		UpdateTime:   timestamp(p.UpdateTime),
-		Url:          p.URL(),
-	}
 }
 
 func runProto(r digest.Run) *digestv1.DigestRun {

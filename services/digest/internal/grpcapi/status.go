@@ -6,6 +6,7 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcerr"
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
+	"github.com/paperroute/paperroute/services/digest/internal/library"
 )
 
 // errorTable maps the digest domain's errors to gRPC codes: the service's
@@ -14,6 +15,7 @@ import (
 // grpcerr.Table.Status).
 var errorTable = grpcerr.Table{
 	{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
+	{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
 	{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
 	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "no papers in the recent window: nothing to preview yet"},
 }

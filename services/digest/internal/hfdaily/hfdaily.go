@@ -3,10 +3,15 @@
 // holding a "paper" object.
 //
 // Both shapes the API has had parse: the current one (2026: ai_summary,
-// ai_keywords, githubRepo, githubStars, organization) and the older one
-// (2024: none of those, and title and summary sometimes only on the entry,
-// sometimes only on entry.paper). Fields of entry.paper win over the same
-// fields of the entry. Unknown fields are ignored.
+// ai_keywords, githubRepo, githubStars, organization, and
+// paper.submittedOnDailyAt, the day the paper was featured) and the older
+// one (2024: none of those; the entry's own publishedAt is the day the paper
+// was featured, and title and summary are hard-wrapped and sometimes only on
+// the entry, sometimes only on entry.paper). A document in which no entry
+// has paper.submittedOnDailyAt is read as the 2024 shape. Fields of
+// entry.paper win over the same fields of the entry. Every field is
+// optional except paper.id and a title; a count that is absent is unknown
+// (paper.Paper.Counted), not 0. Unknown fields are ignored.
 //
 // The document is untrusted. Parse bounds its size, entry count and nesting
 // depth, validates every paper, and is all or nothing: one invalid entry
@@ -47,11 +52,16 @@ const (
 // Field is the request field every violation names.
 const Field = "data"
 
-// Parse parses and validates a daily papers document. It returns the papers
-// in document order; an id that occurs more than once keeps the position of
-// its first occurrence and the data of its last. Errors are
-// *validation.Error on Field.
-func Parse(data []byte) ([]paper.Paper, error) {
+// Parse is ParseAt(data, time.Now()).
+func Parse(data []byte) ([]paper.Paper, error) { return ParseAt(data, time.Now()) }
+
+// ParseAt parses and validates a daily papers document fetched at now (times
+// more than paper.MaxFuture after now, or before 1991, are refused). It
+// returns the papers in document order; an id that occurs more than once
+// keeps the position of its first occurrence and the data of its last.
+// FeaturedDay is set for papers whose featured day the document tells.
+// Errors are *validation.Error on Field.
+func ParseAt(data []byte, now time.Time) ([]paper.Paper, error) {
 	if len(data) > MaxBytes {
 		return nil, validation.Field(Field, fmt.Sprintf("document is %d bytes; the limit is %d", len(data), MaxBytes))
 	}
@@ -68,10 +78,8 @@ func Parse(data []byte) ([]paper.Paper, error) {
 	}
 
 	var (
-		papers   []paper.Paper
-		position = map[string]int{}
-		problems validation.Errors
-		failed   int
+		entries []entry
+		papers  []paper.Paper
 	)
 	for i := 0; dec.More(); i++ {
 		if i >= MaxEntries {
@@ -84,13 +92,39 @@ func Parse(data []byte) ([]paper.Paper, error) {
 				// A syntax error leaves the decoder unusable.
 				return nil, validation.Field(Field, fmt.Sprintf("entry %d: not JSON: %s", i, jsonProblem(err)))
 			}
-			failed++
-			if problems.Len() < maxProblems {
-				problems.Add(Field, fmt.Sprintf("entry %d: %s", i, jsonProblem(err)))
-			}
-			continue
+			e = entry{decodeErr: err}
 		}
-		p, err := e.toPaper()
+		entries = append(entries, e)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, validation.Field(Field, "not JSON: "+jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, validation.Field(Field, "unexpected data after the array")
+	}
+
+	shape2024 := true
+	for _, e := range entries {
+		if e.Paper != nil && e.Paper.SubmittedOnDailyAt != nil {
+			shape2024 = false
+			break
+		}
+	}
+	var (
+		position = map[string]int{}
+		problems validation.Errors
+		failed   int
+	)
+	for i, e := range entries {
+		var (
+			p   paper.Paper
+			err error
+		)
+		if e.decodeErr != nil {
+			err = errors.New(jsonProblem(e.decodeErr))
+		} else {
+			p, err = e.toPaper(shape2024, now)
+		}
 		if err != nil {
 			failed++
 			if problems.Len() < maxProblems {
@@ -104,12 +138,6 @@ func Parse(data []byte) ([]paper.Paper, error) {
 		}
 		position[p.ID] = len(papers)
 		papers = append(papers, p)
-	}
-	if _, err := dec.Token(); err != nil { // the closing ']'
-		return nil, validation.Field(Field, "not JSON: "+jsonProblem(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, validation.Field(Field, "unexpected data after the array")
 	}
 	if failed > problems.Len() {
 		problems.Add(Field, fmt.Sprintf("and %d more invalid entries", failed-problems.Len()))
@@ -189,6 +217,8 @@ func jsonKind(kind string) string {
 // entry is one element of the document. Only the fields paperroute uses
 // are declared.
 type entry struct {
+	// decodeErr is why the entry could not be decoded (a JSON type error).
+	decodeErr   error
 	Paper       *hfPaper `json:"paper"`
 	Title       *string  `json:"title"`
 	Summary     *string  `json:"summary"`
@@ -249,7 +279,10 @@ func (c *count) value() int {
 	return int(*c)
 }
 
-func (e *entry) toPaper() (paper.Paper, error) {
+// toPaper converts and validates one entry. In the 2024 shape the entry's
+// publishedAt is the day it was featured; in the 2026 shape it is the arXiv
+// time (again) and paper.submittedOnDailyAt is the featured day.
+func (e *entry) toPaper(shape2024 bool, now time.Time) (paper.Paper, error) {
 	hp := e.Paper
 	if hp == nil {
 		return paper.Paper{}, errors.New("paper is missing")
@@ -302,23 +335,46 @@ func (e *entry) toPaper() (paper.Paper, error) {
 		}
 	}
 
-	p.Upvotes = hp.Upvotes.value()
-	p.Comments = e.NumComments.value()
-	if p.Comments == 0 {
-		p.Comments = hp.NumComments.value()
+	if hp.Upvotes != nil {
+		p.Upvotes = hp.Upvotes.value()
+		p.Counted |= paper.CountUpvotes
 	}
-	p.GitHubStars = hp.GitHubStars.value()
+	if comments := firstCount(e.NumComments, hp.NumComments); comments != nil {
+		p.Comments = comments.value()
+		p.Counted |= paper.CountComments
+	}
+	if hp.GitHubStars != nil {
+		p.GitHubStars = hp.GitHubStars.value()
+		p.Counted |= paper.CountGitHubStars
+	}
 	p.GitHubRepo = httpsURL(first(hp.GitHubRepo))
 	p.ProjectPage = httpsURL(first(hp.ProjectPage))
 
 	var err error
-	if p.PublishTime, err = parseTime(first(hp.PublishedAt, e.PublishedAt)); err != nil {
-		return paper.Paper{}, fmt.Errorf("paper %s: publishedAt: %w", id, err)
+	if p.PublishTime, err = parseTime(first(hp.PublishedAt), now); err != nil {
+		return paper.Paper{}, fmt.Errorf("paper %s: paper.publishedAt: %w", id, err)
 	}
-	if p.SubmitTime, err = parseTime(first(hp.SubmittedOnDailyAt)); err != nil {
-		return paper.Paper{}, fmt.Errorf("paper %s: submittedOnDailyAt: %w", id, err)
+	featured, featuredField := hp.SubmittedOnDailyAt, "paper.submittedOnDailyAt"
+	if shape2024 {
+		featured, featuredField = e.PublishedAt, "publishedAt"
+	}
+	if p.SubmitTime, err = parseTime(first(featured), now); err != nil {
+		return paper.Paper{}, fmt.Errorf("paper %s: %s: %w", id, featuredField, err)
+	}
+	if !p.SubmitTime.IsZero() {
+		p.FeaturedDay = paper.Day(p.SubmitTime)
 	}
 	return p, nil
+}
+
+// firstCount returns the first count present.
+func firstCount(counts ...*count) *count {
+	for _, c := range counts {
+		if c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 // first returns the first non-empty string.
@@ -351,14 +407,22 @@ func httpsURL(raw string) string {
 	return u.String()
 }
 
-// parseTime parses an RFC 3339 time; empty is the zero time.
-func parseTime(s string) (time.Time, error) {
+// parseTime parses an RFC 3339 time; empty is the zero time. Times before
+// arXiv or far past now are refused (paper.CheckTime).
+func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || t.Year() < 1900 || t.Year() > 9999 {
+	if err != nil {
 		return time.Time{}, fmt.Errorf("%s is not an RFC 3339 time", quote(s))
+	}
+	problem := paper.CheckTime(t, now)
+	if t.IsZero() {
+		problem = paper.CheckTime(t.Add(time.Nanosecond), now)
+	}
+	if problem != "" {
+		return time.Time{}, fmt.Errorf("%s %s", quote(s), problem)
 	}
 	return t.UTC(), nil
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/paper"
 )
 
+// now is when the tests fetched their documents.
+var now = time.Date(2026, 6, 14, 12, 0, 0, 0, time.UTC)
+
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
@@ -29,7 +32,7 @@ func readFixture(t testing.TB, name string) []byte {
 }
 
 func TestParse2026Shape(t *testing.T) {
-	papers, err := hfdaily.Parse(readFixture(t, "hf-daily-papers-2026-06-12.json"))
+	papers, err := hfdaily.ParseAt(readFixture(t, "hf-daily-papers-2026-06-12.json"), now)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -62,6 +65,8 @@ func TestParse2026Shape(t *testing.T) {
 			"social domain", "chain-level accuracy", "mechanistic analysis"},
 		PublishTime: time.Date(2026, 6, 11, 0, 0, 0, 0, time.UTC),
 		SubmitTime:  time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC),
+		FeaturedDay: "2026-06-12",
+		Counted:     paper.CountAll,
 	}
 	if diff := cmp.Diff(want, evo, cmpopts.IgnoreFields(paper.Paper{}, "Summary")); diff != "" {
 		t.Errorf("EvoArena paper (-want +got):\n%s", diff)
@@ -69,15 +74,28 @@ func TestParse2026Shape(t *testing.T) {
 	if !strings.HasPrefix(evo.Summary, "Large language model (LLM) agents have achieved strong performance") {
 		t.Errorf("EvoArena summary = %.80q…, want the abstract", evo.Summary)
 	}
+	var withStars int
 	for _, p := range papers {
+		if p.FeaturedDay != "2026-06-12" {
+			t.Errorf("paper %s featured on %q, want 2026-06-12 (paper.submittedOnDailyAt)", p.ID, p.FeaturedDay)
+		}
+		if p.Counted.Has(paper.CountGitHubStars) {
+			withStars++
+		} else if p.GitHubStars != 0 {
+			t.Errorf("paper %s: stars %d without githubStars", p.ID, p.GitHubStars)
+		}
 		if p.Title == "" || p.Summary == "" || len(p.Authors) == 0 {
 			t.Errorf("paper %s lost a field: title %q, %d summary bytes, %d authors", p.ID, p.Title, len(p.Summary), len(p.Authors))
 		}
 	}
+	// 16 of the 30 entries carry githubStars; the others' stars are unknown.
+	if withStars != 16 {
+		t.Errorf("%d papers with githubStars counted, want 16", withStars)
+	}
 }
 
 func TestParse2024Shape(t *testing.T) {
-	papers, err := hfdaily.Parse(readFixture(t, "hf-daily-papers-2024-shape.json"))
+	papers, err := hfdaily.ParseAt(readFixture(t, "hf-daily-papers-2024-shape.json"), now)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -89,6 +107,9 @@ func TestParse2024Shape(t *testing.T) {
 		Upvotes:     42,
 		Comments:    4,
 		PublishTime: time.Date(2024, 3, 8, 18, 54, 20, 0, time.UTC),
+		SubmitTime:  time.Date(2024, 3, 11, 0, 0, 0, 0, time.UTC),
+		FeaturedDay: "2024-03-11",
+		Counted:     paper.CountUpvotes | paper.CountComments,
 	}, {
 		ID:          "2403.04132",
 		Title:       "Title only on the entry",
@@ -97,11 +118,15 @@ func TestParse2024Shape(t *testing.T) {
 		Upvotes:     17,
 		Comments:    1,
 		PublishTime: time.Date(2024, 3, 7, 0, 0, 0, 0, time.UTC),
+		SubmitTime:  time.Date(2024, 3, 11, 0, 0, 0, 0, time.UTC),
+		FeaturedDay: "2024-03-11",
+		Counted:     paper.CountUpvotes | paper.CountComments,
 	}, {
 		ID:      "hep-th/9901001",
 		Title:   "An old-style arXiv id, title only on the paper",
 		Summary: "Summary only on the paper.",
 		Upvotes: 3,
+		Counted: paper.CountUpvotes | paper.CountComments,
 	}}
 	if diff := cmp.Diff(want, papers); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)
@@ -122,11 +147,11 @@ func TestParseTolerates(t *testing.T) {
 		doc: `[{"paper":{"id":"2606.00001","title":"A old","upvotes":1}},
 		       {"paper":{"id":"2606.00002","title":"B","upvotes":2}},
 		       {"paper":{"id":"2606.00001v3","title":"A new","upvotes":9}}]`,
-		want: []paper.Paper{{ID: "2606.00001", Title: "A new", Upvotes: 9}, {ID: "2606.00002", Title: "B", Upvotes: 2}},
+		want: []paper.Paper{{ID: "2606.00001", Title: "A new", Upvotes: 9, Counted: paper.CountUpvotes}, {ID: "2606.00002", Title: "B", Upvotes: 2, Counted: paper.CountUpvotes}},
 	}, {
 		name: "negative, fractional, null and huge counts are clamped",
 		doc:  `[{"paper":{"id":"2606.00001","title":"T","upvotes":-5,"githubStars":1e12},"numComments":2.7},{"paper":{"id":"2606.00002","title":"U","upvotes":null}}]`,
-		want: []paper.Paper{{ID: "2606.00001", Title: "T", Comments: 2, GitHubStars: paper.MaxCount}, {ID: "2606.00002", Title: "U"}},
+		want: []paper.Paper{{ID: "2606.00001", Title: "T", Comments: 2, GitHubStars: paper.MaxCount, Counted: paper.CountAll}, {ID: "2606.00002", Title: "U"}},
 	}, {
 		name: "non-https links are dropped",
 		doc:  `[{"paper":{"id":"2606.00001","title":"T","githubRepo":"http://github.com/a/b","projectPage":"javascript:alert(1)"}}]`,
@@ -143,10 +168,27 @@ func TestParseTolerates(t *testing.T) {
 		name: "author lists beyond the limit are cut",
 		doc:  `[{"paper":{"id":"2606.00001","title":"T","authors":[` + strings.Repeat(`{"name":"N"},`, paper.MaxAuthors+50) + `{"name":"Last"}]}}]`,
 		want: []paper.Paper{{ID: "2606.00001", Title: "T", Authors: repeat("N", paper.MaxAuthors)}},
+	}, {
+		name: "hard-wrapped 2024 text: a hyphen at a line break joins the word",
+		doc:  `[{"paper":{"id":"2606.00001","summary":"a fine-\n  grained,\nhard-\nwrapped text"},"title":"Fine-\nGrained\n Control","publishedAt":"2026-06-12T00:00:00.000Z"}]`,
+		want: []paper.Paper{{ID: "2606.00001", Title: "Fine-Grained Control", Summary: "a fine-grained, hard-wrapped text",
+			SubmitTime: time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), FeaturedDay: "2026-06-12"}},
+	}, {
+		name: "2026 shape: the entry's publishedAt is not the featured day",
+		doc: `[{"paper":{"id":"2606.00001","title":"T","submittedOnDailyAt":"2026-06-12T00:00:00.000Z"},"publishedAt":"2026-06-01T20:00:00.000Z"},
+		       {"paper":{"id":"2606.00002","title":"U"},"publishedAt":"2026-06-01T20:00:00.000Z"}]`,
+		want: []paper.Paper{
+			{ID: "2606.00001", Title: "T", SubmitTime: time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), FeaturedDay: "2026-06-12"},
+			{ID: "2606.00002", Title: "U"},
+		},
+	}, {
+		name: "every optional field absent",
+		doc:  `[{"paper":{"id":"2606.00001","title":"T"}}]`,
+		want: []paper.Paper{{ID: "2606.00001", Title: "T"}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := hfdaily.Parse([]byte(tt.doc))
+			got, err := hfdaily.ParseAt([]byte(tt.doc), now)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -198,11 +240,15 @@ func TestParseRejects(t *testing.T) {
 		{"author name too long", `[{"paper":{"id":"2606.00001","title":"T","authors":[{"name":"` + strings.Repeat("x", paper.MaxAuthorRunes+1) + `"}]}}]`, "authors[0].name is 201 characters"},
 		{"upvotes as a string", `[{"paper":{"id":"2606.00001","title":"T","upvotes":"5"}}]`, "paper.upvotes is a JSON string, want a number"},
 		{"bad time", `[{"paper":{"id":"2606.00001","title":"T","publishedAt":"yesterday"}}]`, `publishedAt: "yesterday" is not an RFC 3339 time`},
+		{"far-future featured day", `[{"paper":{"id":"2606.00001","title":"T","submittedOnDailyAt":"9999-12-31T00:00:00Z"}}]`, `paper 2606.00001: paper.submittedOnDailyAt: "9999-12-31T00:00:00Z" is more than two days in the future`},
+		{"featured day before arXiv", `[{"paper":{"id":"2606.00001","title":"T"},"publishedAt":"0001-01-01T00:00:00Z"}]`, `publishedAt: "0001-01-01T00:00:00Z" is before 1991`},
+		{"publish time next week", `[{"paper":{"id":"2606.00001","title":"T","publishedAt":"2026-06-21T00:00:00Z"}}]`, `paper.publishedAt: "2026-06-21T00:00:00Z" is more than two days in the future`},
+		{"HTML instead of JSON", `<!DOCTYPE html><html><body>Rate limited</body></html>`, "not JSON"},
 		{"too many keywords", `[{"paper":{"id":"2606.00001","title":"T","ai_keywords":[` + strings.Repeat(`"k",`, paper.MaxKeywords) + `"k"]}}]`, "101 ai_keywords"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			papers, err := hfdaily.Parse([]byte(tt.doc))
+			papers, err := hfdaily.ParseAt([]byte(tt.doc), now)
 			if err == nil {
 				t.Fatalf("Parse = %d papers, nil error; want an error containing %q", len(papers), tt.want)
 			}
@@ -233,7 +279,7 @@ func TestParseListsSeveralProblems(t *testing.T) {
 	for i := range 15 {
 		entries = append(entries, fmt.Sprintf(`{"paper":{"id":"bad-%d","title":"T"}}`, i))
 	}
-	_, err := hfdaily.Parse([]byte("[" + strings.Join(entries, ",") + "]"))
+	_, err := hfdaily.ParseAt([]byte("["+strings.Join(entries, ",")+"]"), now)
 	var verr *validation.Error
 	if !errors.As(err, &verr) {
 		t.Fatalf("Parse error = %v, want *validation.Error", err)
@@ -253,7 +299,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(readFixture(f, "hf-daily-papers-2024-shape.json"))
 	f.Add([]byte(`[{"paper":{"id":"2606.00001v2","title":"T","upvotes":-1,"authors":[{"name":"A","hidden":true}]}}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		papers, err := hfdaily.Parse(data)
+		papers, err := hfdaily.ParseAt(data, now)
 		if err != nil {
 			var verr *validation.Error
 			if !errors.As(err, &verr) || len(verr.Violations) == 0 {
@@ -286,6 +332,14 @@ func FuzzParse(f *testing.F) {
 				if a == "" || utf8.RuneCountInString(a) > paper.MaxAuthorRunes {
 					t.Errorf("accepted author %q", a)
 				}
+			}
+			if p.FeaturedDay != "" {
+				if _, ok := paper.ParseDay(p.FeaturedDay, now); !ok {
+					t.Errorf("paper %s: featured day %q", p.ID, p.FeaturedDay)
+				}
+			}
+			if !p.Counted.Has(paper.CountGitHubStars) && p.GitHubStars != 0 {
+				t.Errorf("paper %s: %d stars not reported", p.ID, p.GitHubStars)
 			}
 			if p.Upvotes < 0 || p.Comments < 0 || p.GitHubStars < 0 {
 				t.Errorf("paper %s has a negative count", p.ID)

@@ -48,11 +48,11 @@ func NewSubscribers(client DueLister) *Subscribers {
 func (s *Subscribers) ListDue(ctx context.Context, dueTime time.Time, pageSize int, pageToken string) ([]digest.DueSubscriber, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	resp, err := s.client.ListDueSubscribers(ctx, &subscriberv1.ListDueSubscribersRequest{
-		DueTime:   timestamppb.New(dueTime),
-		PageSize:  int32(pageSize),
-		PageToken: pageToken,
-	})
+	req := &subscriberv1.ListDueSubscribersRequest{PageSize: int32(pageSize), PageToken: pageToken}
+	if !dueTime.IsZero() {
+		req.DueTime = timestamppb.New(dueTime)
+	}
+	resp, err := s.client.ListDueSubscribers(ctx, req)
 	if err != nil {
 		return nil, "", callError("list due subscribers", err)
 	}

@@ -3,11 +3,14 @@ package peers_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -17,65 +20,116 @@ import (
 
 	"github.com/paperroute/paperroute/services/digest/internal/digest"
 	"github.com/paperroute/paperroute/services/digest/internal/peers"
-	"github.com/paperroute/paperroute/services/digest/internal/peertest"
 	"github.com/paperroute/paperroute/services/digest/internal/schedule"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
 )
 
+// serviceToken is the token the digest presents to the fake peers.
+const serviceToken = "peers-test-service-token"
+
 func TestSubscribersListDue(t *testing.T) {
-	fake := peertest.StartSubscribers(t,
-		&subscriberv1.DueSubscriber{SubscriberId: "s1", Email: "a@example.com", UnsubscribeUrl: "https://x/u?t=1"},
-		&subscriberv1.DueSubscriber{SubscriberId: "s2", Email: "b@example.com", UnsubscribeUrl: "https://x/u?t=2",
-			ManageUrl: "https://x/p?t=2", Preferences: &subscriberv1.Preferences{
-				Topics: []string{"diffusion"}, Keywords: []string{"video"},
-				Frequency: subscriberv1.Frequency_FREQUENCY_WEEKLY, WeeklyDay: subscriberv1.Weekday_WEEKDAY_SUNDAY,
-				DeliveryHour: 8, Timezone: "Asia/Kolkata",
-			}},
-		&subscriberv1.DueSubscriber{SubscriberId: "s3", Email: "c@example.com", UnsubscribeUrl: "https://x/u?t=3",
-			Preferences: &subscriberv1.Preferences{Timezone: "Mars/Olympus_Mons"}},
-	)
-	conn, err := grpcclient.New(fake.Addr, peertest.Tokens.Service)
+	fake := subscribertest.Start(t, serviceToken)
+	// 08:00 in Kolkata on Sunday 14 June 2026.
+	at := time.Date(2026, 6, 14, 2, 30, 0, 0, time.UTC)
+	fake.SetNow(at)
+	s1 := fake.AddActive(t, "a@example.com", &subscriberv1.Preferences{DeliveryHour: 8, Timezone: "Asia/Kolkata"})
+	s2 := fake.AddActive(t, "b@example.com", &subscriberv1.Preferences{
+		Topics: []string{"diffusion"}, Keywords: []string{"video"},
+		Frequency: subscriberv1.Frequency_FREQUENCY_WEEKLY, WeeklyDay: subscriberv1.Weekday_WEEKDAY_SUNDAY,
+		DeliveryHour: 8, Timezone: "Asia/Kolkata",
+	})
+	fake.AddActive(t, "c@example.com", &subscriberv1.Preferences{DeliveryHour: 9, Timezone: "Asia/Kolkata"}) // not due
+	conn, err := grpcclient.New(fake.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	subs := peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(conn))
 
-	page, next, err := subs.ListDue(context.Background(), time.Now(), 1, "")
+	var got []digest.DueSubscriber
+	token := ""
+	for {
+		page, next, err := subs.ListDue(context.Background(), at, 1, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if len(got) != 2 {
+		t.Fatalf("due = %+v, want a and b", got)
+	}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	zone := cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })
+	ignoreLinks := cmpopts.IgnoreFields(digest.DueSubscriber{}, "UnsubscribeURL", "ManageURL")
+	want := map[string]digest.DueSubscriber{
+		s1.GetId(): {ID: s1.GetId(), Email: "a@example.com",
+			Schedule: schedule.Prefs{Frequency: schedule.Daily, Weekday: time.Monday, Hour: 8, Location: kolkata}},
+		s2.GetId(): {ID: s2.GetId(), Email: "b@example.com", Topics: []string{"diffusion"}, Keywords: []string{"video"},
+			Schedule: schedule.Prefs{Frequency: schedule.Weekly, Weekday: time.Sunday, Hour: 8, Location: kolkata}},
+	}
+	for _, d := range got {
+		if diff := cmp.Diff(want[d.ID], d, zone, ignoreLinks, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("due subscriber %s (-want +got):\n%s", d.Email, diff)
+		}
+		if !strings.HasPrefix(d.UnsubscribeURL, subscribertest.PublicURL) || !strings.HasPrefix(d.ManageURL, subscribertest.PublicURL) {
+			t.Errorf("%s links = %q, %q; want the subscriber's signed links", d.Email, d.UnsubscribeURL, d.ManageURL)
+		}
+	}
+}
+
+func TestSubscribersListDueWithTheServiceDown(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	zone := cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })
-	// Without preferences: the defaults, daily at midnight UTC.
-	want := []digest.DueSubscriber{{ID: "s1", Email: "a@example.com", UnsubscribeURL: "https://x/u?t=1",
-		Schedule: schedule.Prefs{Frequency: schedule.Daily, Weekday: time.Monday, Location: time.UTC}}}
-	if diff := cmp.Diff(want, page, zone); diff != "" {
-		t.Errorf("first page (-want +got):\n%s", diff)
+	addr := lis.Addr().String()
+	lis.Close() // nothing listens here now
+	conn, err := grpcclient.New(addr, serviceToken)
+	if err != nil {
+		t.Fatal(err)
 	}
-	page, next, err = subs.ListDue(context.Background(), time.Now(), 5, next)
-	if err != nil || len(page) != 2 || next != "" {
-		t.Fatalf("second page = %v, %q, %v; want s2, s3 and the end", page, next, err)
-	}
-	kolkata, _ := time.LoadLocation("Asia/Kolkata")
-	want = []digest.DueSubscriber{{ID: "s2", Email: "b@example.com", UnsubscribeURL: "https://x/u?t=2", ManageURL: "https://x/p?t=2",
-		Topics: []string{"diffusion"}, Keywords: []string{"video"},
-		Schedule: schedule.Prefs{Frequency: schedule.Weekly, Weekday: time.Sunday, Hour: 8, Location: kolkata}}}
-	if diff := cmp.Diff(want, page[:1], zone); diff != "" {
-		t.Errorf("subscriber with preferences (-want +got):\n%s", diff)
-	}
-	if page[1].Schedule.Location != nil || page[1].Schedule.Valid() {
-		t.Errorf("an unknown time zone gave %v; want no location (never due)", page[1].Schedule.Location)
-	}
-
-	fake.FailWith(status.Error(codes.Internal, "down for maintenance"))
-	_, _, err = subs.ListDue(context.Background(), time.Now(), 1, "")
-	if err == nil || !strings.Contains(err.Error(), "list due subscribers: Internal: down for maintenance") {
+	defer conn.Close()
+	_, _, err = peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(conn)).ListDue(context.Background(), time.Now(), 1, "")
+	if err == nil || !strings.Contains(err.Error(), "peers: list due subscribers: Unavailable:") {
 		t.Errorf("ListDue with the service down = %v, want a short error naming the code", err)
 	}
 }
 
+// dueLister answers ListDueSubscribers with one canned page: the subscriber
+// service refuses unknown time zones on input, so only a stand-in can show
+// what the adapter does with one.
+type dueLister struct {
+	resp *subscriberv1.ListDueSubscribersResponse
+}
+
+func (d dueLister) ListDueSubscribers(context.Context, *subscriberv1.ListDueSubscribersRequest, ...grpc.CallOption) (*subscriberv1.ListDueSubscribersResponse, error) {
+	return d.resp, nil
+}
+
+func TestSubscribersUnknownTimeZoneIsNeverDue(t *testing.T) {
+	subs := peers.NewSubscribers(dueLister{&subscriberv1.ListDueSubscribersResponse{Subscribers: []*subscriberv1.DueSubscriber{
+		{SubscriberId: "s3", Email: "c@example.com", UnsubscribeUrl: "https://x/u", Preferences: &subscriberv1.Preferences{Timezone: "Mars/Olympus_Mons"}},
+		{SubscriberId: "s4", Email: "d@example.com", UnsubscribeUrl: "https://x/u"},
+	}}})
+	page, _, err := subs.ListDue(context.Background(), time.Now(), 10, "")
+	if err != nil || len(page) != 2 {
+		t.Fatalf("ListDue = %v, %v", page, err)
+	}
+	if page[0].Schedule.Location != nil || page[0].Schedule.Valid() {
+		t.Errorf("an unknown time zone gave %v; want no location (never due)", page[0].Schedule.Location)
+	}
+	if p := page[1].Schedule; p.Location != time.UTC || p.Frequency != schedule.Daily || p.Hour != 0 || p.Weekday != time.Monday {
+		t.Errorf("no preferences gave %+v, want daily, midnight, UTC", p)
+	}
+}
+
 func TestSenderWrongTokenIsRefused(t *testing.T) {
-	fake := sendertest.Start(t, peertest.Tokens.Service)
+	fake := sendertest.Start(t, serviceToken)
 	conn, err := grpcclient.New(fake.Addr(), "not-the-service-token")
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +142,8 @@ func TestSenderWrongTokenIsRefused(t *testing.T) {
 }
 
 func TestSenderEnqueue(t *testing.T) {
-	fake := sendertest.Start(t, peertest.Tokens.Service)
-	conn, err := grpcclient.New(fake.Addr(), peertest.Tokens.Service)
+	fake := sendertest.Start(t, serviceToken)
+	conn, err := grpcclient.New(fake.Addr(), serviceToken)
 	if err != nil {
 		t.Fatal(err)
 	}

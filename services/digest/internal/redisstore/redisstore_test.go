@@ -30,6 +30,8 @@ func p(id string, upvotes int) paper.Paper {
 		Comments: 2, GitHubStars: 3, GitHubRepo: "https://github.com/a/b", Keywords: []string{"k"},
 		PublishTime: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
 		UpdateTime:  time.Date(2026, 6, 12, 8, 0, 0, 123, time.UTC),
+		FeaturedDay: "2026-06-12",
+		Counted:     paper.CountAll,
 	}
 }
 

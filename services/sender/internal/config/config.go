@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/envload"
@@ -101,6 +102,13 @@ type Config struct {
 	// maxmemory-policy is not noeviction (with a loud warning): evicted
 	// keys are lost mail. SENDER_ALLOW_EVICTION, default false.
 	AllowEviction bool
+	// SMTPFallbackAddrs are relays (host:port) tried in order when the
+	// relay at SMTPAddr cannot be reached; same credentials and TLS.
+	// SENDER_SMTP_FALLBACK_ADDRS, comma-separated, default none.
+	SMTPFallbackAddrs []string
+	// VERP makes the envelope sender <local>+<message id>@<domain> of
+	// SENDER_FROM, so bounces name their message. SENDER_VERP, default false.
+	VERP bool
 	// RateLimit bounds the messages per second sent by all replicas
 	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
 	RateLimit int
@@ -150,6 +158,8 @@ type env struct {
 	Lease           time.Duration `env:"SENDER_LEASE"`
 	SubscriberAddr  string        `env:"SUBSCRIBER_GRPC_ADDR, default=127.0.0.1:50051"`
 	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
+	SMTPFallbacks   string        `env:"SENDER_SMTP_FALLBACK_ADDRS"`
+	VERP            bool          `env:"SENDER_VERP, default=false"`
 	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
@@ -167,33 +177,35 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c := Config{
-		GRPCAddr:        e.GRPCAddr,
-		HTTPAddr:        e.HTTPAddr,
-		RedisURL:        e.RedisURL,
-		SMTPAddr:        e.SMTPAddr,
-		SMTPUsername:    e.SMTPUsername,
-		SMTPPassword:    e.SMTPPassword,
-		SMTPTLS:         e.SMTPTLS,
-		SMTPTimeout:     e.SMTPTimeout,
-		SMTPMaxPerConn:  e.SMTPMaxPerConn,
-		SMTPConnections: e.SMTPConnections,
-		MessageIDDomain: e.MessageIDDomain,
-		Workers:         e.Workers,
-		Partitions:      e.Partitions,
-		MaxAttempts:     e.MaxAttempts,
-		RetryAfter:      e.RetryAfter,
-		Consumer:        e.Consumer,
-		Lease:           e.Lease,
-		SubscriberAddr:  e.SubscriberAddr,
-		RateLimit:       e.RateLimit,
-		SMTPRateLimit:   e.SMTPRateLimit,
-		RetryUnknown:    e.UnknownOutcome == "retry-once",
-		RetryMaxDelay:   e.RetryMaxDelay,
-		Retention:       e.Retention,
-		AllowEviction:   e.AllowEviction,
-		AdminToken:      e.AdminToken,
-		ServiceToken:    e.ServiceToken,
-		ShutdownGrace:   e.ShutdownGrace,
+		GRPCAddr:          e.GRPCAddr,
+		HTTPAddr:          e.HTTPAddr,
+		RedisURL:          e.RedisURL,
+		SMTPAddr:          e.SMTPAddr,
+		SMTPUsername:      e.SMTPUsername,
+		SMTPPassword:      e.SMTPPassword,
+		SMTPTLS:           e.SMTPTLS,
+		SMTPTimeout:       e.SMTPTimeout,
+		SMTPMaxPerConn:    e.SMTPMaxPerConn,
+		SMTPConnections:   e.SMTPConnections,
+		MessageIDDomain:   e.MessageIDDomain,
+		Workers:           e.Workers,
+		Partitions:        e.Partitions,
+		MaxAttempts:       e.MaxAttempts,
+		RetryAfter:        e.RetryAfter,
+		Consumer:          e.Consumer,
+		Lease:             e.Lease,
+		SubscriberAddr:    e.SubscriberAddr,
+		RateLimit:         e.RateLimit,
+		SMTPFallbackAddrs: splitList(e.SMTPFallbacks),
+		VERP:              e.VERP,
+		SMTPRateLimit:     e.SMTPRateLimit,
+		RetryUnknown:      e.UnknownOutcome == "retry-once",
+		RetryMaxDelay:     e.RetryMaxDelay,
+		Retention:         e.Retention,
+		AllowEviction:     e.AllowEviction,
+		AdminToken:        e.AdminToken,
+		ServiceToken:      e.ServiceToken,
+		ShutdownGrace:     e.ShutdownGrace,
 	}
 	if c.RedisURL == "" {
 		c.RedisURL = e.SharedRedisURL
@@ -298,6 +310,11 @@ func (c Config) Validate() error {
 	if c.RetryMaxDelay < c.RetryAfter {
 		bad("SENDER_RETRY_MAX_DELAY: must be at least SENDER_RETRY_AFTER")
 	}
+	for _, a := range c.SMTPFallbackAddrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad("SENDER_SMTP_FALLBACK_ADDRS: %q is not host:port", a)
+		}
+	}
 	if c.RateLimit < 0 || c.SMTPRateLimit < 0 {
 		bad("SENDER_RATE_LIMIT and SENDER_SMTP_RATE_LIMIT: must not be negative (0: no limit)")
 	}
@@ -320,4 +337,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

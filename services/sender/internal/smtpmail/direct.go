@@ -52,7 +52,7 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 	c.mailer.writeMessage(b, m, time.Now())
 	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
-	delivered, afterData, err := c.transact(b.Bytes(), m.To)
+	delivered, afterData, err := c.transact(b.Bytes(), c.mailer.envelopeFrom(m.MessageID), m.To)
 	if !stop() {
 		c.setBroken()
 		if !delivered {
@@ -109,7 +109,7 @@ func (c *conn) classifyDirect(err error, afterData bool) error {
 // reports that the message and its final dot may have reached the relay.
 // After a refusal before the data the transaction is reset, so the
 // connection stays usable.
-func (c *conn) transact(msg []byte, to string) (delivered, afterData bool, err error) {
+func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool, err error) {
 	if err := c.session.UpdateDeadline(c.mailer.cfg.Timeout); err != nil {
 		return false, false, err
 	}
@@ -119,7 +119,7 @@ func (c *conn) transact(msg []byte, to string) (delivered, afterData bool, err e
 		line  string
 		want  int
 	}{
-		{stageMail, "MAIL FROM:<" + c.mailer.cfg.From.Address + ">", 250},
+		{stageMail, "MAIL FROM:<" + from + ">", 250},
 		{stageRcpt, "RCPT TO:<" + to + ">", 25},
 		{stageData, "DATA", 354},
 	}

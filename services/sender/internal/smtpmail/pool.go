@@ -20,7 +20,7 @@ import (
 //
 // Pool implements delivery.Mailer.
 type Pool struct {
-	m          *Mailer
+	m          delivery.Mailer
 	maxPerConn int
 
 	idle   chan *pooled  // connections ready for a message
@@ -41,7 +41,7 @@ var (
 
 // NewPool returns a pool of at most size connections opened by m, each
 // replaced after maxPerConn messages.
-func NewPool(m *Mailer, size, maxPerConn int) (*Pool, error) {
+func NewPool(m delivery.Mailer, size, maxPerConn int) (*Pool, error) {
 	if size < 1 || maxPerConn < 1 {
 		return nil, errors.New("smtpmail: pool size and messages per connection must be positive")
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,19 @@ type Config struct {
 	From *netmail.Address
 	// MessageIDDomain is the right-hand side of Message-ID headers.
 	MessageIDDomain string
+	// VERP makes the envelope sender <local>+<message id>@<domain> of From
+	// (variable envelope return path), so a bounce names its message.
+	VERP bool
+}
+
+// envelopeFrom is the MAIL FROM address for a message.
+func (m *Mailer) envelopeFrom(id string) string {
+	addr := m.cfg.From.Address
+	at := strings.LastIndexByte(addr, '@')
+	if !m.cfg.VERP || at < 0 {
+		return addr
+	}
+	return addr[:at] + "+" + id + addr[at:]
 }
 
 // Mailer opens connections to the relay. It implements delivery.Mailer.
@@ -295,6 +309,11 @@ func (m *Mailer) build(q *delivery.Mail) (*mail.Msg, error) {
 	r := q.Render()
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.cfg.From)
+	if m.cfg.VERP {
+		if err := msg.EnvelopeFrom(m.envelopeFrom(q.MessageID)); err != nil {
+			return nil, fmt.Errorf("envelope sender: %w", err)
+		}
+	}
 	if err := msg.To(q.To); err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}

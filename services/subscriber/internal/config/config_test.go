@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,29 @@ func TestOverrides(t *testing.T) {
 
 // TestPublicURLsTheSenderAccepts lists forms that must keep working: https,
 // and http to loopback hosts for local use.
+func TestSubscriptionSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "topics.json")
+	if err := os.WriteFile(path, []byte(`[{"id":"llm","label":"LLMs"},{"id":"rl"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := load(t, map[string]string{
+		"SUBSCRIBER_TOPICS_FILE": path, "SUBSCRIBER_LIMIT_PER_IP": "off", "SUBSCRIBER_LIMIT_GLOBAL": "100/30s",
+		"SUBSCRIBER_CLIENT_DATA_RETENTION": "4380h", "SUBSCRIBER_DEFAULT_TIMEZONE": "Asia/Kathmandu", "SUBSCRIBER_DEFAULT_DELIVERY_HOUR": "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]subscription.Topic{{ID: "llm", Label: "LLMs"}, {ID: "rl", Label: "rl"}}, got.Topics); diff != "" {
+		t.Errorf("topics (-want +got):\n%s", diff)
+	}
+	if got.Limits.PerIP != (subscription.Limit{}) || got.Limits.Global != (subscription.Limit{Rate: 100, Burst: 100, Period: 30 * time.Second}) {
+		t.Errorf("limits = %+v", got.Limits)
+	}
+	if got.ClientDataRetention != 4380*time.Hour || got.DefaultTimezone != "Asia/Kathmandu" || got.DefaultDeliveryHour != 0 {
+		t.Errorf("config = %+v", got)
+	}
+}
+
 func TestPublicURLsTheSenderAccepts(t *testing.T) {
 	for _, u := range []string{
 		"http://127.0.0.1:8081",
@@ -143,6 +168,14 @@ func TestInvalid(t *testing.T) {
 		{"token key bad base64", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "k:***"}, []string{"SUBSCRIBER_TOKEN_KEYS", "base64"}},
 		{"token key duplicate id", map[string]string{"SUBSCRIBER_TOKEN_KEYS": "k1:" + base64.StdEncoding.EncodeToString(key1) + ",k1:" + base64.StdEncoding.EncodeToString(key2)}, []string{"SUBSCRIBER_TOKEN_KEYS", "twice"}},
 		{"no email hash key", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": ""}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is required"}},
+		{"pending TTL too short", map[string]string{"SUBSCRIBER_PENDING_TTL": "5m"}, []string{"SUBSCRIBER_PENDING_TTL"}},
+		{"retention not a duration", map[string]string{"SUBSCRIBER_CLIENT_DATA_RETENTION": "forever"}, []string{"SUBSCRIBER_CLIENT_DATA_RETENTION"}},
+		{"default hour 24", map[string]string{"SUBSCRIBER_DEFAULT_DELIVERY_HOUR": "24"}, []string{"SUBSCRIBER_DEFAULT_DELIVERY_HOUR"}},
+		{"default zone unknown", map[string]string{"SUBSCRIBER_DEFAULT_TIMEZONE": "Mars/Olympus"}, []string{"SUBSCRIBER_DEFAULT_TIMEZONE"}},
+		{"limit without period", map[string]string{"SUBSCRIBER_LIMIT_PER_IP": "10"}, []string{"SUBSCRIBER_LIMIT_PER_IP"}},
+		{"limit zero", map[string]string{"SUBSCRIBER_LIMIT_GLOBAL": "0/1m"}, []string{"SUBSCRIBER_LIMIT_GLOBAL"}},
+		{"limit tiny period", map[string]string{"SUBSCRIBER_LIMIT_PER_MAILBOX": "3/1ms"}, []string{"SUBSCRIBER_LIMIT_PER_MAILBOX"}},
+		{"topics file missing", map[string]string{"SUBSCRIBER_TOPICS_FILE": "/nonexistent/topics.json"}, []string{"SUBSCRIBER_TOPICS_FILE"}},
 		{"email hash key short", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": short}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is 31 bytes"}},
 		{"email hash key bad base64", map[string]string{"SUBSCRIBER_EMAIL_HASH_KEY": "!!"}, []string{"SUBSCRIBER_EMAIL_HASH_KEY: is not valid base64"}},
 		{"public URL relative", map[string]string{"SUBSCRIBER_PUBLIC_URL": "/pages"}, []string{"SUBSCRIBER_PUBLIC_URL"}},

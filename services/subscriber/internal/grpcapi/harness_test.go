@@ -30,12 +30,12 @@ type harness struct {
 	client subscriberv1.SubscriberServiceClient
 }
 
-func start(t *testing.T) *harness {
+func start(t testing.TB) *harness {
 	t.Helper()
 	return startWith(t, testenv.Options{})
 }
 
-func startWith(t *testing.T, opts testenv.Options) *harness {
+func startWith(t testing.TB, opts testenv.Options) *harness {
 	t.Helper()
 	env := testenv.New(t, opts)
 	authz, err := auth.NewAuthorizer(grpcapi.Policy(), auth.Tokens{Admin: testenv.AdminToken, Service: testenv.ServiceToken})

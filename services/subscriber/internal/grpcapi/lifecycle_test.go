@@ -349,3 +349,22 @@ func TestListSubscribersByTopic(t *testing.T) {
 		t.Errorf("topic llm (-want +got):\n%s", diff)
 	}
 }
+
+// TestUnsubscribeCancelsQueuedMail checks that after an unsubscribe the
+// sender is asked to drop what it still holds for the address.
+func TestUnsubscribeCancelsQueuedMail(t *testing.T) {
+	h := start(t)
+	sub := h.activate(t, "ada@example.com")
+	if _, err := h.client.Unsubscribe(context.Background(), &subscriberv1.UnsubscribeRequest{Token: h.manageToken(t, sub)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Sender.Cancelled()["ada@example.com"]; ok {
+		t.Fatal("cancelled before the job ran")
+	}
+	if n := h.Work(t); n != 1 {
+		t.Fatalf("%d jobs, want the cancellation", n)
+	}
+	if _, ok := h.Sender.Cancelled()["ada@example.com"]; !ok {
+		t.Errorf("sender cancellations = %v, want ada@example.com", h.Sender.Cancelled())
+	}
+}

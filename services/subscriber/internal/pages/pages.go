@@ -1,10 +1,19 @@
-// Package pages serves the pages behind the links in paperroute's mails:
-// /confirm and /unsubscribe.
+// Package pages serves the subscriber's web pages: the embeddable sign-up
+// form (/subscribe), and the pages behind the links in paperroute's mails
+// (/confirm, /preferences, /unsubscribe). docs/pages.md describes them.
 //
 // A GET only ever shows a page; only a POST changes anything, because mail
 // scanners and link previews fetch every link in a mail. The pages are
-// plain HTML forms (no JavaScript, no external assets) and the token travels
-// in the form, so the button works without cookies.
+// server-rendered HTML forms with no external assets that work without
+// JavaScript (the sign-up form's one inline script only preselects the
+// reader's time zone). Link tokens travel in the URL or the form, so the
+// buttons work without cookies.
+//
+// CSRF: every POST but the RFC 8058 one-click passes net/http's
+// CrossOriginProtection (a browser's cross-site POST is refused), and the
+// form pages (/subscribe, /preferences) also require a signed form token of
+// a form this service served recently (formtoken.go). /confirm and
+// /unsubscribe are authorised by the secret link token itself.
 //
 // POST /unsubscribe with the form field List-Unsubscribe=One-Click is the
 // RFC 8058 one-click unsubscribe a mail client sends for the
@@ -16,7 +25,9 @@ package pages
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -26,56 +37,141 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/paperroute/paperroute/platform/validation"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 
-// MaxBodyBytes bounds a POST body; the forms need well under 1 KiB.
+// MaxBodyBytes bounds a POST body; the largest form (preferences with every
+// topic and keyword) needs a few KiB.
 const MaxBodyBytes = 16 << 10
 
 // Service is the part of subscription.Service the pages use.
 type Service interface {
+	Topics(ctx context.Context) ([]subscription.Topic, error)
+	Subscribe(ctx context.Context, req subscription.SubscribeRequest) error
 	CheckConfirmLink(ctx context.Context, token string) (subscription.Subscriber, error)
 	Confirm(ctx context.Context, token string, client subscription.Client) (subscription.Subscriber, error)
 	CheckUnsubscribeLink(ctx context.Context, token string) (subscription.Subscriber, error)
 	Unsubscribe(ctx context.Context, token string, channel subscription.Channel) (subscription.Subscriber, error)
+	GetPreferences(ctx context.Context, token string) (subscription.Subscriber, error)
+	UpdatePreferences(ctx context.Context, token string, u subscription.PreferencesUpdate) (subscription.Subscriber, error)
 }
 
-// Handler serves the link pages.
-type Handler struct {
-	svc  Service
-	log  *slog.Logger
-	tmpl *template.Template
+// Consent is the consent text the sign-up form shows and the version a
+// sign-up records. Change Version whenever Text changes.
+type Consent struct {
+	Version string
+	Text    string
 }
+
+// DefaultConsent is the consent shown unless Options say otherwise.
+var DefaultConsent = Consent{
+	Version: "2026-06-v1",
+	Text: "I want the paperroute digest of trending research papers by email, " +
+		"as chosen above. I can unsubscribe at any time with the link in every mail.",
+}
+
+// Options configure a Handler; the zero value works.
+type Options struct {
+	// FormSecret keys the form tokens. Every replica must use the same
+	// secret (the service derives it from its first link-token key); empty
+	// means a random key, which only works with a single replica.
+	FormSecret []byte
+	// Consent is the consent text and version; zero means DefaultConsent.
+	Consent Consent
+	// DefaultTimezone is preselected when the browser does not say (no
+	// JavaScript); empty means UTC.
+	DefaultTimezone string
+	// DefaultHour is the preselected local delivery hour; nil means 7.
+	DefaultHour *int
+	// ClientIP is the reader's address for a request (rate limits and
+	// consent evidence), e.g. service.Server.ClientIP, which believes the
+	// configured trusted proxies; nil means the connection's address.
+	ClientIP func(*http.Request) netip.Addr
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the pages.
+type Handler struct {
+	svc         Service
+	log         *slog.Logger
+	tmpl        *template.Template
+	formKey     []byte
+	consent     Consent
+	defaultTZ   string
+	defaultHour int
+	now         func() time.Time
+	clientIP    func(*http.Request) netip.Addr
+	cop         *http.CrossOriginProtection
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
 
 // New returns a Handler.
-func New(svc Service, log *slog.Logger) (*Handler, error) {
-	tmpl, err := template.New("pages").Parse(pageTemplates)
+func New(svc Service, log *slog.Logger, opts Options) (*Handler, error) {
+	tmpl, err := template.New("pages").ParseFS(templateFS, "templates/*.html")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pages: parse templates: %w", err)
 	}
-	return &Handler{svc: svc, log: log, tmpl: tmpl}, nil
+	h := &Handler{
+		svc:         svc,
+		log:         log,
+		tmpl:        tmpl,
+		formKey:     formKey(opts.FormSecret),
+		consent:     opts.Consent,
+		defaultTZ:   opts.DefaultTimezone,
+		defaultHour: 7,
+		now:         opts.Now,
+		clientIP:    opts.ClientIP,
+		cop:         http.NewCrossOriginProtection(),
+	}
+	if h.consent == (Consent{}) {
+		h.consent = DefaultConsent
+	}
+	if h.defaultTZ == "" {
+		h.defaultTZ = "UTC"
+	}
+	if opts.DefaultHour != nil {
+		h.defaultHour = *opts.DefaultHour
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.clientIP == nil {
+		h.clientIP = remoteIP
+	}
+	return h, nil
 }
 
 // Register adds the pages to mux. Other methods on these paths get 405 from
 // the mux.
 func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /subscribe", h.showSubscribe)
+	mux.HandleFunc("POST /subscribe", h.subscribe)
 	mux.HandleFunc("GET /confirm", h.showConfirm)
 	mux.HandleFunc("POST /confirm", h.confirm)
+	mux.HandleFunc("GET /preferences", h.showPreferences)
+	mux.HandleFunc("POST /preferences", h.updatePreferences)
 	mux.HandleFunc("GET /unsubscribe", h.showUnsubscribe)
 	mux.HandleFunc("POST /unsubscribe", h.unsubscribe)
 }
 
+// The Content-Security-Policy of every page but the sign-up form.
+const defaultCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // SecurityHeaders sets the headers every response of the service's HTTP
 // side carries: nothing may be loaded, framed or cached, and no Referer
-// (which would carry the token) is sent onwards.
+// (which would carry the token) is sent onwards. The sign-up form alone
+// relaxes framing (see embedHeaders).
 func SecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", defaultCSP)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
@@ -86,146 +182,24 @@ func SecurityHeaders(next http.Handler) http.Handler {
 
 // page is the data of every page template.
 type page struct {
+	Embed   bool // no page margins: the sign-up form's pages in an <iframe>
 	Title   string
 	Message string
 	Email   string
 	Token   string
 }
 
-func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("token")
-	sub, err := h.svc.CheckConfirmLink(r.Context(), token)
-	if err != nil {
-		h.linkError(w, r, err)
-		return
-	}
-	switch sub.State {
-	case subscription.StatePending:
-		h.render(w, http.StatusOK, "confirm-form", page{Title: "Confirm your subscription", Email: sub.Email, Token: token})
-	default:
-		h.showState(w, sub)
-	}
-}
-
-func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
-	form, ok := h.readForm(w, r)
-	if !ok {
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		token = r.URL.Query().Get("token")
-	}
-	sub, err := h.svc.Confirm(r.Context(), token, clientOf(r))
-	if err != nil {
-		h.linkError(w, r, err)
-		return
-	}
-	h.showState(w, sub)
-}
-
-func (h *Handler) showUnsubscribe(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("token")
-	sub, err := h.svc.CheckUnsubscribeLink(r.Context(), token)
-	if err != nil {
-		h.linkError(w, r, err)
-		return
-	}
-	switch sub.State {
-	case subscription.StatePending, subscription.StateActive:
-		h.render(w, http.StatusOK, "unsubscribe-form", page{Title: "Unsubscribe", Email: sub.Email, Token: token})
-	default:
-		h.showState(w, sub)
-	}
-}
-
-func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	form, ok := h.readForm(w, r)
-	if !ok {
-		return
-	}
-	token := r.URL.Query().Get("token")
-	if token == "" {
-		token = form.Get("token")
-	}
-	if form.Get("List-Unsubscribe") == "One-Click" {
-		h.oneClick(w, r, token)
-		return
-	}
-	sub, err := h.svc.Unsubscribe(r.Context(), token, subscription.ChannelPage)
-	if err != nil {
-		h.linkError(w, r, err)
-		return
-	}
-	h.showState(w, sub)
-}
-
-// oneClick answers an RFC 8058 POST: plain text, 200, no redirect.
-func (h *Handler) oneClick(w http.ResponseWriter, r *http.Request, token string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, err := h.svc.Unsubscribe(r.Context(), token, subscription.ChannelOneClick)
-	var verr *validation.Error
-	switch {
-	case err == nil:
-		_, _ = io.WriteString(w, "Unsubscribed.\n")
-	case errors.As(err, &verr), errors.Is(err, subscription.ErrLinkExpired):
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, "This unsubscribe link is not valid.\n")
-	default:
-		h.log.ErrorContext(r.Context(), "one-click unsubscribe failed", "err", err)
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = io.WriteString(w, "Something went wrong; please try again.\n")
-	}
-}
-
-// showState shows the page for what the subscription now is.
-func (h *Handler) showState(w http.ResponseWriter, sub subscription.Subscriber) {
-	p := page{Email: sub.Email}
-	switch sub.State {
-	case subscription.StateActive:
-		p.Title = "You're subscribed"
-		p.Message = "The day's trending research papers will arrive in your inbox once a day. Every mail has a link to unsubscribe."
-	case subscription.StateUnsubscribed:
-		p.Title = "You're unsubscribed"
-		p.Message = "This address will get no more mail from paperroute. To get the digest again, subscribe again."
-	case subscription.StateSuppressed:
-		p.Title = "No mail to this address"
-		p.Message = "paperroute sends no mail to this address."
-	default:
-		p.Title = "Not confirmed yet"
-		p.Message = "This subscription has not been confirmed yet: use the link in the confirmation mail."
-	}
-	h.render(w, http.StatusOK, "message", p)
-}
-
-// linkError shows why a link did not work.
-func (h *Handler) linkError(w http.ResponseWriter, r *http.Request, err error) {
-	var verr *validation.Error
-	switch {
-	case errors.Is(err, subscription.ErrLinkExpired):
-		h.render(w, http.StatusBadRequest, "message", page{
-			Title:   "This link has expired",
-			Message: "Confirmation links work for a limited time. Subscribe again to get a new one.",
+// rejectCrossSite answers a POST a browser sent from another site with 403
+// and reports whether it did.
+func (h *Handler) rejectCrossSite(w http.ResponseWriter, r *http.Request) bool {
+	if err := h.cop.Check(r); err != nil {
+		h.render(w, http.StatusForbidden, "message", page{
+			Title:   "Request refused",
+			Message: "This form can only be sent from paperroute's own pages. Open the page again and use its button.",
 		})
-	case errors.As(err, &verr):
-		msg := "The link is not valid."
-		for _, v := range verr.Violations {
-			switch {
-			case v.Field != "token":
-			case v.Description == "is required":
-				msg = "The link is incomplete; open the whole link from the mail."
-			default:
-				msg = "The link " + v.Description + "."
-			}
-		}
-		h.render(w, http.StatusBadRequest, "message", page{Title: "This link does not work", Message: msg})
-	default:
-		h.log.ErrorContext(r.Context(), "link page failed", "path", r.URL.Path, "err", err)
-		h.render(w, http.StatusInternalServerError, "message", page{
-			Title:   "Something went wrong",
-			Message: "Please try again in a moment.",
-		})
+		return true
 	}
+	return false
 }
 
 // readForm reads a bounded POST body as a URL-encoded (or, as some mail
@@ -259,28 +233,30 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	return form, true
 }
 
-// clientOf is the consent evidence of a page request. The IP is the TCP
-// peer: behind a reverse proxy that is the proxy (trusting X-Forwarded-For
-// from configured proxies is future configuration). A link-local peer's
-// zone ("%eth0") names our interface, not the reader, and is dropped.
-func clientOf(r *http.Request) subscription.Client {
+// clientOf is the consent evidence of a page request: the reader's address
+// as Options.ClientIP reports it, and their user agent.
+func (h *Handler) clientOf(r *http.Request) subscription.Client {
 	var ip string
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ip = ap.Addr().WithZone("").String()
+	if a := h.clientIP(r); a.IsValid() {
+		ip = a.Unmap().WithZone("").String()
 	}
 	return subscription.Client{IP: ip, UserAgent: cleanUserAgent(r.UserAgent())}
+}
+
+// remoteIP is the TCP peer's address. A link-local peer's zone ("%eth0")
+// names our interface, not the reader; clientOf drops it.
+func remoteIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }
 
 // cleanUserAgent makes any browser's user agent acceptable evidence: valid
 // UTF-8, no control characters, at most MaxUserAgentLength bytes.
 func cleanUserAgent(ua string) string {
-	ua = strings.ToValidUTF8(ua, "")
-	ua = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, ua)
+	ua = cleanText(ua)
 	for len(ua) > subscription.MaxUserAgentLength {
 		_, size := utf8.DecodeLastRuneInString(ua)
 		ua = ua[:len(ua)-size]
@@ -288,9 +264,21 @@ func cleanUserAgent(ua string) string {
 	return ua
 }
 
-func (h *Handler) render(w http.ResponseWriter, code int, name string, p page) {
+// cleanText is s as valid UTF-8 without control characters, for showing
+// back what a reader typed.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func (h *Handler) render(w http.ResponseWriter, code int, name string, data any) {
 	var buf bytes.Buffer
-	if err := h.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
+	if err := h.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -299,40 +287,3 @@ func (h *Handler) render(w http.ResponseWriter, code int, name string, p page) {
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
-
-// pageTemplates are the pages. Forms post to relative URLs, so the pages
-// also work when PublicURL has a path prefix.
-const pageTemplates = `
-{{define "head"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>{{.Title}} · paperroute</title>
-<style>
-body{margin:0;padding:32px 16px;background:#f5f5f5;font:16px/1.5 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222}
-main{max-width:480px;margin:0 auto;background:#fff;padding:24px 28px;border-radius:8px}
-h1{font-size:22px;margin:0 0 12px}
-button{font:inherit;background:#1a73e8;color:#fff;border:0;border-radius:4px;padding:10px 18px;cursor:pointer}
-.muted{color:#555;font-size:14px}
-</style></head><body><main>
-<h1>{{.Title}}</h1>
-{{end}}
-{{define "foot"}}</main></body></html>
-{{end}}
-{{define "confirm-form"}}{{template "head" .}}
-<p>Confirm that <strong>{{.Email}}</strong> should get the day's trending research papers by email.</p>
-<form method="post" action="confirm">
-<input type="hidden" name="token" value="{{.Token}}">
-<button type="submit">Confirm subscription</button>
-</form>
-<p class="muted">Didn't ask for this? Just close this page: nothing is sent without confirmation.</p>
-{{template "foot" .}}{{end}}
-{{define "unsubscribe-form"}}{{template "head" .}}
-<p>Stop sending the paperroute digest to <strong>{{.Email}}</strong>?</p>
-<form method="post" action="unsubscribe?token={{.Token}}">
-<button type="submit">Unsubscribe</button>
-</form>
-{{template "foot" .}}{{end}}
-{{define "message"}}{{template "head" .}}
-{{if .Email}}<p><strong>{{.Email}}</strong></p>{{end}}
-<p>{{.Message}}</p>
-{{template "foot" .}}{{end}}
-`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/paperroute/paperroute/platform/httpserver"
 	"github.com/paperroute/paperroute/platform/logging"
+	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 	"github.com/paperroute/paperroute/services/subscriber/internal/testenv"
@@ -31,12 +32,19 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, testenv.Options{})
+}
+
+// startWith is start with test environment options (PublicURL is set here).
+func startWith(t *testing.T, opts testenv.Options) *harness {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := testenv.New(t, testenv.Options{PublicURL: "http://" + lis.Addr().String()})
-	h, err := pages.New(env.Service, logging.Discard())
+	opts.PublicURL = "http://" + lis.Addr().String()
+	env := testenv.New(t, opts)
+	h, err := pages.New(env.Service, logging.Discard(), pages.Options{Now: env.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +75,21 @@ type response struct {
 
 func (h *harness) do(t *testing.T, method, link, contentType string, body io.Reader) response {
 	t.Helper()
+	return h.doWith(t, method, link, contentType, body, nil)
+}
+
+// doWith is do with extra request headers.
+func (h *harness) doWith(t *testing.T, method, link, contentType string, body io.Reader, header map[string]string) response {
+	t.Helper()
 	req, err := http.NewRequest(method, link, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	req.Header.Set("User-Agent", "PagesTest/1.0")
 	res, err := h.client.Do(req)
@@ -113,18 +130,23 @@ func (h *harness) activate(t *testing.T, addr string) (sub subscription.Subscrib
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 07:30 UTC of the test day is inside the default delivery slot.
-	due, err := h.Service.ListDue(context.Background(), subscription.ListDueRequest{DueTime: time.Date(2026, 6, 12, 7, 30, 0, 0, time.UTC)})
+	return sub, h.signedLink(t, sub, linktoken.Unsubscribe, "unsubscribe")
+}
+
+// manageLink returns sub's link to the preferences page, as mails carry it.
+func (h *harness) manageLink(t *testing.T, sub subscription.Subscriber) string {
+	t.Helper()
+	return h.signedLink(t, sub, linktoken.Manage, "preferences")
+}
+
+// signedLink returns <PublicURL>/<page>?token=<a token for purpose>.
+func (h *harness) signedLink(t *testing.T, sub subscription.Subscriber, purpose linktoken.Purpose, page string) string {
+	t.Helper()
+	tok, err := h.Keyring.Sign(linktoken.Claims{Purpose: purpose, SubscriberID: sub.ID, IssuedAt: h.Clock.Now(), Epoch: sub.TokenEpoch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range due.Subscribers {
-		if d.ID == sub.ID {
-			return sub, d.UnsubscribeURL
-		}
-	}
-	t.Fatalf("%s is not due after confirming", addr)
-	return sub, ""
+	return h.PublicURL + "/" + page + "?token=" + url.QueryEscape(tok)
 }
 
 func (h *harness) state(t *testing.T, addr string) subscription.Subscriber {
@@ -441,7 +463,7 @@ func mustQuery(t *testing.T, link, key string) string {
 func TestConfirmOverLinkLocalIPv6(t *testing.T) {
 	h := start(t)
 	_, tok := h.subscribe(t, "ada@example.com")
-	handler, err := pages.New(h.Service, logging.Discard())
+	handler, err := pages.New(h.Service, logging.Discard(), pages.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 // SenderClient is the part of the generated sender client this package uses.
 type SenderClient interface {
 	Enqueue(ctx context.Context, in *senderv1.EnqueueRequest, opts ...grpc.CallOption) (*senderv1.EnqueueResponse, error)
+	CancelRecipient(ctx context.Context, in *senderv1.CancelRecipientRequest, opts ...grpc.CallOption) (*senderv1.CancelRecipientResponse, error)
 }
 
 // callTimeout bounds one Enqueue, so a hung sender cannot hold a Subscribe
@@ -167,12 +168,22 @@ func (m *Sender) SendAlreadySubscribed(ctx context.Context, c subscription.Alrea
 	})
 }
 
-// CancelRecipient implements subscription.Mailer. The sender's
-// CancelRecipient RPC is being added by the sender issue; until this build's
-// sender API has it there is nothing to call, and mail already queued for
-// the address may still go out (the digest and confirmation mails check
-// the subscriber's state when they are made, not when they are sent).
-func (m *Sender) CancelRecipient(context.Context, string) error { return nil }
+// CancelRecipient implements subscription.Mailer: the sender drops every
+// bulk mail (digests) still queued for address. Transactional mail is left,
+// so a later confirmation mail still goes out.
+func (m *Sender) CancelRecipient(ctx context.Context, address string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := m.sender.CancelRecipient(ctx, &senderv1.CancelRecipientRequest{Recipient: address})
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return fmt.Errorf("peers: sender: cancel recipient: %w (%v)", subscription.ErrMailUnavailable, err)
+	}
+	return fmt.Errorf("peers: sender: cancel recipient: %v", err)
+}
 
 func (m *Sender) enqueue(ctx context.Context, key, to string, c content, vars map[string]string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)

@@ -12,8 +12,8 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/grpcclient"
-	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/sender/sendertest"
+	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 

@@ -28,8 +28,9 @@ import (
 //   - new: a PENDING record is created and a confirmation mail sent;
 //   - UNSUBSCRIBED: back to PENDING with fresh consent evidence and
 //     preferences, and a confirmation mail;
-//   - PENDING: consent and preferences are replaced, the confirmation mail
-//     is sent again;
+//   - PENDING: the confirmation mail is sent again; consent evidence and
+//     preferences stay those of the first sign-up (a third party
+//     re-submitting an address must not overwrite them);
 //   - ACTIVE: an "already subscribed — manage your preferences" mail;
 //   - SUPPRESSED (or erased while suppressed): nothing.
 //
@@ -128,7 +129,7 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 		if suppressed {
 			return nil
 		}
-		sub, err = s.create(ctx, su)
+		sub, _, err = s.create(ctx, su)
 		if err != nil {
 			return err
 		}
@@ -138,13 +139,10 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 		// An import never overrides what the address did here (it may
 		// have unsubscribed).
 		return nil
-	case sub.State == StateUnsubscribed || sub.State == StatePending:
+	case sub.State == StateUnsubscribed:
 		sub, err = s.store.Update(ctx, sub.ID, func(cur *Subscriber) (bool, error) {
-			if cur.State != StateUnsubscribed && cur.State != StatePending {
+			if cur.State != StateUnsubscribed {
 				return false, nil // changed under us; act on what it is now
-			}
-			if cur.State == StatePending && !cur.Consent.SignupTime.Before(su.Consent.SignupTime) {
-				return false, nil // this sign-up is already applied (a retried job)
 			}
 			cur.State = StatePending
 			cur.Consent = su.Consent
@@ -161,6 +159,15 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 	}
 	switch sub.State {
 	case StatePending:
+		if su.Throttle && s.limits.Global.Rate > 0 {
+			wait, err := s.limiter.Allow(ctx, "global", "all", s.limits.Global)
+			if err != nil {
+				return fmt.Errorf("subscription: global limit: %w", err)
+			}
+			if wait > 0 {
+				return &LimitError{Limit: "global", RetryAfter: wait} // the job is retried later
+			}
+		}
 		return s.sendConfirmation(ctx, sub)
 	case StateActive:
 		return s.sendAlreadySubscribed(ctx, sub)
@@ -169,12 +176,13 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 	}
 }
 
-// create stores a new record for a sign-up. If a concurrent sign-up of the
-// same address created one first, it returns that one instead.
-func (s *Service) create(ctx context.Context, su Signup) (Subscriber, error) {
+// create stores a new record for a sign-up and reports true. If a
+// concurrent sign-up of the same address created one first, it returns that
+// one instead, and false.
+func (s *Service) create(ctx context.Context, su Signup) (Subscriber, bool, error) {
 	id, err := ulid.New(ulid.Timestamp(su.Consent.SignupTime), rand.Reader)
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: new id: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: new id: %w", err)
 	}
 	sub := Subscriber{
 		ID:          id.String(),
@@ -191,11 +199,15 @@ func (s *Service) create(ctx context.Context, su Signup) (Subscriber, error) {
 	err = s.store.Create(ctx, su.Identity, sub)
 	if errors.Is(err, ErrExists) {
 		sub, err = s.store.GetByIdentity(ctx, su.Identity)
+		if err != nil {
+			return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
+		}
+		return sub, false, nil
 	}
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscription: create subscriber: %w", err)
+		return Subscriber{}, false, fmt.Errorf("subscription: create subscriber: %w", err)
 	}
-	return sub, nil
+	return sub, true, nil
 }
 
 func (s *Service) checkSubscribe(ctx context.Context, req SubscribeRequest) (Signup, error) {

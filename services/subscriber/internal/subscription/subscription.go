@@ -202,6 +202,9 @@ type Signup struct {
 	SkipMail bool
 	// Active makes a new record ACTIVE (imports with consent evidence).
 	Active bool
+	// Throttle makes the confirmation mail wait for the global limit
+	// (imports without evidence), so a big import cannot flood the sender.
+	Throttle bool
 }
 
 // Limiter is a shared (all replicas) GCRA rate limiter.

@@ -21,10 +21,10 @@ import (
 	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/logging"
 	"github.com/paperroute/paperroute/platform/redistest"
+	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
 	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
-	"github.com/paperroute/paperroute/services/sender/sendertest"
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
 

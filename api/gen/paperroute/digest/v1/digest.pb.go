@@ -34,6 +34,10 @@ const (
 	// (https://huggingface.co/api/daily_papers): a JSON array of entries each
 	// holding a "paper" object.
 	PaperFormat_PAPER_FORMAT_HF_DAILY_JSON PaperFormat = 1
+	// An arXiv API response (http://export.arxiv.org/api/query): an Atom 1.0
+	// feed with one entry per paper. It carries no counts: importing it never
+	// changes a paper's upvotes, comments or stars.
+	PaperFormat_PAPER_FORMAT_ARXIV_ATOM PaperFormat = 2
 )
 
 // Enum value maps for PaperFormat.
@@ -41,10 +45,12 @@ var (
 	PaperFormat_name = map[int32]string{
 		0: "PAPER_FORMAT_UNSPECIFIED",
 		1: "PAPER_FORMAT_HF_DAILY_JSON",
+		2: "PAPER_FORMAT_ARXIV_ATOM",
 	}
 	PaperFormat_value = map[string]int32{
 		"PAPER_FORMAT_UNSPECIFIED":   0,
 		"PAPER_FORMAT_HF_DAILY_JSON": 1,
+		"PAPER_FORMAT_ARXIV_ATOM":    2,
 	}
 )
 
@@ -162,7 +168,15 @@ type Paper struct {
 	// When paperroute last stored this paper.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The paper's page: https://huggingface.co/papers/<id>.
-	Url           string `protobuf:"bytes,14,opt,name=url,proto3" json:"url,omitempty"`
+	Url string `protobuf:"bytes,14,opt,name=url,proto3" json:"url,omitempty"`
+	// The UTC day, "YYYY-MM-DD", the paper was featured on the Hugging Face
+	// daily list; for a paper no daily list has carried yet, its arXiv
+	// publication day (or the day it was first stored). On UpsertPapers,
+	// empty means: keep the stored day, or estimate it so; set without
+	// submit_time, submit_time becomes that day at 00:00 UTC.
+	FeaturedDay string `protobuf:"bytes,15,opt,name=featured_day,json=featuredDay,proto3" json:"featured_day,omitempty"`
+	// The paper's project page, an https URL, if any.
+	ProjectPage   string `protobuf:"bytes,16,opt,name=project_page,json=projectPage,proto3" json:"project_page,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -295,6 +309,20 @@ func (x *Paper) GetUrl() string {
 	return ""
 }
 
+func (x *Paper) GetFeaturedDay() string {
+	if x != nil {
+		return x.FeaturedDay
+	}
+	return ""
+}
+
+func (x *Paper) GetProjectPage() string {
+	if x != nil {
+		return x.ProjectPage
+	}
+	return ""
+}
+
 // ImportPapersRequest carries one source document.
 type ImportPapersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -414,13 +442,17 @@ func (x *ImportPapersResponse) GetPaperIds() []string {
 	return nil
 }
 
-// ListPapersRequest pages through stored papers, most upvoted first.
+// ListPapersRequest pages through stored papers: newest featured day
+// first, within a day most upvoted first, ties by id.
 type ListPapersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Maximum number of papers to return (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token from a previous response; empty for the first page.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only papers featured on this UTC day, "YYYY-MM-DD"; empty for all.
+	// A page_token is only valid with the featured_day it came with.
+	FeaturedDay   string `protobuf:"bytes,3,opt,name=featured_day,json=featuredDay,proto3" json:"featured_day,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +497,13 @@ func (x *ListPapersRequest) GetPageSize() int32 {
 func (x *ListPapersRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListPapersRequest) GetFeaturedDay() string {
+	if x != nil {
+		return x.FeaturedDay
 	}
 	return ""
 }
@@ -524,6 +563,294 @@ func (x *ListPapersResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpsertPapersRequest carries papers to store.
+type UpsertPapersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000 papers with distinct ids. Each needs `id` (an arXiv id; a
+	// version suffix is stripped) and `title`; `url` and `update_time` are
+	// ignored (the service sets them). upvotes, comment_count and
+	// github_stars are stored as given.
+	Papers        []*Paper `protobuf:"bytes,1,rep,name=papers,proto3" json:"papers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertPapersRequest) Reset() {
+	*x = UpsertPapersRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertPapersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertPapersRequest) ProtoMessage() {}
+
+func (x *UpsertPapersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertPapersRequest.ProtoReflect.Descriptor instead.
+func (*UpsertPapersRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpsertPapersRequest) GetPapers() []*Paper {
+	if x != nil {
+		return x.Papers
+	}
+	return nil
+}
+
+// UpsertPapersResponse says what the upsert stored.
+type UpsertPapersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Papers that were not stored before.
+	CreatedCount int32 `protobuf:"varint,1,opt,name=created_count,json=createdCount,proto3" json:"created_count,omitempty"`
+	// Papers that were stored before and were updated.
+	UpdatedCount int32 `protobuf:"varint,2,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
+	// The ids of the papers, in request order, without version suffixes.
+	PaperIds      []string `protobuf:"bytes,3,rep,name=paper_ids,json=paperIds,proto3" json:"paper_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertPapersResponse) Reset() {
+	*x = UpsertPapersResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertPapersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertPapersResponse) ProtoMessage() {}
+
+func (x *UpsertPapersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertPapersResponse.ProtoReflect.Descriptor instead.
+func (*UpsertPapersResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpsertPapersResponse) GetCreatedCount() int32 {
+	if x != nil {
+		return x.CreatedCount
+	}
+	return 0
+}
+
+func (x *UpsertPapersResponse) GetUpdatedCount() int32 {
+	if x != nil {
+		return x.UpdatedCount
+	}
+	return 0
+}
+
+func (x *UpsertPapersResponse) GetPaperIds() []string {
+	if x != nil {
+		return x.PaperIds
+	}
+	return nil
+}
+
+// GetPaperRequest names a paper.
+type GetPaperRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The arXiv id, e.g. "2606.13681"; a version suffix is ignored.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPaperRequest) Reset() {
+	*x = GetPaperRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPaperRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPaperRequest) ProtoMessage() {}
+
+func (x *GetPaperRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPaperRequest.ProtoReflect.Descriptor instead.
+func (*GetPaperRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetPaperRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GetPaperResponse holds the paper.
+type GetPaperResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The paper.
+	Paper         *Paper `protobuf:"bytes,1,opt,name=paper,proto3" json:"paper,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPaperResponse) Reset() {
+	*x = GetPaperResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPaperResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPaperResponse) ProtoMessage() {}
+
+func (x *GetPaperResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPaperResponse.ProtoReflect.Descriptor instead.
+func (*GetPaperResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPaperResponse) GetPaper() *Paper {
+	if x != nil {
+		return x.Paper
+	}
+	return nil
+}
+
+// DeletePaperRequest names a paper.
+type DeletePaperRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The arXiv id, e.g. "2606.13681"; a version suffix is ignored.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePaperRequest) Reset() {
+	*x = DeletePaperRequest{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePaperRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePaperRequest) ProtoMessage() {}
+
+func (x *DeletePaperRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePaperRequest.ProtoReflect.Descriptor instead.
+func (*DeletePaperRequest) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeletePaperRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DeletePaperResponse is empty: the paper is gone.
+type DeletePaperResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePaperResponse) Reset() {
+	*x = DeletePaperResponse{}
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePaperResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePaperResponse) ProtoMessage() {}
+
+func (x *DeletePaperResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePaperResponse.ProtoReflect.Descriptor instead.
+func (*DeletePaperResponse) Descriptor() ([]byte, []int) {
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{10}
+}
+
 // RunDigestRequest names the edition to send.
 type RunDigestRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -541,7 +868,7 @@ type RunDigestRequest struct {
 
 func (x *RunDigestRequest) Reset() {
 	*x = RunDigestRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[5]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +880,7 @@ func (x *RunDigestRequest) String() string {
 func (*RunDigestRequest) ProtoMessage() {}
 
 func (x *RunDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[5]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +893,7 @@ func (x *RunDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunDigestRequest.ProtoReflect.Descriptor instead.
 func (*RunDigestRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{5}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunDigestRequest) GetEdition() string {
@@ -601,7 +928,7 @@ type RunDigestResponse struct {
 
 func (x *RunDigestResponse) Reset() {
 	*x = RunDigestResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[6]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +940,7 @@ func (x *RunDigestResponse) String() string {
 func (*RunDigestResponse) ProtoMessage() {}
 
 func (x *RunDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[6]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +953,7 @@ func (x *RunDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunDigestResponse.ProtoReflect.Descriptor instead.
 func (*RunDigestResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{6}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunDigestResponse) GetRun() *DigestRun {
@@ -647,7 +974,7 @@ type GetDigestRunRequest struct {
 
 func (x *GetDigestRunRequest) Reset() {
 	*x = GetDigestRunRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[7]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +986,7 @@ func (x *GetDigestRunRequest) String() string {
 func (*GetDigestRunRequest) ProtoMessage() {}
 
 func (x *GetDigestRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[7]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +999,7 @@ func (x *GetDigestRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDigestRunRequest.ProtoReflect.Descriptor instead.
 func (*GetDigestRunRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{7}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDigestRunRequest) GetRunId() string {
@@ -693,7 +1020,7 @@ type GetDigestRunResponse struct {
 
 func (x *GetDigestRunResponse) Reset() {
 	*x = GetDigestRunResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[8]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +1032,7 @@ func (x *GetDigestRunResponse) String() string {
 func (*GetDigestRunResponse) ProtoMessage() {}
 
 func (x *GetDigestRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[8]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +1045,7 @@ func (x *GetDigestRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDigestRunResponse.ProtoReflect.Descriptor instead.
 func (*GetDigestRunResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{8}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDigestRunResponse) GetRun() *DigestRun {
@@ -774,7 +1101,7 @@ type DigestRun struct {
 
 func (x *DigestRun) Reset() {
 	*x = DigestRun{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[9]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +1113,7 @@ func (x *DigestRun) String() string {
 func (*DigestRun) ProtoMessage() {}
 
 func (x *DigestRun) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[9]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +1126,7 @@ func (x *DigestRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRun.ProtoReflect.Descriptor instead.
 func (*DigestRun) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{9}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DigestRun) GetId() string {
@@ -934,7 +1261,7 @@ type ListDigestRunsRequest struct {
 
 func (x *ListDigestRunsRequest) Reset() {
 	*x = ListDigestRunsRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[10]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1273,7 @@ func (x *ListDigestRunsRequest) String() string {
 func (*ListDigestRunsRequest) ProtoMessage() {}
 
 func (x *ListDigestRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[10]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1286,7 @@ func (x *ListDigestRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDigestRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListDigestRunsRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{10}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDigestRunsRequest) GetPageSize() int32 {
@@ -989,7 +1316,7 @@ type ListDigestRunsResponse struct {
 
 func (x *ListDigestRunsResponse) Reset() {
 	*x = ListDigestRunsResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[11]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1328,7 @@ func (x *ListDigestRunsResponse) String() string {
 func (*ListDigestRunsResponse) ProtoMessage() {}
 
 func (x *ListDigestRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[11]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1341,7 @@ func (x *ListDigestRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDigestRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListDigestRunsResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{11}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDigestRunsResponse) GetRuns() []*DigestRun {
@@ -1045,7 +1372,7 @@ type PreviewDigestRequest struct {
 
 func (x *PreviewDigestRequest) Reset() {
 	*x = PreviewDigestRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[12]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1384,7 @@ func (x *PreviewDigestRequest) String() string {
 func (*PreviewDigestRequest) ProtoMessage() {}
 
 func (x *PreviewDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[12]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1397,7 @@ func (x *PreviewDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDigestRequest.ProtoReflect.Descriptor instead.
 func (*PreviewDigestRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{12}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PreviewDigestRequest) GetSubscriberId() string {
@@ -1105,7 +1432,7 @@ type PreviewDigestResponse struct {
 
 func (x *PreviewDigestResponse) Reset() {
 	*x = PreviewDigestResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[13]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1444,7 @@ func (x *PreviewDigestResponse) String() string {
 func (*PreviewDigestResponse) ProtoMessage() {}
 
 func (x *PreviewDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[13]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1457,7 @@ func (x *PreviewDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDigestResponse.ProtoReflect.Descriptor instead.
 func (*PreviewDigestResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{13}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PreviewDigestResponse) GetSubject() string {
@@ -1178,7 +1505,7 @@ type ListTrendingRequest struct {
 
 func (x *ListTrendingRequest) Reset() {
 	*x = ListTrendingRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[14]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1517,7 @@ func (x *ListTrendingRequest) String() string {
 func (*ListTrendingRequest) ProtoMessage() {}
 
 func (x *ListTrendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[14]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1530,7 @@ func (x *ListTrendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrendingRequest.ProtoReflect.Descriptor instead.
 func (*ListTrendingRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{14}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListTrendingRequest) GetWindow() *durationpb.Duration {
@@ -1238,7 +1565,7 @@ type ListTrendingResponse struct {
 
 func (x *ListTrendingResponse) Reset() {
 	*x = ListTrendingResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[15]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1577,7 @@ func (x *ListTrendingResponse) String() string {
 func (*ListTrendingResponse) ProtoMessage() {}
 
 func (x *ListTrendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[15]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1590,7 @@ func (x *ListTrendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrendingResponse.ProtoReflect.Descriptor instead.
 func (*ListTrendingResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{15}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListTrendingResponse) GetPapers() []*TrendingPaper {
@@ -1288,7 +1615,7 @@ type TrendingPaper struct {
 
 func (x *TrendingPaper) Reset() {
 	*x = TrendingPaper{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1627,7 @@ func (x *TrendingPaper) String() string {
 func (*TrendingPaper) ProtoMessage() {}
 
 func (x *TrendingPaper) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[16]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1640,7 @@ func (x *TrendingPaper) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrendingPaper.ProtoReflect.Descriptor instead.
 func (*TrendingPaper) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{16}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TrendingPaper) GetPaper() *Paper {
@@ -1346,7 +1673,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1685,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[17]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1698,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{17}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{23}
 }
 
 // ListTopicsResponse is the topic catalogue, in display order.
@@ -1385,7 +1712,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1724,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[18]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1737,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{18}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*Topic {
@@ -1433,7 +1760,7 @@ type Topic struct {
 
 func (x *Topic) Reset() {
 	*x = Topic{}
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1772,7 @@ func (x *Topic) String() string {
 func (*Topic) ProtoMessage() {}
 
 func (x *Topic) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[19]
+	mi := &file_paperroute_digest_v1_digest_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1785,7 @@ func (x *Topic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topic.ProtoReflect.Descriptor instead.
 func (*Topic) Descriptor() ([]byte, []int) {
-	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{19}
+	return file_paperroute_digest_v1_digest_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Topic) GetId() string {
@@ -1479,7 +1806,7 @@ var File_paperroute_digest_v1_digest_proto protoreflect.FileDescriptor
 
 const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\n" +
-	"!paperroute/digest/v1/digest.proto\x12\x14paperroute.digest.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)paperroute/subscriber/v1/subscriber.proto\"\xea\x03\n" +
+	"!paperroute/digest/v1/digest.proto\x12\x14paperroute.digest.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)paperroute/subscriber/v1/subscriber.proto\"\xb0\x04\n" +
 	"\x05Paper\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
@@ -1499,21 +1826,37 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"submitTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x10\n" +
-	"\x03url\x18\x0e \x01(\tR\x03url\"d\n" +
+	"\x03url\x18\x0e \x01(\tR\x03url\x12!\n" +
+	"\ffeatured_day\x18\x0f \x01(\tR\vfeaturedDay\x12!\n" +
+	"\fproject_page\x18\x10 \x01(\tR\vprojectPage\"d\n" +
 	"\x13ImportPapersRequest\x129\n" +
 	"\x06format\x18\x01 \x01(\x0e2!.paperroute.digest.v1.PaperFormatR\x06format\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"}\n" +
 	"\x14ImportPapersResponse\x12#\n" +
 	"\rcreated_count\x18\x01 \x01(\x05R\fcreatedCount\x12#\n" +
 	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\x12\x1b\n" +
-	"\tpaper_ids\x18\x03 \x03(\tR\bpaperIds\"O\n" +
+	"\tpaper_ids\x18\x03 \x03(\tR\bpaperIds\"r\n" +
 	"\x11ListPapersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"q\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12!\n" +
+	"\ffeatured_day\x18\x03 \x01(\tR\vfeaturedDay\"q\n" +
 	"\x12ListPapersResponse\x123\n" +
 	"\x06papers\x18\x01 \x03(\v2\x1b.paperroute.digest.v1.PaperR\x06papers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"u\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"J\n" +
+	"\x13UpsertPapersRequest\x123\n" +
+	"\x06papers\x18\x01 \x03(\v2\x1b.paperroute.digest.v1.PaperR\x06papers\"}\n" +
+	"\x14UpsertPapersResponse\x12#\n" +
+	"\rcreated_count\x18\x01 \x01(\x05R\fcreatedCount\x12#\n" +
+	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\x12\x1b\n" +
+	"\tpaper_ids\x18\x03 \x03(\tR\bpaperIds\"!\n" +
+	"\x0fGetPaperRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"E\n" +
+	"\x10GetPaperResponse\x121\n" +
+	"\x05paper\x18\x01 \x01(\v2\x1b.paperroute.digest.v1.PaperR\x05paper\"$\n" +
+	"\x12DeletePaperRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
+	"\x13DeletePaperResponse\"u\n" +
 	"\x10RunDigestRequest\x12\x18\n" +
 	"\aedition\x18\x01 \x01(\tR\aedition\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12.\n" +
@@ -1575,19 +1918,23 @@ const file_paperroute_digest_v1_digest_proto_rawDesc = "" +
 	"\x06topics\x18\x01 \x03(\v2\x1b.paperroute.digest.v1.TopicR\x06topics\"-\n" +
 	"\x05Topic\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05label\x18\x02 \x01(\tR\x05label*K\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label*h\n" +
 	"\vPaperFormat\x12\x1c\n" +
 	"\x18PAPER_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
-	"\x1aPAPER_FORMAT_HF_DAILY_JSON\x10\x01*\x8d\x01\n" +
+	"\x1aPAPER_FORMAT_HF_DAILY_JSON\x10\x01\x12\x1b\n" +
+	"\x17PAPER_FORMAT_ARXIV_ATOM\x10\x02*\x8d\x01\n" +
 	"\x0eDigestRunState\x12 \n" +
 	"\x1cDIGEST_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DIGEST_RUN_STATE_RUNNING\x10\x01\x12\x1e\n" +
 	"\x1aDIGEST_RUN_STATE_SUCCEEDED\x10\x02\x12\x1b\n" +
-	"\x17DIGEST_RUN_STATE_FAILED\x10\x032\xbb\x06\n" +
+	"\x17DIGEST_RUN_STATE_FAILED\x10\x032\xe1\b\n" +
 	"\rDigestService\x12e\n" +
 	"\fImportPapers\x12).paperroute.digest.v1.ImportPapersRequest\x1a*.paperroute.digest.v1.ImportPapersResponse\x12_\n" +
 	"\n" +
-	"ListPapers\x12'.paperroute.digest.v1.ListPapersRequest\x1a(.paperroute.digest.v1.ListPapersResponse\x12\\\n" +
+	"ListPapers\x12'.paperroute.digest.v1.ListPapersRequest\x1a(.paperroute.digest.v1.ListPapersResponse\x12e\n" +
+	"\fUpsertPapers\x12).paperroute.digest.v1.UpsertPapersRequest\x1a*.paperroute.digest.v1.UpsertPapersResponse\x12Y\n" +
+	"\bGetPaper\x12%.paperroute.digest.v1.GetPaperRequest\x1a&.paperroute.digest.v1.GetPaperResponse\x12b\n" +
+	"\vDeletePaper\x12(.paperroute.digest.v1.DeletePaperRequest\x1a).paperroute.digest.v1.DeletePaperResponse\x12\\\n" +
 	"\tRunDigest\x12&.paperroute.digest.v1.RunDigestRequest\x1a'.paperroute.digest.v1.RunDigestResponse\x12e\n" +
 	"\fGetDigestRun\x12).paperroute.digest.v1.GetDigestRunRequest\x1a*.paperroute.digest.v1.GetDigestRunResponse\x12k\n" +
 	"\x0eListDigestRuns\x12+.paperroute.digest.v1.ListDigestRunsRequest\x1a,.paperroute.digest.v1.ListDigestRunsResponse\x12h\n" +
@@ -1609,7 +1956,7 @@ func file_paperroute_digest_v1_digest_proto_rawDescGZIP() []byte {
 }
 
 var file_paperroute_digest_v1_digest_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_paperroute_digest_v1_digest_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_paperroute_digest_v1_digest_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_paperroute_digest_v1_digest_proto_goTypes = []any{
 	(PaperFormat)(0),               // 0: paperroute.digest.v1.PaperFormat
 	(DigestRunState)(0),            // 1: paperroute.digest.v1.DigestRunState
@@ -1618,66 +1965,80 @@ var file_paperroute_digest_v1_digest_proto_goTypes = []any{
 	(*ImportPapersResponse)(nil),   // 4: paperroute.digest.v1.ImportPapersResponse
 	(*ListPapersRequest)(nil),      // 5: paperroute.digest.v1.ListPapersRequest
 	(*ListPapersResponse)(nil),     // 6: paperroute.digest.v1.ListPapersResponse
-	(*RunDigestRequest)(nil),       // 7: paperroute.digest.v1.RunDigestRequest
-	(*RunDigestResponse)(nil),      // 8: paperroute.digest.v1.RunDigestResponse
-	(*GetDigestRunRequest)(nil),    // 9: paperroute.digest.v1.GetDigestRunRequest
-	(*GetDigestRunResponse)(nil),   // 10: paperroute.digest.v1.GetDigestRunResponse
-	(*DigestRun)(nil),              // 11: paperroute.digest.v1.DigestRun
-	(*ListDigestRunsRequest)(nil),  // 12: paperroute.digest.v1.ListDigestRunsRequest
-	(*ListDigestRunsResponse)(nil), // 13: paperroute.digest.v1.ListDigestRunsResponse
-	(*PreviewDigestRequest)(nil),   // 14: paperroute.digest.v1.PreviewDigestRequest
-	(*PreviewDigestResponse)(nil),  // 15: paperroute.digest.v1.PreviewDigestResponse
-	(*ListTrendingRequest)(nil),    // 16: paperroute.digest.v1.ListTrendingRequest
-	(*ListTrendingResponse)(nil),   // 17: paperroute.digest.v1.ListTrendingResponse
-	(*TrendingPaper)(nil),          // 18: paperroute.digest.v1.TrendingPaper
-	(*ListTopicsRequest)(nil),      // 19: paperroute.digest.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),     // 20: paperroute.digest.v1.ListTopicsResponse
-	(*Topic)(nil),                  // 21: paperroute.digest.v1.Topic
-	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
-	(*v1.Preferences)(nil),         // 23: paperroute.subscriber.v1.Preferences
-	(*durationpb.Duration)(nil),    // 24: google.protobuf.Duration
+	(*UpsertPapersRequest)(nil),    // 7: paperroute.digest.v1.UpsertPapersRequest
+	(*UpsertPapersResponse)(nil),   // 8: paperroute.digest.v1.UpsertPapersResponse
+	(*GetPaperRequest)(nil),        // 9: paperroute.digest.v1.GetPaperRequest
+	(*GetPaperResponse)(nil),       // 10: paperroute.digest.v1.GetPaperResponse
+	(*DeletePaperRequest)(nil),     // 11: paperroute.digest.v1.DeletePaperRequest
+	(*DeletePaperResponse)(nil),    // 12: paperroute.digest.v1.DeletePaperResponse
+	(*RunDigestRequest)(nil),       // 13: paperroute.digest.v1.RunDigestRequest
+	(*RunDigestResponse)(nil),      // 14: paperroute.digest.v1.RunDigestResponse
+	(*GetDigestRunRequest)(nil),    // 15: paperroute.digest.v1.GetDigestRunRequest
+	(*GetDigestRunResponse)(nil),   // 16: paperroute.digest.v1.GetDigestRunResponse
+	(*DigestRun)(nil),              // 17: paperroute.digest.v1.DigestRun
+	(*ListDigestRunsRequest)(nil),  // 18: paperroute.digest.v1.ListDigestRunsRequest
+	(*ListDigestRunsResponse)(nil), // 19: paperroute.digest.v1.ListDigestRunsResponse
+	(*PreviewDigestRequest)(nil),   // 20: paperroute.digest.v1.PreviewDigestRequest
+	(*PreviewDigestResponse)(nil),  // 21: paperroute.digest.v1.PreviewDigestResponse
+	(*ListTrendingRequest)(nil),    // 22: paperroute.digest.v1.ListTrendingRequest
+	(*ListTrendingResponse)(nil),   // 23: paperroute.digest.v1.ListTrendingResponse
+	(*TrendingPaper)(nil),          // 24: paperroute.digest.v1.TrendingPaper
+	(*ListTopicsRequest)(nil),      // 25: paperroute.digest.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),     // 26: paperroute.digest.v1.ListTopicsResponse
+	(*Topic)(nil),                  // 27: paperroute.digest.v1.Topic
+	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
+	(*v1.Preferences)(nil),         // 29: paperroute.subscriber.v1.Preferences
+	(*durationpb.Duration)(nil),    // 30: google.protobuf.Duration
 }
 var file_paperroute_digest_v1_digest_proto_depIdxs = []int32{
-	22, // 0: paperroute.digest.v1.Paper.publish_time:type_name -> google.protobuf.Timestamp
-	22, // 1: paperroute.digest.v1.Paper.submit_time:type_name -> google.protobuf.Timestamp
-	22, // 2: paperroute.digest.v1.Paper.update_time:type_name -> google.protobuf.Timestamp
+	28, // 0: paperroute.digest.v1.Paper.publish_time:type_name -> google.protobuf.Timestamp
+	28, // 1: paperroute.digest.v1.Paper.submit_time:type_name -> google.protobuf.Timestamp
+	28, // 2: paperroute.digest.v1.Paper.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: paperroute.digest.v1.ImportPapersRequest.format:type_name -> paperroute.digest.v1.PaperFormat
 	2,  // 4: paperroute.digest.v1.ListPapersResponse.papers:type_name -> paperroute.digest.v1.Paper
-	22, // 5: paperroute.digest.v1.RunDigestRequest.slot:type_name -> google.protobuf.Timestamp
-	11, // 6: paperroute.digest.v1.RunDigestResponse.run:type_name -> paperroute.digest.v1.DigestRun
-	11, // 7: paperroute.digest.v1.GetDigestRunResponse.run:type_name -> paperroute.digest.v1.DigestRun
-	1,  // 8: paperroute.digest.v1.DigestRun.state:type_name -> paperroute.digest.v1.DigestRunState
-	22, // 9: paperroute.digest.v1.DigestRun.create_time:type_name -> google.protobuf.Timestamp
-	22, // 10: paperroute.digest.v1.DigestRun.finish_time:type_name -> google.protobuf.Timestamp
-	22, // 11: paperroute.digest.v1.DigestRun.slot:type_name -> google.protobuf.Timestamp
-	22, // 12: paperroute.digest.v1.DigestRun.heartbeat_time:type_name -> google.protobuf.Timestamp
-	11, // 13: paperroute.digest.v1.ListDigestRunsResponse.runs:type_name -> paperroute.digest.v1.DigestRun
-	23, // 14: paperroute.digest.v1.PreviewDigestRequest.preferences:type_name -> paperroute.subscriber.v1.Preferences
-	24, // 15: paperroute.digest.v1.ListTrendingRequest.window:type_name -> google.protobuf.Duration
-	18, // 16: paperroute.digest.v1.ListTrendingResponse.papers:type_name -> paperroute.digest.v1.TrendingPaper
-	2,  // 17: paperroute.digest.v1.TrendingPaper.paper:type_name -> paperroute.digest.v1.Paper
-	21, // 18: paperroute.digest.v1.ListTopicsResponse.topics:type_name -> paperroute.digest.v1.Topic
-	3,  // 19: paperroute.digest.v1.DigestService.ImportPapers:input_type -> paperroute.digest.v1.ImportPapersRequest
-	5,  // 20: paperroute.digest.v1.DigestService.ListPapers:input_type -> paperroute.digest.v1.ListPapersRequest
-	7,  // 21: paperroute.digest.v1.DigestService.RunDigest:input_type -> paperroute.digest.v1.RunDigestRequest
-	9,  // 22: paperroute.digest.v1.DigestService.GetDigestRun:input_type -> paperroute.digest.v1.GetDigestRunRequest
-	12, // 23: paperroute.digest.v1.DigestService.ListDigestRuns:input_type -> paperroute.digest.v1.ListDigestRunsRequest
-	14, // 24: paperroute.digest.v1.DigestService.PreviewDigest:input_type -> paperroute.digest.v1.PreviewDigestRequest
-	16, // 25: paperroute.digest.v1.DigestService.ListTrending:input_type -> paperroute.digest.v1.ListTrendingRequest
-	19, // 26: paperroute.digest.v1.DigestService.ListTopics:input_type -> paperroute.digest.v1.ListTopicsRequest
-	4,  // 27: paperroute.digest.v1.DigestService.ImportPapers:output_type -> paperroute.digest.v1.ImportPapersResponse
-	6,  // 28: paperroute.digest.v1.DigestService.ListPapers:output_type -> paperroute.digest.v1.ListPapersResponse
-	8,  // 29: paperroute.digest.v1.DigestService.RunDigest:output_type -> paperroute.digest.v1.RunDigestResponse
-	10, // 30: paperroute.digest.v1.DigestService.GetDigestRun:output_type -> paperroute.digest.v1.GetDigestRunResponse
-	13, // 31: paperroute.digest.v1.DigestService.ListDigestRuns:output_type -> paperroute.digest.v1.ListDigestRunsResponse
-	15, // 32: paperroute.digest.v1.DigestService.PreviewDigest:output_type -> paperroute.digest.v1.PreviewDigestResponse
-	17, // 33: paperroute.digest.v1.DigestService.ListTrending:output_type -> paperroute.digest.v1.ListTrendingResponse
-	20, // 34: paperroute.digest.v1.DigestService.ListTopics:output_type -> paperroute.digest.v1.ListTopicsResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	2,  // 5: paperroute.digest.v1.UpsertPapersRequest.papers:type_name -> paperroute.digest.v1.Paper
+	2,  // 6: paperroute.digest.v1.GetPaperResponse.paper:type_name -> paperroute.digest.v1.Paper
+	28, // 7: paperroute.digest.v1.RunDigestRequest.slot:type_name -> google.protobuf.Timestamp
+	17, // 8: paperroute.digest.v1.RunDigestResponse.run:type_name -> paperroute.digest.v1.DigestRun
+	17, // 9: paperroute.digest.v1.GetDigestRunResponse.run:type_name -> paperroute.digest.v1.DigestRun
+	1,  // 10: paperroute.digest.v1.DigestRun.state:type_name -> paperroute.digest.v1.DigestRunState
+	28, // 11: paperroute.digest.v1.DigestRun.create_time:type_name -> google.protobuf.Timestamp
+	28, // 12: paperroute.digest.v1.DigestRun.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 13: paperroute.digest.v1.DigestRun.slot:type_name -> google.protobuf.Timestamp
+	28, // 14: paperroute.digest.v1.DigestRun.heartbeat_time:type_name -> google.protobuf.Timestamp
+	17, // 15: paperroute.digest.v1.ListDigestRunsResponse.runs:type_name -> paperroute.digest.v1.DigestRun
+	29, // 16: paperroute.digest.v1.PreviewDigestRequest.preferences:type_name -> paperroute.subscriber.v1.Preferences
+	30, // 17: paperroute.digest.v1.ListTrendingRequest.window:type_name -> google.protobuf.Duration
+	24, // 18: paperroute.digest.v1.ListTrendingResponse.papers:type_name -> paperroute.digest.v1.TrendingPaper
+	2,  // 19: paperroute.digest.v1.TrendingPaper.paper:type_name -> paperroute.digest.v1.Paper
+	27, // 20: paperroute.digest.v1.ListTopicsResponse.topics:type_name -> paperroute.digest.v1.Topic
+	3,  // 21: paperroute.digest.v1.DigestService.ImportPapers:input_type -> paperroute.digest.v1.ImportPapersRequest
+	5,  // 22: paperroute.digest.v1.DigestService.ListPapers:input_type -> paperroute.digest.v1.ListPapersRequest
+	7,  // 23: paperroute.digest.v1.DigestService.UpsertPapers:input_type -> paperroute.digest.v1.UpsertPapersRequest
+	9,  // 24: paperroute.digest.v1.DigestService.GetPaper:input_type -> paperroute.digest.v1.GetPaperRequest
+	11, // 25: paperroute.digest.v1.DigestService.DeletePaper:input_type -> paperroute.digest.v1.DeletePaperRequest
+	13, // 26: paperroute.digest.v1.DigestService.RunDigest:input_type -> paperroute.digest.v1.RunDigestRequest
+	15, // 27: paperroute.digest.v1.DigestService.GetDigestRun:input_type -> paperroute.digest.v1.GetDigestRunRequest
+	18, // 28: paperroute.digest.v1.DigestService.ListDigestRuns:input_type -> paperroute.digest.v1.ListDigestRunsRequest
+	20, // 29: paperroute.digest.v1.DigestService.PreviewDigest:input_type -> paperroute.digest.v1.PreviewDigestRequest
+	22, // 30: paperroute.digest.v1.DigestService.ListTrending:input_type -> paperroute.digest.v1.ListTrendingRequest
+	25, // 31: paperroute.digest.v1.DigestService.ListTopics:input_type -> paperroute.digest.v1.ListTopicsRequest
+	4,  // 32: paperroute.digest.v1.DigestService.ImportPapers:output_type -> paperroute.digest.v1.ImportPapersResponse
+	6,  // 33: paperroute.digest.v1.DigestService.ListPapers:output_type -> paperroute.digest.v1.ListPapersResponse
+	8,  // 34: paperroute.digest.v1.DigestService.UpsertPapers:output_type -> paperroute.digest.v1.UpsertPapersResponse
+	10, // 35: paperroute.digest.v1.DigestService.GetPaper:output_type -> paperroute.digest.v1.GetPaperResponse
+	12, // 36: paperroute.digest.v1.DigestService.DeletePaper:output_type -> paperroute.digest.v1.DeletePaperResponse
+	14, // 37: paperroute.digest.v1.DigestService.RunDigest:output_type -> paperroute.digest.v1.RunDigestResponse
+	16, // 38: paperroute.digest.v1.DigestService.GetDigestRun:output_type -> paperroute.digest.v1.GetDigestRunResponse
+	19, // 39: paperroute.digest.v1.DigestService.ListDigestRuns:output_type -> paperroute.digest.v1.ListDigestRunsResponse
+	21, // 40: paperroute.digest.v1.DigestService.PreviewDigest:output_type -> paperroute.digest.v1.PreviewDigestResponse
+	23, // 41: paperroute.digest.v1.DigestService.ListTrending:output_type -> paperroute.digest.v1.ListTrendingResponse
+	26, // 42: paperroute.digest.v1.DigestService.ListTopics:output_type -> paperroute.digest.v1.ListTopicsResponse
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_digest_v1_digest_proto_init() }
@@ -1691,7 +2052,7 @@ func file_paperroute_digest_v1_digest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_digest_v1_digest_proto_rawDesc), len(file_paperroute_digest_v1_digest_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

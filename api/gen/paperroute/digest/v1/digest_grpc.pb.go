@@ -21,6 +21,9 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	DigestService_ImportPapers_FullMethodName   = "/paperroute.digest.v1.DigestService/ImportPapers"
 	DigestService_ListPapers_FullMethodName     = "/paperroute.digest.v1.DigestService/ListPapers"
+	DigestService_UpsertPapers_FullMethodName   = "/paperroute.digest.v1.DigestService/UpsertPapers"
+	DigestService_GetPaper_FullMethodName       = "/paperroute.digest.v1.DigestService/GetPaper"
+	DigestService_DeletePaper_FullMethodName    = "/paperroute.digest.v1.DigestService/DeletePaper"
 	DigestService_RunDigest_FullMethodName      = "/paperroute.digest.v1.DigestService/RunDigest"
 	DigestService_GetDigestRun_FullMethodName   = "/paperroute.digest.v1.DigestService/GetDigestRun"
 	DigestService_ListDigestRuns_FullMethodName = "/paperroute.digest.v1.DigestService/ListDigestRuns"
@@ -43,8 +46,19 @@ type DigestServiceClient interface {
 	// id. All or nothing: a document with any invalid paper stores nothing.
 	// OPERATOR.
 	ImportPapers(ctx context.Context, in *ImportPapersRequest, opts ...grpc.CallOption) (*ImportPapersResponse, error)
-	// ListPapers pages through stored papers, most upvoted first. OPERATOR.
+	// ListPapers pages through stored papers: newest featured day first,
+	// within a day most upvoted first; or only the papers of one featured
+	// day. OPERATOR.
 	ListPapers(ctx context.Context, in *ListPapersRequest, opts ...grpc.CallOption) (*ListPapersResponse, error)
+	// UpsertPapers stores papers given field by field, by arXiv id: a paper
+	// already stored is updated (counts as given; empty text, links and lists
+	// keep the stored value). All or nothing. OPERATOR.
+	UpsertPapers(ctx context.Context, in *UpsertPapersRequest, opts ...grpc.CallOption) (*UpsertPapersResponse, error)
+	// GetPaper returns one stored paper by arXiv id. OPERATOR.
+	GetPaper(ctx context.Context, in *GetPaperRequest, opts ...grpc.CallOption) (*GetPaperResponse, error)
+	// DeletePaper removes a stored paper (a wrong or withdrawn one). A
+	// source that still lists it brings it back on its next poll. OPERATOR.
+	DeletePaper(ctx context.Context, in *DeletePaperRequest, opts ...grpc.CallOption) (*DeletePaperResponse, error)
 	// RunDigest starts a digest run for an edition and returns at once; follow
 	// it with GetDigestRun. Running the same edition again sends nothing twice.
 	// OPERATOR.
@@ -87,6 +101,36 @@ func (c *digestServiceClient) ListPapers(ctx context.Context, in *ListPapersRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListPapersResponse)
 	err := c.cc.Invoke(ctx, DigestService_ListPapers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) UpsertPapers(ctx context.Context, in *UpsertPapersRequest, opts ...grpc.CallOption) (*UpsertPapersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertPapersResponse)
+	err := c.cc.Invoke(ctx, DigestService_UpsertPapers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) GetPaper(ctx context.Context, in *GetPaperRequest, opts ...grpc.CallOption) (*GetPaperResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPaperResponse)
+	err := c.cc.Invoke(ctx, DigestService_GetPaper_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *digestServiceClient) DeletePaper(ctx context.Context, in *DeletePaperRequest, opts ...grpc.CallOption) (*DeletePaperResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePaperResponse)
+	err := c.cc.Invoke(ctx, DigestService_DeletePaper_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +211,19 @@ type DigestServiceServer interface {
 	// id. All or nothing: a document with any invalid paper stores nothing.
 	// OPERATOR.
 	ImportPapers(context.Context, *ImportPapersRequest) (*ImportPapersResponse, error)
-	// ListPapers pages through stored papers, most upvoted first. OPERATOR.
+	// ListPapers pages through stored papers: newest featured day first,
+	// within a day most upvoted first; or only the papers of one featured
+	// day. OPERATOR.
 	ListPapers(context.Context, *ListPapersRequest) (*ListPapersResponse, error)
+	// UpsertPapers stores papers given field by field, by arXiv id: a paper
+	// already stored is updated (counts as given; empty text, links and lists
+	// keep the stored value). All or nothing. OPERATOR.
+	UpsertPapers(context.Context, *UpsertPapersRequest) (*UpsertPapersResponse, error)
+	// GetPaper returns one stored paper by arXiv id. OPERATOR.
+	GetPaper(context.Context, *GetPaperRequest) (*GetPaperResponse, error)
+	// DeletePaper removes a stored paper (a wrong or withdrawn one). A
+	// source that still lists it brings it back on its next poll. OPERATOR.
+	DeletePaper(context.Context, *DeletePaperRequest) (*DeletePaperResponse, error)
 	// RunDigest starts a digest run for an edition and returns at once; follow
 	// it with GetDigestRun. Running the same edition again sends nothing twice.
 	// OPERATOR.
@@ -202,6 +257,15 @@ func (UnimplementedDigestServiceServer) ImportPapers(context.Context, *ImportPap
 }
 func (UnimplementedDigestServiceServer) ListPapers(context.Context, *ListPapersRequest) (*ListPapersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPapers not implemented")
+}
+func (UnimplementedDigestServiceServer) UpsertPapers(context.Context, *UpsertPapersRequest) (*UpsertPapersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertPapers not implemented")
+}
+func (UnimplementedDigestServiceServer) GetPaper(context.Context, *GetPaperRequest) (*GetPaperResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPaper not implemented")
+}
+func (UnimplementedDigestServiceServer) DeletePaper(context.Context, *DeletePaperRequest) (*DeletePaperResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePaper not implemented")
 }
 func (UnimplementedDigestServiceServer) RunDigest(context.Context, *RunDigestRequest) (*RunDigestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RunDigest not implemented")
@@ -274,6 +338,60 @@ func _DigestService_ListPapers_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DigestServiceServer).ListPapers(ctx, req.(*ListPapersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_UpsertPapers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertPapersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).UpsertPapers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_UpsertPapers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).UpsertPapers(ctx, req.(*UpsertPapersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_GetPaper_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPaperRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).GetPaper(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_GetPaper_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).GetPaper(ctx, req.(*GetPaperRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DigestService_DeletePaper_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePaperRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DigestServiceServer).DeletePaper(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DigestService_DeletePaper_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DigestServiceServer).DeletePaper(ctx, req.(*DeletePaperRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -400,6 +518,18 @@ var DigestService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPapers",
 			Handler:    _DigestService_ListPapers_Handler,
+		},
+		{
+			MethodName: "UpsertPapers",
+			Handler:    _DigestService_UpsertPapers_Handler,
+		},
+		{
+			MethodName: "GetPaper",
+			Handler:    _DigestService_GetPaper_Handler,
+		},
+		{
+			MethodName: "DeletePaper",
+			Handler:    _DigestService_DeletePaper_Handler,
 		},
 		{
 			MethodName: "RunDigest",

@@ -2230,9 +2230,12 @@ type ImportSubscribersRequest struct {
 	// The next bytes of the file (at most 1 MiB per message).
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	// Validate and report only; change nothing (first message).
-	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Consent text version for rows that have a consent time but no
+	// consent_text_version column, e.g. a listmonk export (first message).
+	DefaultConsentTextVersion string `protobuf:"bytes,5,opt,name=default_consent_text_version,json=defaultConsentTextVersion,proto3" json:"default_consent_text_version,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *ImportSubscribersRequest) Reset() {
@@ -2291,6 +2294,13 @@ func (x *ImportSubscribersRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *ImportSubscribersRequest) GetDefaultConsentTextVersion() string {
+	if x != nil {
+		return x.DefaultConsentTextVersion
+	}
+	return ""
 }
 
 // ImportSubscribersResponse reports the import.
@@ -2696,12 +2706,13 @@ const file_paperroute_subscriber_v1_subscriber_proto_rawDesc = "" +
 	"\x13RevokeLinksResponse\x12D\n" +
 	"\n" +
 	"subscriber\x18\x01 \x01(\v2$.paperroute.subscriber.v1.SubscriberR\n" +
-	"subscriber\"\x9f\x01\n" +
+	"subscriber\"\xe0\x01\n" +
 	"\x18ImportSubscribersRequest\x12>\n" +
 	"\x06format\x18\x01 \x01(\x0e2&.paperroute.subscriber.v1.ImportFormatR\x06format\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\xec\x01\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12?\n" +
+	"\x1cdefault_consent_text_version\x18\x05 \x01(\tR\x19defaultConsentTextVersion\"\xec\x01\n" +
 	"\x19ImportSubscribersResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12'\n" +
 	"\x0fimported_active\x18\x02 \x01(\x03R\x0eimportedActive\x12\x18\n" +

@@ -1,0 +1,209 @@
+package digestd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
+	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
+	"github.com/paperroute/paperroute/platform/envload"
+	"github.com/paperroute/paperroute/platform/logging"
+	"github.com/paperroute/paperroute/platform/redistest"
+
+	"github.com/paperroute/paperroute/services/sender/senderd"
+	"github.com/paperroute/paperroute/services/subscriber/subscribertest"
+)
+
+// benchSubscribers is how many ACTIVE subscribers are due in the slot;
+// BENCH_SUBSCRIBERS overrides it for a quick look.
+const benchSubscribers = 100_000
+
+// benchTopics is the topic mix: a fifth of the readers choose none, the
+// rest one or two of the catalogue's topics, some a keyword too.
+var benchTopics = []string{"llm", "reasoning", "agents", "diffusion", "multimodal", "video",
+	"vision", "3d", "robotics", "rl", "efficiency", "code", "speech", "safety", "retrieval", "science"}
+
+// benchPrefs is reader i's preferences: daily at 08:00 in Berlin (06:00
+// UTC in June), with the topic mix.
+func benchPrefs(i int) *subscriberv1.Preferences {
+	p := &subscriberv1.Preferences{
+		Frequency: subscriberv1.Frequency_FREQUENCY_DAILY, DeliveryHour: 8, Timezone: "Europe/Berlin",
+	}
+	if i%5 != 0 {
+		p.Topics = []string{benchTopics[i%len(benchTopics)]}
+		if i%3 == 0 {
+			if t := benchTopics[(i/7)%len(benchTopics)]; t != p.Topics[0] {
+				p.Topics = append(p.Topics, t)
+			}
+		}
+		if i%11 == 0 {
+			p.Keywords = []string{"attention"}
+		}
+	}
+	return p
+}
+
+// importSubscribers makes n readers ACTIVE through the fake subscriber
+// service's real ImportSubscribers (JSON Lines rows with consent evidence),
+// far quicker than n sign-ups.
+func importSubscribers(b *testing.B, f *subscribertest.Fake, n int) {
+	b.Helper()
+	conn := dial(b, f.Addr(), subscribertest.AdminToken)
+	stream, err := subscriberv1.NewSubscriberServiceClient(conn).ImportSubscribers(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	first := true
+	var buf bytes.Buffer
+	flush := func() {
+		req := &subscriberv1.ImportSubscribersRequest{Data: buf.Bytes()}
+		if first {
+			req.Format, req.Source = subscriberv1.ImportFormat_IMPORT_FORMAT_JSON_LINES, "bench"
+			first = false
+		}
+		if err := stream.Send(req); err != nil {
+			b.Fatal(err)
+		}
+		buf = bytes.Buffer{}
+	}
+	enc := json.NewEncoder(&buf)
+	for i := range n {
+		p := benchPrefs(i)
+		if err := enc.Encode(map[string]any{
+			"email": fmt.Sprintf("reader%d@example.com", i), "consent_text_version": "bench-v1",
+			"consent_time": "2026-06-01T10:00:00Z", "topics": p.GetTopics(), "keywords": p.GetKeywords(),
+			"frequency": "daily", "delivery_hour": p.GetDeliveryHour(), "timezone": p.GetTimezone(),
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if buf.Len() > 900<<10 {
+			flush()
+		}
+	}
+	if buf.Len() > 0 || first {
+		flush()
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.GetImportedActive() != int64(n) {
+		b.Fatalf("ImportSubscribers = %v, want %d ACTIVE", resp, n)
+	}
+}
+
+func usedMemory(b *testing.B, srv *redistest.Server) int64 {
+	b.Helper()
+	info, err := srv.Client().Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// BenchmarkSlot100k measures one slot of 100,000 ACTIVE subscribers with a
+// mix of topics through the digest service over real gRPC: ListDueSubscribers
+// pages of 500 → never-resend memory (Redis) → picks → one render per
+// distinct paper list → PutContent → Enqueue into the REAL sender's Redis
+// Streams queue. The sender's SMTP relay is unreachable, so every digest
+// stays queued: the sender's Redis memory after the run, less before, over
+// the digests queued, is the memory per queued digest message. One op is a
+// whole slot of 100,000 subscribers, made ACTIVE in the subscriber
+// module's in-memory fake through its real sign-up before the timer
+// starts; run it with -benchtime 1x (a second op would find them all
+// duplicates).
+func BenchmarkSlot100k(b *testing.B) {
+	n := benchSubscribers
+	if v, err := strconv.Atoi(os.Getenv("BENCH_SUBSCRIBERS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	senderRedis := redistest.Start(b, redistest.WithoutAppendOnly())
+	senderGRPC, senderHTTP := listen(b), listen(b)
+	senderDone := make(chan error, 1)
+	go func() {
+		senderDone <- senderd.Run(ctx, envload.MapGetenv(map[string]string{
+			"REDIS_URL":                senderRedis.URL(),
+			"PAPERROUTE_ADMIN_TOKEN":   adminToken,
+			"PAPERROUTE_SERVICE_TOKEN": serviceToken,
+			"SENDER_SMTP_ADDR":         "127.0.0.1:1", // nothing listens: digests stay queued
+			"SENDER_SMTP_TLS":          "none",
+			"SENDER_WORKERS":           "1",
+			"SENDER_PARTITIONS":        "4",
+			"SENDER_RETRY_AFTER":       "1h",
+			"SENDER_RETRY_MAX_DELAY":   "2h",
+			"SENDER_CONSUMER":          "bench",
+		}, nil), senderd.Deps{Logger: logging.Discard(), GRPCListener: senderGRPC, HTTPListener: senderHTTP})
+	}()
+	defer func() {
+		cancel()
+		<-senderDone
+	}()
+
+	// The sender is up when it answers; a bad configuration ends Run.
+	sender := senderv1.NewSenderServiceClient(dial(b, senderGRPC.Addr().String(), adminToken))
+	for {
+		if _, err := sender.GetQueueStats(ctx, &senderv1.GetQueueStatsRequest{}); err == nil {
+			break
+		}
+		select {
+		case err := <-senderDone:
+			senderDone <- err // for the deferred wait
+			b.Fatalf("sender: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s := startWith(b, map[string]string{"SENDER_GRPC_ADDR": senderGRPC.Addr().String()})
+	s.importFixture(b)
+	importSubscribers(b, s.subs, n)
+	slot := time.Date(2026, 6, 12, 6, 0, 0, 0, time.UTC) // 08:00 in Berlin
+
+	var queued, contents int64
+	var elapsed time.Duration
+	before := usedMemory(b, senderRedis)
+	digBefore := usedMemory(b, s.redis)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		resp, err := s.client.RunDigest(ctx, &digestv1.RunDigestRequest{Slot: timestamppb.New(slot)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := s.waitRunFor(b, resp.GetRun().GetId(), 5*time.Minute)
+		elapsed += time.Since(start)
+		if run.GetState() != digestv1.DigestRunState_DIGEST_RUN_STATE_SUCCEEDED || run.GetQueuedCount()+run.GetDuplicateCount() != int64(n) {
+			b.Fatalf("run = %v, want %d queued", run, n)
+		}
+		queued += run.GetQueuedCount()
+		contents += run.GetContentCount()
+	}
+	b.StopTimer()
+	after := usedMemory(b, senderRedis)
+	digAfter := usedMemory(b, s.redis)
+	b.ReportMetric(float64(queued)/elapsed.Seconds(), "subscribers/s")
+	b.ReportMetric(float64(after-before)/float64(queued), "sender-redis-B/msg")
+	b.ReportMetric(float64(digAfter-digBefore)/float64(queued), "digest-redis-B/subscriber")
+	b.ReportMetric(float64(contents)/float64(b.N), "renders/slot")
+}
