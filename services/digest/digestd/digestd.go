@@ -79,11 +79,13 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	subscribers := peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn))
 	store := redisstore.New(s.Redis)
 	svc, err := digest.New(digest.Config{
 		Papers:           store,
 		Runs:             store,
-		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
+		Subscribers:      subscribers,
+		Preferences:      subscribers,
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         renderer,
 		Sent:             store,

@@ -29,7 +29,18 @@ var (
 	// ErrNothingToPreview means no paper is in the window: there is no
 	// digest to show.
 	ErrNothingToPreview = errors.New("digest: no papers in the window to preview")
+	// ErrSubscriberNotFound means the subscriber service knows no such
+	// subscriber (PreviewSubscriber).
+	ErrSubscriberNotFound = errors.New("digest: no such subscriber")
 )
+
+// PreferenceSource finds one subscriber's preferences: the subscriber
+// service, for an operator's preview of what that reader would get.
+type PreferenceSource interface {
+	// Preferences returns the subscriber's topics, keywords and frequency,
+	// or ErrSubscriberNotFound.
+	Preferences(ctx context.Context, subscriberID string) (PreviewPrefs, error)
+}
 
 // RunState is where a digest run is.
 type RunState int

@@ -81,10 +81,12 @@ func newHarness(t *testing.T, now time.Time, papersPerEdition int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	subscribers := peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn))
 	h.cfg = digest.Config{
 		Papers:           h.store,
 		Runs:             h.store,
-		Subscribers:      peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn)),
+		Subscribers:      subscribers,
+		Preferences:      subscribers,
 		Sender:           peers.NewSender(senderv1.NewSenderServiceClient(sendConn)),
 		Renderer:         r,
 		Sent:             h.store,

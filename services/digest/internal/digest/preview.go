@@ -89,6 +89,9 @@ type PreviewPrefs struct {
 	Topics   []string
 	Keywords []string
 	Weekly   bool
+
+	// alreadySent are papers left out as sent before (PreviewSubscriber).
+	alreadySent map[string]bool
 }
 
 // Preview is a rendered digest that is not sent, with its papers.
@@ -103,6 +106,29 @@ const (
 	previewUnsubscribeURL = "https://paperroute.invalid/unsubscribe"
 	previewManageURL      = "https://paperroute.invalid/preferences"
 )
+
+// PreviewSubscriber renders the digest that subscriber would get now, by
+// their preferences and without the papers already sent to them: the
+// subject, HTML and text of the next edition, with placeholder links.
+func (s *Service) PreviewSubscriber(ctx context.Context, subscriberID string) (Preview, error) {
+	if subscriberID == "" || len(subscriberID) > 64 {
+		return Preview{}, validation.Field("subscriber_id", "must be a subscriber id (at most 64 characters)")
+	}
+	if s.cfg.Preferences == nil {
+		return Preview{}, fmt.Errorf("digest: preview for %s: %w", subscriberID, ErrSubscriberNotFound)
+	}
+	prefs, err := s.cfg.Preferences.Preferences(ctx, subscriberID)
+	if err != nil {
+		return Preview{}, fmt.Errorf("digest: preview for %s: %w", subscriberID, err)
+	}
+	since := s.now().UTC().Add(-s.cfg.SentMemory)
+	sent, err := s.cfg.Sent.SentPapers(ctx, []string{subscriberID}, nil, since)
+	if err != nil {
+		return Preview{}, fmt.Errorf("digest: preview for %s: %w", subscriberID, err)
+	}
+	prefs.alreadySent = sent[subscriberID]
+	return s.PreviewDigest(ctx, prefs)
+}
 
 // PreviewDigest renders the digest a reader with prefs would get now
 // (nothing excluded as already sent: a preview is for a new reader).
@@ -131,7 +157,7 @@ func (s *Service) PreviewDigest(ctx context.Context, prefs PreviewPrefs) (Previe
 	if err != nil {
 		return Preview{}, fmt.Errorf("digest: preview: %w", err)
 	}
-	picks := r.Pick(ranking.Reader{Topics: prefs.Topics, Keywords: prefs.Keywords}, func(string) bool { return false }, s.cfg.PapersPerEdition)
+	picks := r.Pick(ranking.Reader{Topics: prefs.Topics, Keywords: prefs.Keywords}, func(id string) bool { return prefs.alreadySent[id] }, s.cfg.PapersPerEdition)
 	if len(picks) == 0 {
 		return Preview{}, ErrNothingToPreview
 	}

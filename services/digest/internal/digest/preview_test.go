@@ -2,10 +2,14 @@ package digest_test
 
 import (
 	"context"
+	"slices"
+
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/paperroute/paperroute/platform/validation"
 
@@ -92,5 +96,53 @@ func TestPreviewDigest(t *testing.T) {
 	} {
 		_, err := h.svc.PreviewDigest(ctx, tt.prefs)
 		violation(t, err, tt.field)
+	}
+}
+
+// An operator's preview of one subscriber shows what their next digest
+// would hold: their topics, and nothing they were sent before.
+func TestPreviewSubscriber(t *testing.T) {
+	h := newHarness(t, utc("2026-06-12T23:00:00Z"), 12)
+	ctx := context.Background()
+	h.importFixture() // 30 papers featured 12 June
+	ids := h.addSubs(sub("ada", "UTC", 23, topics("robotics")))
+
+	before, err := h.svc.PreviewSubscriber(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPrefs, err := h.svc.PreviewDigest(ctx, digest.PreviewPrefs{Topics: []string{"robotics"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(byPrefs.PaperIDs, before.PaperIDs); diff != "" || len(before.PaperIDs) != 12 {
+		t.Errorf("preview of ada = %d papers, not her preferences' (-prefs +ada):\n%s", len(before.PaperIDs), diff)
+	}
+
+	sent := h.run(digest.RunRequest{Edition: "2026-06-12"})
+	if sent.Counts.Queued != 1 {
+		t.Fatalf("edition = %+v, want one digest queued to ada", sent)
+	}
+	after, err := h.svc.PreviewSubscriber(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.PaperIDs) == 0 {
+		t.Fatal("after one edition the preview is empty; 18 papers were left")
+	}
+	for _, id := range after.PaperIDs {
+		if slices.Contains(sent.PaperIDs, id) {
+			t.Errorf("preview after the edition shows %s, which ada was already sent", id)
+		}
+	}
+
+	if _, err := h.svc.PreviewSubscriber(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, digest.ErrSubscriberNotFound) {
+		t.Errorf("preview of an unknown subscriber = %v, want ErrSubscriberNotFound", err)
+	}
+	var verr *validation.Error
+	for _, id := range []string{"", "not-an-id", strings.Repeat("x", 100)} {
+		if _, err := h.svc.PreviewSubscriber(ctx, id); !errors.As(err, &verr) {
+			t.Errorf("preview of id %q = %v, want a field violation", id, err)
+		}
 	}
 }

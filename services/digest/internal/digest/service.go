@@ -42,6 +42,8 @@ type Config struct {
 	Renderer    Renderer
 	// Sent is the never-resend memory.
 	Sent SentStore
+	// Preferences serves PreviewSubscriber; nil refuses such previews.
+	Preferences PreferenceSource
 	// Catalogue is the topic catalogue readers choose from.
 	Catalogue *ranking.Catalogue
 	// Ranking are the trending parameters; Ranking.Window is the window of

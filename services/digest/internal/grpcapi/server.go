@@ -122,7 +122,11 @@ func (s *Server) PreviewDigest(ctx context.Context, req *digestv1.PreviewDigestR
 		if !s.isOperator(ctx) {
 			return nil, status.Error(codes.PermissionDenied, "a preview by subscriber_id needs the operator token")
 		}
-		return nil, status.Error(codes.Unimplemented, "a preview by subscriber_id needs the subscriber service to serve preferences to the digest service; preview by preferences meanwhile")
+		prev, err := s.svc.PreviewSubscriber(ctx, req.GetSubscriberId())
+		if err != nil {
+			return nil, errorTable.Status(err)
+		}
+		return &digestv1.PreviewDigestResponse{Subject: prev.Subject, Html: prev.HTML, Text: prev.Text, PaperIds: prev.PaperIDs}, nil
 	case req.GetPreferences() == nil:
 		return nil, errorTable.Status(validation.Field("preferences", "set subscriber_id or preferences"))
 	}

@@ -17,5 +17,6 @@ var errorTable = grpcerr.Table{
 	{Err: digest.ErrNotFound, Code: codes.NotFound, Message: "digest run not found"},
 	{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
 	{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
+	{Err: digest.ErrSubscriberNotFound, Code: codes.NotFound, Message: "subscriber not found"},
 	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "no papers in the recent window: nothing to preview yet"},
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paperroute/paperroute/platform/validation"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,6 +29,7 @@ const callTimeout = 30 * time.Second
 // DueLister is the part of the subscriber client the digest uses.
 type DueLister interface {
 	ListDueSubscribers(ctx context.Context, in *subscriberv1.ListDueSubscribersRequest, opts ...grpc.CallOption) (*subscriberv1.ListDueSubscribersResponse, error)
+	GetSubscriber(ctx context.Context, in *subscriberv1.GetSubscriberRequest, opts ...grpc.CallOption) (*subscriberv1.GetSubscriberResponse, error)
 }
 
 // Subscribers is digest.Subscribers over the subscriber service.
@@ -37,7 +40,31 @@ type Subscribers struct {
 	zones map[string]*time.Location // loaded time zones by name
 }
 
-var _ digest.Subscribers = (*Subscribers)(nil)
+var (
+	_ digest.Subscribers      = (*Subscribers)(nil)
+	_ digest.PreferenceSource = (*Subscribers)(nil)
+)
+
+// Preferences implements digest.PreferenceSource with GetSubscriber.
+func (s *Subscribers) Preferences(ctx context.Context, subscriberID string) (digest.PreviewPrefs, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := s.client.GetSubscriber(ctx, &subscriberv1.GetSubscriberRequest{SubscriberId: subscriberID})
+	switch status.Code(err) {
+	case codes.NotFound:
+		return digest.PreviewPrefs{}, digest.ErrSubscriberNotFound
+	case codes.InvalidArgument:
+		return digest.PreviewPrefs{}, validation.Field("subscriber_id", "is not a subscriber id")
+	}
+	if err != nil {
+		return digest.PreviewPrefs{}, callError("get subscriber", err)
+	}
+	p := resp.GetSubscriber().GetPreferences()
+	return digest.PreviewPrefs{
+		Topics: p.GetTopics(), Keywords: p.GetKeywords(),
+		Weekly: p.GetFrequency() == subscriberv1.Frequency_FREQUENCY_WEEKLY,
+	}, nil
+}
 
 // NewSubscribers returns a digest.Subscribers calling client.
 func NewSubscribers(client DueLister) *Subscribers {

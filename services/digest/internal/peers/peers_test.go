@@ -107,6 +107,10 @@ type dueLister struct {
 	resp *subscriberv1.ListDueSubscribersResponse
 }
 
+func (d dueLister) GetSubscriber(context.Context, *subscriberv1.GetSubscriberRequest, ...grpc.CallOption) (*subscriberv1.GetSubscriberResponse, error) {
+	return nil, status.Error(codes.NotFound, "no such subscriber")
+}
+
 func (d dueLister) ListDueSubscribers(context.Context, *subscriberv1.ListDueSubscribersRequest, ...grpc.CallOption) (*subscriberv1.ListDueSubscribersResponse, error) {
 	return d.resp, nil
 }

@@ -15,7 +15,7 @@ func Policy() auth.Policy {
 		// link token in the request.
 		subscriberv1.SubscriberService_ConfirmSubscription_FullMethodName:   auth.Public,
 		subscriberv1.SubscriberService_Unsubscribe_FullMethodName:           auth.Public,
-		subscriberv1.SubscriberService_GetSubscriber_FullMethodName:         auth.Operator,
+		subscriberv1.SubscriberService_GetSubscriber_FullMethodName:         auth.Operator | auth.Internal, // digest: an operator's preview by subscriber id
 		subscriberv1.SubscriberService_ListSubscribers_FullMethodName:       auth.Operator | auth.Internal,
 		subscriberv1.SubscriberService_ListDueSubscribers_FullMethodName:    auth.Internal,
 		subscriberv1.SubscriberService_GetPreferences_FullMethodName:        auth.Public,

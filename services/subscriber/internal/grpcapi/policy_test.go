@@ -67,7 +67,8 @@ func TestAuth(t *testing.T) {
 	}{
 		{"GetSubscriber", "anonymous", context.Background(), codes.Unauthenticated},
 		{"GetSubscriber", "wrong token", as("not-a-token"), codes.Unauthenticated},
-		{"GetSubscriber", "service", internal(), codes.PermissionDenied},
+		// The digest reads one subscriber's preferences for an operator's preview.
+		{"GetSubscriber", "service", internal(), codes.NotFound},
 		{"GetSubscriber", "operator", admin(), codes.NotFound},
 		{"ListSubscribers", "anonymous", context.Background(), codes.Unauthenticated},
 		{"ListSubscribers", "wrong token", as("not-a-token"), codes.Unauthenticated},
