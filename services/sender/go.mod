@@ -3,6 +3,7 @@ module github.com/paperroute/paperroute/services/sender
 go 1.26.10
 
 require (
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-smtp v0.25.1
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/google/go-cmp v0.7.0

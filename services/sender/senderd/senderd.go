@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/redis/go-redis/v9"
 
@@ -149,6 +150,18 @@ func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
 
 // relays is the SMTP mailer: the relay, with failover to the fallbacks.
 func relays(cfg config.Config) (delivery.Mailer, error) {
+	var signer *smtpmail.DKIM
+	if cfg.DKIMKeyFile != "" {
+		pemBytes, err := os.ReadFile(cfg.DKIMKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("SENDER_DKIM_KEY_FILE: %w", err)
+		}
+		key, err := smtpmail.ParseDKIMKey(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("SENDER_DKIM_KEY_FILE: %w", err)
+		}
+		signer = &smtpmail.DKIM{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, Signer: key}
+	}
 	var all []delivery.Mailer
 	for _, addr := range append([]string{cfg.SMTPAddr}, cfg.SMTPFallbackAddrs...) {
 		m, err := smtpmail.New(smtpmail.Config{
@@ -160,6 +173,7 @@ func relays(cfg config.Config) (delivery.Mailer, error) {
 			From:            cfg.From,
 			MessageIDDomain: cfg.MessageIDDomain,
 			VERP:            cfg.VERP,
+			DKIM:            signer,
 		})
 		if err != nil {
 			return nil, err

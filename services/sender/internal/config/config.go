@@ -109,6 +109,13 @@ type Config struct {
 	// VERP makes the envelope sender <local>+<message id>@<domain> of
 	// SENDER_FROM, so bounces name their message. SENDER_VERP, default false.
 	VERP bool
+	// DKIMDomain, DKIMSelector and DKIMKeyFile enable DKIM signing (all
+	// three or none): d= and s= of the signature, and a PEM private key
+	// (PKCS#8 RSA or Ed25519, or PKCS#1 RSA). SENDER_DKIM_DOMAIN,
+	// SENDER_DKIM_SELECTOR, SENDER_DKIM_KEY_FILE.
+	DKIMDomain   string
+	DKIMSelector string
+	DKIMKeyFile  string
 	// RateLimit bounds the messages per second sent by all replicas
 	// together (GCRA in Redis). SENDER_RATE_LIMIT, default 0 (none).
 	RateLimit int
@@ -160,6 +167,9 @@ type env struct {
 	RateLimit       int           `env:"SENDER_RATE_LIMIT, default=0"`
 	SMTPFallbacks   string        `env:"SENDER_SMTP_FALLBACK_ADDRS"`
 	VERP            bool          `env:"SENDER_VERP, default=false"`
+	DKIMDomain      string        `env:"SENDER_DKIM_DOMAIN"`
+	DKIMSelector    string        `env:"SENDER_DKIM_SELECTOR"`
+	DKIMKeyFile     string        `env:"SENDER_DKIM_KEY_FILE"`
 	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
@@ -198,6 +208,9 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		RateLimit:         e.RateLimit,
 		SMTPFallbackAddrs: splitList(e.SMTPFallbacks),
 		VERP:              e.VERP,
+		DKIMDomain:        e.DKIMDomain,
+		DKIMSelector:      e.DKIMSelector,
+		DKIMKeyFile:       e.DKIMKeyFile,
 		SMTPRateLimit:     e.SMTPRateLimit,
 		RetryUnknown:      e.UnknownOutcome == "retry-once",
 		RetryMaxDelay:     e.RetryMaxDelay,
@@ -315,6 +328,9 @@ func (c Config) Validate() error {
 			bad("SENDER_SMTP_FALLBACK_ADDRS: %q is not host:port", a)
 		}
 	}
+	if n := count(c.DKIMDomain != "", c.DKIMSelector != "", c.DKIMKeyFile != ""); n != 0 && n != 3 {
+		bad("SENDER_DKIM_DOMAIN, SENDER_DKIM_SELECTOR and SENDER_DKIM_KEY_FILE: set all three or none")
+	}
 	if c.RateLimit < 0 || c.SMTPRateLimit < 0 {
 		bad("SENDER_RATE_LIMIT and SENDER_SMTP_RATE_LIMIT: must not be negative (0: no limit)")
 	}
@@ -348,4 +364,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func count(conds ...bool) int {
+	n := 0
+	for _, c := range conds {
+		if c {
+			n++
+		}
+	}
+	return n
 }

@@ -50,9 +50,18 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 		}
 	}()
 	c.mailer.writeMessage(b, m, time.Now())
+	payload := b.Bytes()
+	if d := c.mailer.cfg.DKIM; d != nil {
+		var signed bytes.Buffer
+		signed.Grow(b.Len() + 1024)
+		if err := d.sign(&signed, payload); err != nil {
+			return fmt.Errorf("%w: %w", delivery.ErrRejected, err) // the same every time
+		}
+		payload = signed.Bytes()
+	}
 	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
-	delivered, afterData, err := c.transact(b.Bytes(), c.mailer.envelopeFrom(m.MessageID), m.To)
+	delivered, afterData, err := c.transact(payload, c.mailer.envelopeFrom(m.MessageID), m.To)
 	if !stop() {
 		c.setBroken()
 		if !delivered {

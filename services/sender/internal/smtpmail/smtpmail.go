@@ -74,6 +74,8 @@ type Config struct {
 	// VERP makes the envelope sender <local>+<message id>@<domain> of From
 	// (variable envelope return path), so a bounce names its message.
 	VERP bool
+	// DKIM, when set, signs every message.
+	DKIM *DKIM
 }
 
 // envelopeFrom is the MAIL FROM address for a message.
@@ -215,6 +217,11 @@ func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool,
 func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
 	if canWrite(c.mailer.cfg.From, m) {
 		return c.sendDirect(ctx, m)
+	}
+	if c.mailer.cfg.DKIM != nil {
+		// Validated addresses and URLs are ASCII, so this does not happen;
+		// never send unsigned when signing is configured.
+		return fmt.Errorf("smtpmail: %w: DKIM signing needs ASCII addresses", delivery.ErrRejected)
 	}
 	return c.sendGoMail(ctx, m)
 }
