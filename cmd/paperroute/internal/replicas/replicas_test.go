@@ -1,0 +1,446 @@
+package replicas_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
+	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
+	"github.com/paperroute/paperroute/cmd/paperroute/internal/devmode/sample"
+	"github.com/paperroute/paperroute/platform/grpcclient"
+	"github.com/paperroute/paperroute/platform/mailcatcher"
+	"github.com/paperroute/paperroute/platform/redistest"
+)
+
+const (
+	adminToken = "replicas-admin-token"
+	// readers is how many ACTIVE subscribers are due in the slot.
+	readers = 200
+	// rateLimit is SENDER_RATE_LIMIT (messages/s for all senders together);
+	// redis_rate's GCRA lets a burst of as many through at once.
+	rateLimit = 25
+	// workers is SENDER_WORKERS: each is one SMTP connection, and a kill can
+	// cost at most one extra copy per connection (docs/delivery.md).
+	workers = 4
+
+	keySchedLease  = "dig:sched:lease"
+	keySchedCursor = "dig:sched:cursor"
+	keyPollerLease = "dig:poller:lease"
+)
+
+// TestSeveralReplicas runs 2 subscriber, 2 digest and 3 sender processes on
+// one Redis with the digest scheduler (1 s tick) and the source poller on in
+// both digest replicas, makes 200 readers due in one slot, kills the digest
+// replica that holds both leases and one sender with SIGKILL while the
+// digests are being delivered, and checks:
+//
+//   - every due reader got exactly one digest (counted at the SMTP catcher),
+//     except at most one extra copy per SMTP connection of the killed sender
+//     for a message it had sent before it died (the documented accident);
+//   - one poller round across both replicas (the source server saw today and
+//     yesterday once; one replica reports digest_poller_leader 1);
+//   - one scheduled run per slot across both replicas, by the lease holder;
+//     after the kill the other replica takes the lease over, ticks, and runs
+//     nothing again;
+//   - SENDER_RATE_LIMIT held across the three senders, measured at the
+//     catcher's receive times.
+func TestSeveralReplicas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	began := time.Now()
+	logs := &syncBuffer{}
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf(format+"\n\nservice logs:\n%s", append(args, logs.tail())...)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				fail("timed out waiting for %s", what)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	rs := redistest.Start(t, redistest.WithAppendFsync("always"))
+	rdb := rs.Client()
+	catcher, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { catcher.Close() })
+
+	// The Hugging Face daily papers API, served from the bundled sample:
+	// yesterday's list is the sample re-dated to yesterday (so its papers
+	// are in every slot's window today), today's list is still empty.
+	now := time.Now().UTC()
+	yesterday := now.AddDate(0, 0, -1).Format(time.DateOnly)
+	papers, err := sample.PapersFeaturedOn(now.AddDate(0, 0, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srcMu sync.Mutex
+	srcRequests := map[string]int{}
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		day := r.URL.Query().Get("date")
+		srcMu.Lock()
+		srcRequests[day]++
+		srcMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if day == yesterday {
+			_, _ = w.Write(papers)
+			return
+		}
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(src.Close)
+	sourceRequests := func() int {
+		srcMu.Lock()
+		defer srcMu.Unlock()
+		n := 0
+		for _, c := range srcRequests {
+			n += c
+		}
+		return n
+	}
+
+	subs := []*process{bind(t, "subscriber-1"), bind(t, "subscriber-2")}
+	digs := []*process{bind(t, "digest-1"), bind(t, "digest-2")}
+	snds := []*process{bind(t, "sender-1"), bind(t, "sender-2"), bind(t, "sender-3")}
+	common := map[string]string{
+		"REDIS_URL":                 rs.URL(),
+		"PAPERROUTE_ADMIN_TOKEN":    adminToken,
+		"PAPERROUTE_SERVICE_TOKEN":  "replicas-service-token",
+		"SUBSCRIBER_TOKEN_KEYS":     "k1:bXktdGVzdC1rZXktd2l0aC1hdC1sZWFzdC0zMi1ieXRlcw==",
+		"SUBSCRIBER_EMAIL_HASH_KEY": "ZW1haWwtaGFzaC1rZXktd2l0aC1hdC1sZWFzdC0zMi1ieXRlcw==",
+		"SUBSCRIBER_PUBLIC_URL":     "https://news.paperroute.test",
+		"SHUTDOWN_GRACE":            "2s",
+	}
+	with := func(extra map[string]string) map[string]string {
+		env := map[string]string{}
+		for k, v := range common {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	// Each replica calls "its" replica of a peer, as a Kubernetes Service
+	// would spread connections.
+	for i, p := range snds {
+		p.start(t, "sender", with(map[string]string{
+			"SUBSCRIBER_GRPC_ADDR":   subs[i%len(subs)].grpcAddr,
+			"SENDER_SMTP_ADDR":       catcher.Addr(),
+			"SENDER_SMTP_TLS":        "none",
+			"SENDER_PARTITIONS":      "4",
+			"SENDER_WORKERS":         fmt.Sprint(workers),
+			"SENDER_RATE_LIMIT":      fmt.Sprint(rateLimit),
+			"SENDER_SMTP_TIMEOUT":    "5s",
+			"SENDER_LEASE":           "6s",
+			"SENDER_RETRY_AFTER":     "300ms",
+			"SENDER_RETRY_MAX_DELAY": "1s",
+			"SENDER_CONSUMER":        p.name,
+		}), logs)
+	}
+	for i, p := range subs {
+		p.start(t, "subscriber", with(map[string]string{"SENDER_GRPC_ADDR": snds[i].grpcAddr}), logs)
+	}
+	for _, p := range append(append([]*process{}, subs...), snds...) {
+		waitFor(p.name+" healthy", func() bool { return p.healthy(ctx) })
+	}
+
+	// readers ACTIVE through ImportSubscribers with consent evidence, half
+	// through each subscriber replica, all delivering at this UTC hour: due
+	// in the slot hh:00.
+	dueSlot := now.Truncate(time.Hour)
+	emails := make([]string, readers)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("reader-%03d@example.org", i)
+	}
+	for i, p := range subs {
+		var csv strings.Builder
+		csv.WriteString("email,consent_text_version,consent_time,delivery_hour,timezone\n")
+		for j := i; j < readers; j += len(subs) {
+			fmt.Fprintf(&csv, "%s,v1,2026-01-05T10:00:00Z,%d,UTC\n", emails[j], dueSlot.Hour())
+		}
+		res := importCSV(ctx, t, p, csv.String())
+		if want := int64((readers + len(subs) - 1 - i) / len(subs)); res.GetImportedActive() != want || res.GetRejected() != 0 {
+			fail("import through %s: %v, want %d active and none rejected", p.name, res, want)
+		}
+	}
+
+	// The scheduler's cursor says the current slot has run, so the digest
+	// replicas idle until the papers are in; below it is set back, as after
+	// a restart, and the due slot is caught up (docs/scheduling.md).
+	currentSlot := now.Truncate(15 * time.Minute)
+	if err := rdb.Set(ctx, keySchedCursor, currentSlot.Unix(), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	digestEnv := func(i int) map[string]string {
+		return with(map[string]string{
+			"SUBSCRIBER_GRPC_ADDR":  subs[i].grpcAddr,
+			"SENDER_GRPC_ADDR":      snds[i].grpcAddr,
+			"DIGEST_POSTAL_ADDRESS": "paperroute replicas test, 1 Test Road, Testtown",
+			"DIGEST_SCHEDULER":      "true",
+			"DIGEST_SCHEDULER_TICK": "1s",
+			"DIGEST_SOURCES":        "hf:" + src.URL,
+			"DIGEST_POLL_INTERVAL":  "1m",
+		})
+	}
+	// digest-1 starts first and takes both leases; digest-2 then runs beside
+	// it with the same configuration, ticking and polling too.
+	digs[0].start(t, "digest", digestEnv(0), logs)
+	waitFor("digest-1 to hold the scheduler lease and finish a poll", func() bool {
+		m, err := digs[0].metrics(ctx)
+		return err == nil && m["digest_poller_leader"] == 1 && sourceRequests() == 2 &&
+			sum(m, "digest_poller_papers_total") > 0 && rdb.Exists(ctx, keySchedLease).Val() == 1
+	})
+	owner1 := rdb.Get(ctx, keySchedLease).Val()
+	pollHolder := rdb.Get(ctx, keyPollerLease).Val()
+	digs[1].start(t, "digest", digestEnv(1), logs)
+	waitFor("digest-2 healthy", func() bool { return digs[1].healthy(ctx) })
+
+	// Who holds the scheduler lease, sampled from here on.
+	var holdersMu sync.Mutex
+	var holders []string
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for sampleCtx.Err() == nil {
+			if h, err := rdb.Get(sampleCtx, keySchedLease).Result(); err == nil {
+				holdersMu.Lock()
+				if len(holders) == 0 || holders[len(holders)-1] != h {
+					holders = append(holders, h)
+				}
+				holdersMu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond) // sampling rate, not a wait for a condition
+		}
+	}()
+
+	// Catch up from the due slot.
+	if err := rdb.Set(ctx, keySchedCursor, dueSlot.Add(-15*time.Minute).Unix(), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	runStart := time.Now()
+
+	// Mid-run: a quarter delivered, kill the digest that holds both leases
+	// and one sender.
+	waitFor("a quarter of the digests delivered", func() bool { return len(catcher.Messages()) >= readers/4 })
+	killedAt := time.Now()
+	digs[0].kill(t)
+	snds[1].kill(t)
+	t.Logf("killed digest-1 (scheduler and poller leader) and sender-2 after %d of %d digests", len(catcher.Messages()), readers)
+
+	got := func() map[string]int {
+		out := map[string]int{}
+		for _, m := range catcher.Messages() {
+			for _, to := range m.To {
+				out[to]++
+			}
+		}
+		return out
+	}
+	waitFor("every reader's digest", func() bool { return len(got()) == readers })
+	delivered := time.Now()
+
+	// The scheduler: one run per slot from the due slot to the current one,
+	// all succeeded; the due slot's queued every reader.
+	dig2 := digestClient(t, digs[1])
+	runsBySlot := func() map[time.Time][]*digestv1.DigestRun {
+		res, err := dig2.ListDigestRuns(ctx, &digestv1.ListDigestRunsRequest{PageSize: 500})
+		if err != nil {
+			fail("ListDigestRuns: %v", err)
+		}
+		out := map[time.Time][]*digestv1.DigestRun{}
+		for _, r := range res.GetRuns() {
+			if r.GetSlot() != nil {
+				out[r.GetSlot().AsTime()] = append(out[r.GetSlot().AsTime()], r)
+			}
+		}
+		return out
+	}
+	lastSlot := time.Now().UTC().Truncate(15 * time.Minute)
+	waitFor("the scheduler to reach the current slot", func() bool {
+		c, err := rdb.Get(ctx, keySchedCursor).Int64()
+		return err == nil && !time.Unix(c, 0).Before(lastSlot)
+	})
+	runs := runsBySlot()
+	for slot := dueSlot; !slot.After(lastSlot); slot = slot.Add(15 * time.Minute) {
+		rs := runs[slot]
+		if len(rs) != 1 || rs[0].GetState() != digestv1.DigestRunState_DIGEST_RUN_STATE_SUCCEEDED {
+			fail("slot %s has runs %v, want exactly one SUCCEEDED", slot.Format(time.TimeOnly), rs)
+		}
+	}
+	if r := runs[dueSlot][0]; r.GetDueCount() != readers || r.GetQueuedCount() != readers || r.GetDuplicateCount() != 0 || r.GetFailedCount() != 0 {
+		fail("due slot's run: due %d queued %d duplicate %d failed %d, want %d %d 0 0",
+			r.GetDueCount(), r.GetQueuedCount(), r.GetDuplicateCount(), r.GetFailedCount(), readers, readers)
+	}
+	if len(runs) != int(lastSlot.Sub(dueSlot)/(15*time.Minute))+1 {
+		fail("scheduled runs for %d slots, want only the slots %s..%s", len(runs), dueSlot.Format(time.TimeOnly), lastSlot.Format(time.TimeOnly))
+	}
+
+	// The rate limit, shared by the three senders: in every interval of the
+	// catcher's receive times, at most burst + rate × length (+1 for the
+	// limiter's and the catcher's clocks).
+	var times []time.Time
+	for _, m := range catcher.Messages() {
+		times = append(times, m.Received)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	for i := range times {
+		for j := i + 1; j < len(times); j++ {
+			allowed := rateLimit + rateLimit*times[j].Sub(times[i]).Seconds() + 1
+			if float64(j-i+1) > allowed {
+				fail("%d digests within %v (from #%d), more than the limit allows (%.0f at %d/s)", j-i+1, times[j].Sub(times[i]), i, allowed, rateLimit)
+			}
+		}
+	}
+	span := times[len(times)-1].Sub(times[0])
+	t.Logf("%d digests in %v: %.1f/s against SENDER_RATE_LIMIT=%d across 3 senders", len(times), span.Round(time.Millisecond), float64(len(times)-1)/span.Seconds(), rateLimit)
+	for _, p := range []*process{snds[0], snds[2]} {
+		m, err := p.metrics(ctx)
+		if err != nil {
+			fail("%v", err)
+		}
+		if sum(m, "sender_messages_sent_total") == 0 {
+			fail("%s sent nothing: the senders did not share the queue", p.name)
+		}
+	}
+
+	// The other digest replica takes the scheduler lease over when the dead
+	// one's expires (3 ticks + 1 minute), ticks, and runs nothing again: the
+	// cursor already passed every slot.
+	waitFor("digest-2 to take the scheduler lease over", func() bool {
+		h, err := rdb.Get(ctx, keySchedLease).Result()
+		return err == nil && h != owner1
+	})
+	owner2 := rdb.Get(ctx, keySchedLease).Val()
+	tookOver := time.Now()
+	// Two renewals of the lease (its TTL going up again) are two ticks of
+	// digest-2 as the scheduler.
+	for renewals, last := 0, time.Duration(0); renewals < 2; {
+		ttl := rdb.PTTL(ctx, keySchedLease).Val()
+		if last > 0 && ttl > last {
+			renewals++
+		}
+		last = ttl
+		if ctx.Err() != nil {
+			fail("digest-2 did not renew the scheduler lease twice")
+		}
+		time.Sleep(50 * time.Millisecond) // sampling the TTL, not a wait for a condition
+	}
+	if h := rdb.Get(ctx, keySchedLease).Val(); h != owner2 {
+		fail("scheduler lease moved again to %q after digest-2 took it", h)
+	}
+	stopSampling()
+	<-sampled
+	holdersMu.Lock()
+	if len(holders) != 2 || holders[0] != owner1 || holders[1] != owner2 {
+		fail("scheduler lease holders over the run: %q, want %q then %q", holders, owner1, owner2)
+	}
+	holdersMu.Unlock()
+	lastSlot = time.Now().UTC().Truncate(15 * time.Minute)
+	after := runsBySlot()
+	for slot := dueSlot; !slot.After(lastSlot); slot = slot.Add(15 * time.Minute) {
+		if len(after[slot]) != 1 {
+			fail("after the take-over slot %s has %d runs, want 1", slot.Format(time.TimeOnly), len(after[slot]))
+		}
+	}
+
+	// Every reader exactly one digest. A second copy is allowed only for a
+	// reader whose first copy arrived before sender-2 was killed — that
+	// process may have died between the relay's 250 and writing it down —
+	// and at most one per SMTP connection of the killed sender.
+	final := got()
+	firstAt := map[string]time.Time{}
+	for _, m := range catcher.Messages() {
+		for _, to := range m.To {
+			if _, ok := firstAt[to]; !ok {
+				firstAt[to] = m.Received
+			}
+		}
+	}
+	var extra []string
+	for _, e := range emails {
+		switch n := final[e]; {
+		case n == 1:
+		case n == 2 && firstAt[e].Before(killedAt):
+			extra = append(extra, e)
+		default:
+			fail("%s got %d digests, want 1", e, n)
+		}
+	}
+	if len(extra) > workers {
+		fail("%d readers got a second copy (%v), more than the killed sender's %d connections explain", len(extra), extra, workers)
+	}
+	if len(final) != readers {
+		fail("digests went to %d addresses, want the %d readers", len(final), readers)
+	}
+
+	// The poller: one round across both replicas in the whole run (the next
+	// is due a minute after the first, DIGEST_POLL_INTERVAL) — digest-2
+	// polled nothing although it started its poller too.
+	m2, err := digs[1].metrics(ctx)
+	if err != nil {
+		fail("%v", err)
+	}
+	if n := sourceRequests(); n != 2 || sum(m2, "digest_poller_requests_total") != 0 || m2["digest_poller_leader"] != 0 {
+		fail("poller: %d source requests (want 2: today and yesterday once), digest-2 requests %v leader %v (want 0, 0)",
+			n, sum(m2, "digest_poller_requests_total"), m2["digest_poller_leader"])
+	}
+	if pollHolder == "" {
+		fail("no poller lease was held")
+	}
+	t.Logf("set-up %v, slot run to last digest %v, scheduler take-over after the kill %v, %d extra copies after the sender kill; total %v",
+		runStart.Sub(began).Round(time.Millisecond), delivered.Sub(runStart).Round(time.Millisecond),
+		tookOver.Sub(killedAt).Round(time.Millisecond), len(extra), time.Since(began).Round(time.Millisecond))
+}
+
+// importCSV streams csv to a subscriber replica's ImportSubscribers.
+func importCSV(ctx context.Context, t *testing.T, p *process, csv string) *subscriberv1.ImportSubscribersResponse {
+	t.Helper()
+	conn := dial(t, p)
+	stream, err := subscriberv1.NewSubscriberServiceClient(conn).ImportSubscribers(ctx)
+	if err != nil {
+		t.Fatalf("ImportSubscribers on %s: %v", p.name, err)
+	}
+	if err := stream.Send(&subscriberv1.ImportSubscribersRequest{
+		Format: subscriberv1.ImportFormat_IMPORT_FORMAT_CSV, Source: "replicas-test", Data: []byte(csv),
+	}); err != nil {
+		t.Fatalf("ImportSubscribers on %s: %v", p.name, err)
+	}
+	res, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("ImportSubscribers on %s: %v", p.name, err)
+	}
+	return res
+}
+
+func digestClient(t *testing.T, p *process) digestv1.DigestServiceClient {
+	return digestv1.NewDigestServiceClient(dial(t, p))
+}
+
+func dial(t *testing.T, p *process) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpcclient.New(p.grpcAddr, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
