@@ -443,4 +443,3 @@ func dial(t *testing.T, p *process) *grpc.ClientConn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
-
