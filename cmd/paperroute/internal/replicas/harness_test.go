@@ -136,6 +136,13 @@ func (p *process) start(t *testing.T, svc string, env map[string]string, logs *s
 	})
 }
 
+// terminate asks a started process to shut down (SIGTERM) without waiting.
+func (p *process) terminate() {
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+}
+
 // kill sends SIGKILL and waits until the process is gone.
 func (p *process) kill(t *testing.T) {
 	t.Helper()
