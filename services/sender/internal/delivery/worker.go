@@ -69,22 +69,23 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	if !w.connect(ctx) || ctx.Err() != nil {
 		return // shutting down: never start a send
 	}
-	lease, token, err := d.q.Lease(hard, e, d.cfg.Consumer, d.cfg.Lease)
+	lease, err := d.q.Lease(hard, e, LeaseRequest{Consumer: d.cfg.Consumer, Duration: d.cfg.Lease, At: d.now()})
 	switch {
 	case err != nil:
 		log.WarnContext(ctx, "sender: taking the delivery lease failed; the message will be retried", "err", err)
 		return
-	case lease == LeaseSent:
+	case lease.Result == LeaseSent:
 		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
 		return
-	case lease == LeaseHeld:
+	case lease.Result == LeaseHeld:
 		// Another worker is sending it now: it acknowledges the entry when
 		// done, or its lease ends and the entry is claimed again.
 		log.DebugContext(ctx, "sender: another worker holds the delivery lease")
 		return
 	}
-	// This consumer holds the lease. Paths that return without a final
-	// step leave it to expire.
+	// This consumer holds the lease, and the attempt is counted. Paths
+	// that return without a final step leave the lease to expire.
+	token, attempts := lease.Token, lease.Attempts
 	since, err := d.q.CancelledSince(hard, msg.Recipient, msg.Lane)
 	if err != nil {
 		log.WarnContext(ctx, "sender: checking for a cancel failed; the message will be retried", "err", err)
@@ -104,11 +105,6 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	}
 	if err != nil {
 		log.WarnContext(ctx, "sender: loading content failed; the message will be retried", "err", err)
-		return
-	}
-	attempts, err := d.q.StartAttempt(hard, e, d.now())
-	if err != nil {
-		log.WarnContext(ctx, "sender: counting an attempt failed; the message will be retried", "err", err)
 		return
 	}
 	if attempts > d.cfg.MaxAttempts {
