@@ -65,6 +65,9 @@ type LeaseRequest struct {
 	Duration time.Duration
 	// At is when the attempt the lease is for starts.
 	At time.Time
+	// Recipient, when set, is read for cancels together with the lease
+	// (Lease.CancelledSince).
+	Recipient string
 }
 
 // Lease is the answer to a LeaseRequest.
@@ -76,6 +79,11 @@ type Lease struct {
 	// Attempts is the message's attempt count including the one this
 	// lease was taken for (LeaseAcquired only).
 	Attempts int
+	// CancelledSince is when mail of the entry's lane to the request's
+	// Recipient was last cancelled (zero: never, or no Recipient), read in
+	// the same round trip as the lease and no earlier than the lease was
+	// taken on a single Redis.
+	CancelledSince time.Time
 }
 
 // Retry describes a delayed retry.
@@ -135,9 +143,6 @@ type Queue interface {
 	DeadLetterMissing(ctx context.Context, e Entry, reason string, at time.Time) error
 	// Ack acknowledges an entry that needs no delivery.
 	Ack(ctx context.Context, e Entry) error
-	// CancelledSince returns when mail of lane to rcpt was last cancelled
-	// (zero: never).
-	CancelledSince(ctx context.Context, rcpt string, lane queue.Lane) (time.Time, error)
 	// GetPause returns the kill switch's state.
 	GetPause(ctx context.Context) (queue.Pause, error)
 	// PromoteDue moves up to max delayed retries of the partition that are

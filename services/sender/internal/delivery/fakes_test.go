@@ -164,7 +164,7 @@ func (q *memQueue) Lease(_ context.Context, e delivery.Entry, r delivery.LeaseRe
 	token := fmt.Sprintf("sending:%s:%d", r.Consumer, q.leases[e.MessageID])
 	q.marks[e.MessageID] = token
 	rec.Attempts++
-	return delivery.Lease{Result: delivery.LeaseAcquired, Token: token, Attempts: rec.Attempts}, nil
+	return delivery.Lease{Result: delivery.LeaseAcquired, Token: token, Attempts: rec.Attempts, CancelledSince: q.cancelled[r.Recipient]}, nil
 }
 
 func (q *memQueue) RenewLease(_ context.Context, e delivery.Entry, token string, _ time.Duration) (bool, error) {
@@ -256,12 +256,6 @@ func (q *memQueue) Ack(_ context.Context, e delivery.Entry) error {
 		me.acked = true
 	}
 	return nil
-}
-
-func (q *memQueue) CancelledSince(_ context.Context, rcpt string, _ queue.Lane) (time.Time, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.cancelled[rcpt], nil
 }
 
 func (q *memQueue) GetPause(context.Context) (queue.Pause, error) {

@@ -69,7 +69,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	if !w.connect(ctx) || ctx.Err() != nil {
 		return // shutting down: never start a send
 	}
-	lease, err := d.q.Lease(hard, e, LeaseRequest{Consumer: d.cfg.Consumer, Duration: d.cfg.Lease, At: d.now()})
+	lease, err := d.q.Lease(hard, e, LeaseRequest{Consumer: d.cfg.Consumer, Duration: d.cfg.Lease, At: d.now(), Recipient: msg.Recipient})
 	switch {
 	case err != nil:
 		log.WarnContext(ctx, "sender: taking the delivery lease failed; the message will be retried", "err", err)
@@ -85,13 +85,9 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	}
 	// This consumer holds the lease, and the attempt is counted. Paths
 	// that return without a final step leave the lease to expire.
+	// The recipient's cancels were read with the lease.
 	token, attempts := lease.Token, lease.Attempts
-	since, err := d.q.CancelledSince(hard, msg.Recipient, msg.Lane)
-	if err != nil {
-		log.WarnContext(ctx, "sender: checking for a cancel failed; the message will be retried", "err", err)
-		return
-	}
-	if !since.IsZero() && !msg.Created.After(since) {
+	if since := lease.CancelledSince; !since.IsZero() && !msg.Created.After(since) {
 		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkCancelled(ctx, e, token, d.now()) }) {
 			d.metrics.Cancelled(e.Lane)
 			log.InfoContext(ctx, "sender: not sent: the recipient was cancelled after it was queued")

@@ -395,3 +395,43 @@ func TestCancelTakesBackTheLeasedAttempt(t *testing.T) {
 		t.Errorf("record = %v with %d attempts; want CANCELLED with 0", got.State, got.Attempts)
 	}
 }
+
+// Lease reads the recipient's cancel times in the same round trip: a
+// bulk-only cancel applies to bulk mail, not transactional; after a Redis
+// restart emptied the script cache the script is sent whole.
+func TestLeaseReadsTheRecipientsCancels(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	bulk, tx := message("cancel-bulk", queue.LaneBulk), message("cancel-tx", queue.LaneTransactional)
+	if _, err := s.Enqueue(ctx, []queue.Message{bulk, tx}); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(m queue.Message) delivery.Entry {
+		return delivery.Entry{Partition: queue.Partition(m.ID, partitions), Lane: m.Lane, StreamID: "1-1", MessageID: m.ID}
+	}
+	req := delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now(), Recipient: "R@example.com"}
+	if l, err := s.Lease(ctx, entry(bulk), req); err != nil || !l.CancelledSince.IsZero() {
+		t.Fatalf("Lease before any cancel = %+v, %v; want no cancel", l, err)
+	}
+	at := time.UnixMilli(1_750_000_500_000)
+	if err := s.CancelRecipient(ctx, "r@example.com", false, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Lease(ctx, entry(bulk), req)
+	if err != nil || l.Result != delivery.LeaseAcquired || !l.CancelledSince.Equal(at) || l.Attempts != 2 {
+		t.Errorf("Lease of bulk after a bulk cancel (script cache flushed) = %+v, %v; want acquired, attempt 2, cancelled at %v", l, err, at)
+	}
+	l, err = s.Lease(ctx, entry(tx), req)
+	if err != nil || l.Result != delivery.LeaseAcquired || !l.CancelledSince.IsZero() {
+		t.Errorf("Lease of transactional mail after a bulk-only cancel = %+v, %v; want acquired, no cancel", l, err)
+	}
+	if err := s.CancelRecipient(ctx, "r@example.com", true, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.Lease(ctx, entry(tx), req); err != nil || !l.CancelledSince.Equal(at.Add(time.Second)) {
+		t.Errorf("Lease of transactional mail after an all-lanes cancel = %+v, %v; want cancelled at %v", l, err, at.Add(time.Second))
+	}
+}

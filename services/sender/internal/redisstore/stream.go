@@ -102,14 +102,43 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 	return nil
 }
 
-// Lease implements delivery.Queue.
+// Lease implements delivery.Queue: the lease script and, in the same
+// pipeline, the read of the recipient's cancel times (another hash slot, so
+// not in the script; on a Cluster go-redis sends each command to its node).
+// On one node the read runs after the script.
 func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
 	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
-	res, err := leaseScript.Run(ctx, s.rdb, keys, r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()).StringSlice()
+	args := []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()}
+	var lease *redis.Cmd
+	var cancel *redis.SliceCmd
+	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			lease = eval(ctx, p, keys, args...)
+			if r.Recipient != "" {
+				cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk")
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(leaseScript.EvalSha)
+	if err != nil && redis.HasErrorPrefix(lease.Err(), "NOSCRIPT") {
+		// The script cache is empty (Redis restarted): the script did not
+		// run, so send it whole.
+		err = run(leaseScript.Eval)
+	}
 	if err != nil {
 		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
 	}
-	return parseLease(e, res)
+	res, err := lease.StringSlice()
+	if err != nil {
+		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+	}
+	l, err := parseLease(e, res)
+	if err == nil && cancel != nil {
+		l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
+	}
+	return l, err
 }
 
 func parseLease(e delivery.Entry, res []string) (delivery.Lease, error) {
