@@ -197,9 +197,10 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 	if refund {
 		ref = "1"
 	}
-	err := finishScript.Run(ctx, s.rdb, keys,
-		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention/time.Second), reason,
-		token, int64(SentMarkTTL/time.Second), rep, reply, e.MessageID, ref).Err()
+	err := s.finishes.run(ctx, s.rdb, keys, []any{
+		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention / time.Second), reason,
+		token, int64(SentMarkTTL / time.Second), rep, reply, e.MessageID, ref,
+	})
 	if err != nil {
 		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}
