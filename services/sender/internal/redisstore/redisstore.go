@@ -63,9 +63,9 @@ type Store struct {
 	rdb        redis.UniversalClient
 	partitions int
 	retention  time.Duration
-	// finishes sends the finish scripts of concurrent workers in one
-	// pipeline.
-	finishes *finishBatch
+	// pipes sends the lease and finish scripts of concurrent workers in
+	// one pipeline.
+	pipes *pipeBatch
 }
 
 var (
@@ -76,7 +76,7 @@ var (
 // New returns a Store over rdb with the given number of partitions, which
 // must never change for an existing queue.
 func New(rdb redis.UniversalClient, partitions int) *Store {
-	return &Store{rdb: rdb, partitions: max(1, partitions), retention: RecordTTL, finishes: &finishBatch{}}
+	return &Store{rdb: rdb, partitions: max(1, partitions), retention: RecordTTL, pipes: &pipeBatch{}}
 }
 
 // WithRetention sets how long finished records are kept (default

@@ -109,26 +109,14 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
 	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
 	args := []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()}
-	var lease *redis.Cmd
 	var cancel *redis.SliceCmd
-	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			lease = eval(ctx, p, keys, args...)
-			if r.Recipient != "" {
-				cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk")
-			}
-			return nil
-		})
-		return err
+	var readCancel func(redis.Pipeliner)
+	if r.Recipient != "" {
+		readCancel = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
 	}
-	err := run(leaseScript.EvalSha)
-	if err != nil && redis.HasErrorPrefix(lease.Err(), "NOSCRIPT") {
-		// The script cache is empty (Redis restarted): the script did not
-		// run, so send it whole.
-		err = run(leaseScript.Eval)
-	}
-	if err != nil {
-		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+	lease := s.pipes.evalBatched(ctx, s.rdb, leaseScript, keys, args, readCancel)
+	if cancel != nil && cancel.Err() != nil {
+		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, cancel.Err())
 	}
 	res, err := lease.StringSlice()
 	if err != nil {
@@ -197,10 +185,10 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 	if refund {
 		ref = "1"
 	}
-	err := s.finishes.run(ctx, s.rdb, keys, []any{
+	err := s.pipes.evalBatched(ctx, s.rdb, finishScript, keys, []any{
 		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention / time.Second), reason,
 		token, int64(SentMarkTTL / time.Second), rep, reply, e.MessageID, ref,
-	})
+	}, nil).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}

@@ -98,3 +98,46 @@ func TestFinishWithADoneContextFails(t *testing.T) {
 		t.Errorf("MarkSent after it = %v", err)
 	}
 }
+
+// Many workers leasing at once share pipelines with each other: each gets
+// its own lease, attempt count and its recipient's cancel time.
+func TestConcurrentLeasesAreEachTheirOwn(t *testing.T) {
+	t.Parallel()
+	s, _, ctx := newStore(t)
+	const n = 100
+	msgs := make([]queue.Message, n)
+	for i := range msgs {
+		msgs[i] = message(fmt.Sprint("lease-", i), queue.LaneBulk)
+		msgs[i].Recipient = fmt.Sprintf("r%d@example.com", i)
+	}
+	if _, err := s.Enqueue(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	cancelAt := time.UnixMilli(1_750_000_900_000)
+	for i := 0; i < n; i += 3 {
+		if err := s.CancelRecipient(ctx, msgs[i].Recipient, false, cancelAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leases := make([]delivery.Lease, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := delivery.Entry{Partition: queue.Partition(m.ID, partitions), Lane: m.Lane, StreamID: "1-1", MessageID: m.ID}
+			leases[i], errs[i] = s.Lease(ctx, e, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now(), Recipient: m.Recipient})
+		}()
+	}
+	wg.Wait()
+	for i, l := range leases {
+		wantCancel := time.Time{}
+		if i%3 == 0 {
+			wantCancel = cancelAt
+		}
+		if errs[i] != nil || l.Result != delivery.LeaseAcquired || l.Attempts != 1 || l.Token != "sending:c1:1" || !l.CancelledSince.Equal(wantCancel) {
+			t.Errorf("lease %d = %+v, %v; want acquired, attempt 1, cancelled at %v", i, l, errs[i], wantCancel)
+		}
+	}
+}
