@@ -172,6 +172,7 @@ func relays(cfg config.Config) (delivery.Mailer, error) {
 			Timeout:         cfg.SMTPTimeout,
 			From:            cfg.From,
 			MessageIDDomain: cfg.MessageIDDomain,
+			ListID:          cfg.ListID,
 			VERP:            cfg.VERP,
 			DKIM:            signer,
 		})

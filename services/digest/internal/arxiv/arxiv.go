@@ -115,38 +115,15 @@ func Parse(data []byte, now time.Time) ([]paper.Paper, error) {
 		return nil, validation.Field(Field, err.Error())
 	}
 
-	var (
-		papers   []paper.Paper
-		position = map[string]int{}
-		problems validation.Errors
-		failed   int
-	)
+	batch := paper.NewBatch(Field, maxProblems)
 	for i, e := range entries {
 		if isAPIError(e.ID) {
 			return nil, validation.Field(Field, "the arXiv API answered with an error: "+quote(paper.CleanText(e.Summary)))
 		}
 		p, err := e.toPaper(now)
-		if err != nil {
-			failed++
-			if problems.Len() < maxProblems {
-				problems.Add(Field, fmt.Sprintf("entry %d: %s", i, err))
-			}
-			continue
-		}
-		if at, seen := position[p.ID]; seen {
-			papers[at] = p
-			continue
-		}
-		position[p.ID] = len(papers)
-		papers = append(papers, p)
+		batch.Add(i, p, err)
 	}
-	if failed > problems.Len() {
-		problems.Add(Field, fmt.Sprintf("and %d more invalid entries", failed-problems.Len()))
-	}
-	if err := problems.Err(); err != nil {
-		return nil, err
-	}
-	return papers, nil
+	return batch.Papers()
 }
 
 // rootElement returns the document's root element, skipping the XML

@@ -77,10 +77,7 @@ func ParseAt(data []byte, now time.Time) ([]paper.Paper, error) {
 		return nil, validation.Field(Field, "not a JSON array of entries")
 	}
 
-	var (
-		entries []entry
-		papers  []paper.Paper
-	)
+	var entries []entry
 	for i := 0; dec.More(); i++ {
 		if i >= MaxEntries {
 			return nil, validation.Field(Field, fmt.Sprintf("more than %d entries", MaxEntries))
@@ -110,11 +107,7 @@ func ParseAt(data []byte, now time.Time) ([]paper.Paper, error) {
 			break
 		}
 	}
-	var (
-		position = map[string]int{}
-		problems validation.Errors
-		failed   int
-	)
+	batch := paper.NewBatch(Field, maxProblems)
 	for i, e := range entries {
 		var (
 			p   paper.Paper
@@ -125,27 +118,9 @@ func ParseAt(data []byte, now time.Time) ([]paper.Paper, error) {
 		} else {
 			p, err = e.toPaper(shape2024, now)
 		}
-		if err != nil {
-			failed++
-			if problems.Len() < maxProblems {
-				problems.Add(Field, fmt.Sprintf("entry %d: %s", i, err))
-			}
-			continue
-		}
-		if at, seen := position[p.ID]; seen {
-			papers[at] = p
-			continue
-		}
-		position[p.ID] = len(papers)
-		papers = append(papers, p)
+		batch.Add(i, p, err)
 	}
-	if failed > problems.Len() {
-		problems.Add(Field, fmt.Sprintf("and %d more invalid entries", failed-problems.Len()))
-	}
-	if err := problems.Err(); err != nil {
-		return nil, err
-	}
-	return papers, nil
+	return batch.Papers()
 }
 
 // checkShape rejects what encoding/json would otherwise spend effort on:

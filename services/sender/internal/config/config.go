@@ -66,6 +66,11 @@ type Config struct {
 	// MessageIDDomain is the right-hand side of Message-ID headers.
 	// SENDER_MESSAGE_ID_DOMAIN, default the domain of From.
 	MessageIDDomain string
+	// ListID is the RFC 2919 List-Id header of bulk mail ("Trending
+	// papers <digest.example.org>"), so mail clients can filter and
+	// group the digest. SENDER_LIST_ID, default
+	// "paperroute digest <digest.<MessageIDDomain>>".
+	ListID string
 
 	// Workers is the number of delivery goroutines, each with one SMTP
 	// connection. SENDER_WORKERS, default 4.
@@ -157,6 +162,7 @@ type env struct {
 	SMTPConnections int           `env:"SENDER_SMTP_CONNECTIONS, default=0"`
 	From            string        `env:"SENDER_FROM, default=paperroute <digest@paperroute.localhost>"`
 	MessageIDDomain string        `env:"SENDER_MESSAGE_ID_DOMAIN"`
+	ListID          string        `env:"SENDER_LIST_ID"`
 	Workers         int           `env:"SENDER_WORKERS, default=4"`
 	Partitions      int           `env:"SENDER_PARTITIONS, default=4"`
 	MaxAttempts     int           `env:"SENDER_MAX_ATTEMPTS, default=8"`
@@ -198,6 +204,7 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 		SMTPMaxPerConn:    e.SMTPMaxPerConn,
 		SMTPConnections:   e.SMTPConnections,
 		MessageIDDomain:   e.MessageIDDomain,
+		ListID:            e.ListID,
 		Workers:           e.Workers,
 		Partitions:        e.Partitions,
 		MaxAttempts:       e.MaxAttempts,
@@ -230,6 +237,9 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	c.From = from
 	if c.MessageIDDomain == "" {
 		c.MessageIDDomain = mailaddr.Domain(from.Address)
+	}
+	if c.ListID == "" {
+		c.ListID = "paperroute digest <digest." + c.MessageIDDomain + ">"
 	}
 	if e.UnknownOutcome != "retry-once" && e.UnknownOutcome != "never" {
 		return Config{}, fmt.Errorf("config: SENDER_UNKNOWN_OUTCOME: %q is not retry-once or never", e.UnknownOutcome)
@@ -295,6 +305,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := mailaddr.Parse("postmaster@" + c.MessageIDDomain); err != nil {
 		bad("SENDER_MESSAGE_ID_DOMAIN: %q is not a valid domain", c.MessageIDDomain)
+	}
+	if !validListID(c.ListID) {
+		bad("SENDER_LIST_ID: %q is not a List-Id (printable ASCII phrase, then <label.domain>; RFC 2919)", c.ListID)
 	}
 	if c.SMTPTimeout <= 0 {
 		bad("SENDER_SMTP_TIMEOUT: must be positive")
@@ -374,4 +387,32 @@ func count(conds ...bool) int {
 		}
 	}
 	return n
+}
+
+// validListID reports whether v is a safe RFC 2919 List-Id value: an
+// optional phrase of printable ASCII, then <list-label.namespace> of
+// letters, digits, dots and hyphens, at most 255 bytes; never a line break.
+func validListID(v string) bool {
+	if len(v) > 255 || !strings.HasSuffix(v, ">") {
+		return false
+	}
+	open := strings.LastIndexByte(v, '<')
+	if open < 0 {
+		return false
+	}
+	for _, c := range []byte(v[:open]) {
+		if c < 0x20 || c > 0x7e || c == '<' || c == '>' {
+			return false
+		}
+	}
+	id := v[open+1 : len(v)-1]
+	if !strings.Contains(id, ".") || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -31,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		"workers": c.Workers, "partitions": c.Partitions, "attempts": c.MaxAttempts, "retry": c.RetryAfter,
 		"grace": c.ShutdownGrace, "consumer set": c.Consumer != "",
 		"lease": c.Lease, "retry unknown": c.RetryUnknown, "retry max": c.RetryMaxDelay, "retention": c.Retention,
-		"allow eviction": c.AllowEviction,
+		"allow eviction": c.AllowEviction, "list id": c.ListID,
 	}
 	want := map[string]any{
 		"grpc": "127.0.0.1:50053", "http": "127.0.0.1:8083", "redis": "redis://127.0.0.1:6379/0", "smtp": "127.0.0.1:2525",
@@ -39,7 +39,7 @@ func TestLoadDefaults(t *testing.T) {
 		"from": `"paperroute" <digest@paperroute.localhost>`, "msgid": "paperroute.localhost",
 		"workers": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
 		"lease": time.Minute, "retry unknown": true, "retry max": 30 * time.Minute, "retention": 7 * 24 * time.Hour,
-		"allow eviction": false,
+		"allow eviction": false, "list id": "paperroute digest <digest.paperroute.localhost>",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -57,12 +57,14 @@ func TestLoadOverrides(t *testing.T) {
 		"SENDER_SMTP_PASSWORD":     "p",
 		"SENDER_CONSUMER":          "sender-a",
 		"SENDER_RETRY_AFTER":       "5s",
+		"SENDER_LIST_ID":           "Trending papers <trending.paperroute.example>",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []string{c.RedisURL, c.From.Address, c.From.Name, c.MessageIDDomain, c.SMTPTLS, c.Consumer, c.RetryAfter.String()}
-	want := []string{"redis://own:6379/1", "Digest@paperroute.example", "Digest", "mid.paperroute.example", "implicit", "sender-a", "5s"}
+	got := []string{c.RedisURL, c.From.Address, c.From.Name, c.MessageIDDomain, c.SMTPTLS, c.Consumer, c.RetryAfter.String(), c.ListID}
+	want := []string{"redis://own:6379/1", "Digest@paperroute.example", "Digest", "mid.paperroute.example", "implicit", "sender-a", "5s",
+		"Trending papers <trending.paperroute.example>"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -98,6 +100,11 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"smtp address without port", map[string]string{"SENDER_SMTP_ADDR": "relay.example"}, "SENDER_SMTP_ADDR"},
 		{"grpc address", map[string]string{"SENDER_GRPC_ADDR": "nowhere"}, "SENDER_GRPC_ADDR"},
 		{"negative grace", map[string]string{"SHUTDOWN_GRACE": "-1s"}, "SHUTDOWN_GRACE"},
+		{"List-Id with a line break", map[string]string{"SENDER_LIST_ID": "x <a.example>\r\nBcc: b@example.com"}, "SENDER_LIST_ID"},
+		{"List-Id without brackets", map[string]string{"SENDER_LIST_ID": "digest.example.org"}, "SENDER_LIST_ID"},
+		{"List-Id without a dot", map[string]string{"SENDER_LIST_ID": "<digest>"}, "SENDER_LIST_ID"},
+		{"List-Id with a space inside", map[string]string{"SENDER_LIST_ID": "<digest .example>"}, "SENDER_LIST_ID"},
+		{"List-Id too long", map[string]string{"SENDER_LIST_ID": "<" + strings.Repeat("a", 260) + ".example>"}, "SENDER_LIST_ID"},
 		{"consumer too long", map[string]string{"SENDER_CONSUMER": strings.Repeat("c", 201)}, "SENDER_CONSUMER"},
 	}
 	for _, tt := range tests {

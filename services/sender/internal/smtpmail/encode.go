@@ -94,6 +94,9 @@ func (mr *Mailer) writeMessage(b *bytes.Buffer, m *delivery.Mail, now time.Time)
 	}
 	if m.Lane == queue.LaneBulk {
 		b.WriteString("Precedence: bulk\r\nX-Auto-Response-Suppress: All\r\n")
+		if mr.cfg.ListID != "" {
+			header(b, "List-Id", mr.cfg.ListID)
+		}
 	}
 	b.WriteString("MIME-Version: 1.0\r\n")
 	switch {

@@ -71,6 +71,9 @@ type Config struct {
 	From *netmail.Address
 	// MessageIDDomain is the right-hand side of Message-ID headers.
 	MessageIDDomain string
+	// ListID, when set, is the List-Id header of bulk mail (RFC 2919);
+	// the caller has checked it is one safe header line.
+	ListID string
 	// VERP makes the envelope sender <local>+<message id>@<domain> of From
 	// (variable envelope return path), so a bounce names its message.
 	VERP bool
@@ -350,6 +353,9 @@ func (m *Mailer) build(q *delivery.Mail) (*mail.Msg, error) {
 	}
 	if q.Lane == queue.LaneBulk {
 		msg.SetBulk()
+		if m.cfg.ListID != "" {
+			msg.SetGenHeader(mail.Header("List-Id"), m.cfg.ListID)
+		}
 	}
 	return msg, nil
 }

@@ -265,3 +265,37 @@ func boolString(b bool) string {
 	}
 	return "false"
 }
+
+// Bulk mail carries the configured List-Id (RFC 2919) through both
+// writers — the direct one and go-mail's for an internationalised
+// address — and transactional mail carries none.
+func TestListIDOnBulkMailOnly(t *testing.T) {
+	mc := catcher(t)
+	const listID = "Trending papers <digest.paperroute.example>"
+	c := dial(t, mailer(t, mc.Addr(), func(cfg *smtpmail.Config) { cfg.ListID = listID }))
+	tx := mail("tx@example.com")
+	tx.Lane = queue.LaneTransactional
+	for _, tc := range []struct {
+		m    *delivery.Mail
+		want string
+	}{
+		{mail("bulk@example.com"), listID},
+		{mail("jürgen@example.com"), listID},
+		{tx, ""},
+	} {
+		if err := c.Send(context.Background(), tc.m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := mc.WaitFor(context.Background(), mailcatcher.To(tc.m.To))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := mailcatcher.Parse(got.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := p.Header.Get("List-Id"); id != tc.want {
+			t.Errorf("%s mail to %s: List-Id = %q, want %q", tc.m.Lane, tc.m.To, id, tc.want)
+		}
+	}
+}
