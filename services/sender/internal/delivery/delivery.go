@@ -57,6 +57,35 @@ const (
 	LeaseSent
 )
 
+// LeaseRequest asks for a message's delivery lease.
+type LeaseRequest struct {
+	// Consumer takes the lease, for Duration (also when it holds an older
+	// one).
+	Consumer string
+	Duration time.Duration
+	// At is when the attempt the lease is for starts.
+	At time.Time
+	// Recipient, when set, is read for cancels together with the lease
+	// (Lease.CancelledSince).
+	Recipient string
+}
+
+// Lease is the answer to a LeaseRequest.
+type Lease struct {
+	Result LeaseResult
+	// Token names the lease (LeaseAcquired only): it is stored in the
+	// mark and fences out every older lease.
+	Token string
+	// Attempts is the message's attempt count including the one this
+	// lease was taken for (LeaseAcquired only).
+	Attempts int
+	// CancelledSince is when mail of the entry's lane to the request's
+	// Recipient was last cancelled (zero: never, or no Recipient), read in
+	// the same round trip as the lease and no earlier than the lease was
+	// taken on a single Redis.
+	CancelledSince time.Time
+}
+
 // Retry describes a delayed retry.
 type Retry struct {
 	// State is StateRetrying or StateUnknown.
@@ -87,15 +116,13 @@ type Queue interface {
 	GetMessage(ctx context.Context, id string) (queue.Message, error)
 	// GetContent returns a stored content, or queue.ErrNotFound.
 	GetContent(ctx context.Context, id string) (queue.Content, error)
-	// Lease takes the message's delivery lease for consumer for d (also
-	// when consumer holds an older one). The token names this lease: it is
-	// stored in the mark and fences out every older lease.
-	Lease(ctx context.Context, e Entry, consumer string, d time.Duration) (res LeaseResult, token string, err error)
+	// Lease takes the message's delivery lease and, when it is acquired,
+	// counts a delivery attempt, in one atomic step. A missing record is
+	// queue.ErrNotFound.
+	Lease(ctx context.Context, e Entry, r LeaseRequest) (Lease, error)
 	// RenewLease extends the lease token by d, also after it expired if no
 	// other lease was taken since; false means it was lost.
 	RenewLease(ctx context.Context, e Entry, token string, d time.Duration) (bool, error)
-	// StartAttempt counts a delivery attempt and returns the new count.
-	StartAttempt(ctx context.Context, e Entry, at time.Time) (int, error)
 	// MarkSent sets the sent mark, records SENT with the relay's reply,
 	// counts it and acknowledges the entry, all at once.
 	MarkSent(ctx context.Context, e Entry, reply string, at time.Time) error
@@ -104,7 +131,8 @@ type Queue interface {
 	// report for the subscriber service in the same step.
 	MarkDead(ctx context.Context, e Entry, token, reason string, report bool, at time.Time) error
 	// MarkCancelled records CANCELLED, counts it, acknowledges the entry
-	// and releases the lease token.
+	// and releases the lease token; it takes back the attempt the lease
+	// counted (nothing was attempted).
 	MarkCancelled(ctx context.Context, e Entry, token string, at time.Time) error
 	// Retry records the failure, schedules the message to go back into its
 	// stream at r.Due, acknowledges the entry and releases the lease token.
@@ -115,9 +143,6 @@ type Queue interface {
 	DeadLetterMissing(ctx context.Context, e Entry, reason string, at time.Time) error
 	// Ack acknowledges an entry that needs no delivery.
 	Ack(ctx context.Context, e Entry) error
-	// CancelledSince returns when mail of lane to rcpt was last cancelled
-	// (zero: never).
-	CancelledSince(ctx context.Context, rcpt string, lane queue.Lane) (time.Time, error)
 	// GetPause returns the kill switch's state.
 	GetPause(ctx context.Context) (queue.Pause, error)
 	// PromoteDue moves up to max delayed retries of the partition that are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,17 +161,20 @@ func TestLeaseLostBeforeTheSendIsNotSent(t *testing.T) {
 	q := newMemQueue()
 	id := q.add("k", "r@example.com", queue.LaneBulk)
 	m := &fakeMailer{}
-	// Another replica takes the message over while this worker waits for
-	// the relay (simulated: the mark changes before the lease is renewed).
+	// The worker stalls for a whole lease after taking it (simulated: the
+	// clock jumps while it loads the content) and another replica takes
+	// the message over meanwhile.
+	var clock fakeClock
 	stolen := false
 	q2 := &stealingQueue{memQueue: q, steal: func() {
 		if !stolen {
 			stolen = true
 			q.marks[id] = "sending:another-replica:9"
+			clock.skip(time.Hour)
 		}
 	}}
 	lost := &countingMetrics{}
-	run2(t, q2, m, lost)
+	run2(t, q2, m, lost, clock.now)
 	// The moment the send would happen is when the worker has dealt with
 	// the renewal: it reports the lost lease.
 	waitFor(t, "the lost lease", func() bool { return lost.leaseLost.Load() == 1 })
@@ -180,6 +184,59 @@ func TestLeaseLostBeforeTheSendIsNotSent(t *testing.T) {
 	if st := q.record(id).State; st != queue.StateQueued {
 		t.Errorf("state %v, want QUEUED (the other replica owns it now)", st)
 	}
+}
+
+// A lease taken moments before the send is not renewed: the send goes out
+// with one Redis round trip less, bounded by the lease it took.
+func TestFreshLeaseIsNotRenewed(t *testing.T) {
+	q := newMemQueue()
+	id := q.add("k", "r@example.com", queue.LaneBulk)
+	m := &fakeMailer{}
+	renewals := &renewCountingQueue{memQueue: q}
+	d, err := delivery.NewDispatcher(delivery.DispatcherConfig{
+		Partitions: 1, Workers: 1, Consumer: "test", MaxAttempts: 4, RetryAfter: time.Hour,
+		Lease: time.Minute, MaxPerConn: 100, Grace: time.Second, Logger: logging.Discard(),
+	}, renewals, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "SENT", func() bool { return q.record(id).State == queue.StateSent })
+	if n := renewals.n.Load(); n != 0 {
+		t.Errorf("a lease taken moments before the send was renewed %d times", n)
+	}
+}
+
+// renewCountingQueue counts lease renewals.
+type renewCountingQueue struct {
+	*memQueue
+	n atomic.Int64
+}
+
+func (r *renewCountingQueue) RenewLease(ctx context.Context, e delivery.Entry, token string, d time.Duration) (bool, error) {
+	r.n.Add(1)
+	return r.memQueue.RenewLease(ctx, e, token, d)
+}
+
+// fakeClock is the real clock plus the time skipped.
+type fakeClock struct {
+	mu      sync.Mutex
+	skipped time.Duration
+}
+
+func (c *fakeClock) skip(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skipped += d
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skipped)
 }
 
 // countingMetrics counts lost leases; it records nothing else.
@@ -199,24 +256,24 @@ func (*countingMetrics) MissingRecord()             {}
 func (c *countingMetrics) LeaseLost()               { c.leaseLost.Add(1) }
 
 // stealingQueue calls steal (holding the queue's lock) when the worker
-// renews its lease.
+// loads the message's content, after it took the lease.
 type stealingQueue struct {
 	*memQueue
 	steal func()
 }
 
-func (s *stealingQueue) RenewLease(ctx context.Context, e delivery.Entry, token string, d time.Duration) (bool, error) {
+func (s *stealingQueue) GetContent(ctx context.Context, id string) (queue.Content, error) {
 	s.memQueue.mu.Lock()
 	s.steal()
 	s.memQueue.mu.Unlock()
-	return s.memQueue.RenewLease(ctx, e, token, d)
+	return s.memQueue.GetContent(ctx, id)
 }
 
-func run2(t *testing.T, q delivery.Queue, m *fakeMailer, metrics delivery.Metrics) {
+func run2(t *testing.T, q delivery.Queue, m *fakeMailer, metrics delivery.Metrics, now func() time.Time) {
 	t.Helper()
 	d, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions: 1, Workers: 1, Consumer: "test", MaxAttempts: 4, RetryAfter: time.Hour,
-		Lease: 200 * time.Millisecond, MaxPerConn: 100, Grace: time.Second, Logger: logging.Discard(), Metrics: metrics,
+		Lease: 200 * time.Millisecond, MaxPerConn: 100, Grace: time.Second, Logger: logging.Discard(), Metrics: metrics, Now: now,
 	}, q, m)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +305,7 @@ func TestPauseStopsSendingUntilResumed(t *testing.T) {
 	// hands (delivered), and the pause switch was read since.
 	reads := 0
 	q2 := &countingPause{memQueue: q, reads: &reads}
-	run2(t, q2, m, nil)
+	run2(t, q2, m, nil, nil)
 	waitFor(t, "the entry read and the pause read twice", func() bool {
 		q.mu.Lock()
 		defer q.mu.Unlock()

@@ -146,33 +146,31 @@ func (q *memQueue) GetContent(_ context.Context, id string) (queue.Content, erro
 	return c, nil
 }
 
-func (q *memQueue) Lease(_ context.Context, e delivery.Entry, consumer string, _ time.Duration) (delivery.LeaseResult, string, error) {
+func (q *memQueue) Lease(_ context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	m := q.marks[e.MessageID]
 	switch {
 	case m == "sent":
-		return delivery.LeaseSent, "", nil
-	case m != "" && !strings.HasPrefix(m, "sending:"+consumer+":"):
-		return delivery.LeaseHeld, "", nil
+		return delivery.Lease{Result: delivery.LeaseSent}, nil
+	case m != "" && !strings.HasPrefix(m, "sending:"+r.Consumer+":"):
+		return delivery.Lease{Result: delivery.LeaseHeld}, nil
+	}
+	rec, ok := q.records[e.MessageID]
+	if !ok {
+		return delivery.Lease{}, queue.ErrNotFound
 	}
 	q.leases[e.MessageID]++
-	token := fmt.Sprintf("sending:%s:%d", consumer, q.leases[e.MessageID])
+	token := fmt.Sprintf("sending:%s:%d", r.Consumer, q.leases[e.MessageID])
 	q.marks[e.MessageID] = token
-	return delivery.LeaseAcquired, token, nil
+	rec.Attempts++
+	return delivery.Lease{Result: delivery.LeaseAcquired, Token: token, Attempts: rec.Attempts, CancelledSince: q.cancelled[r.Recipient]}, nil
 }
 
 func (q *memQueue) RenewLease(_ context.Context, e delivery.Entry, token string, _ time.Duration) (bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.marks[e.MessageID] == token, nil
-}
-
-func (q *memQueue) StartAttempt(_ context.Context, e delivery.Entry, _ time.Time) (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.records[e.MessageID].Attempts++
-	return q.records[e.MessageID].Attempts, nil
 }
 
 // finish records a final state and acknowledges the entry.
@@ -209,6 +207,11 @@ func (q *memQueue) MarkDead(_ context.Context, e delivery.Entry, token, reason s
 }
 
 func (q *memQueue) MarkCancelled(_ context.Context, e delivery.Entry, token string, _ time.Time) error {
+	q.mu.Lock()
+	if rec := q.records[e.MessageID]; !rec.State.Done() && token != "" {
+		rec.Attempts-- // the lease counted an attempt that was not made
+	}
+	q.mu.Unlock()
 	q.finish(e, token, queue.StateCancelled, "cancelled")
 	return nil
 }
@@ -253,12 +256,6 @@ func (q *memQueue) Ack(_ context.Context, e delivery.Entry) error {
 		me.acked = true
 	}
 	return nil
-}
-
-func (q *memQueue) CancelledSince(_ context.Context, rcpt string, _ queue.Lane) (time.Time, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.cancelled[rcpt], nil
 }
 
 func (q *memQueue) GetPause(context.Context) (queue.Pause, error) {

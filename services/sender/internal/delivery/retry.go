@@ -23,6 +23,15 @@ func jitter(d time.Duration) time.Duration {
 	return d + rand.N(d/2+1)
 }
 
+// freshLease is how recently a lease must have been taken for the send to
+// go ahead without renewing it first. The send is bounded by the lease's
+// end either way, so renewing a lease taken moments ago would only add a
+// Redis round trip; a small fraction keeps the send's time budget close to
+// a whole lease.
+func freshLease(lease time.Duration) time.Duration {
+	return min(lease/20, time.Second)
+}
+
 // leaseMargin is how long before the lease ends a send is cut off, so that
 // the lease is still ours when the outcome is written.
 func leaseMargin(lease time.Duration) time.Duration {

@@ -41,7 +41,7 @@ func (d *Dispatcher) workLoop(ctx, hard context.Context) {
 // scheduled retry; on any other path the entry stays pending and is claimed
 // again after RetryAfter. Between Lease and that final step this consumer
 // holds the message's delivery lease; the send itself is bounded by the
-// lease, renewed just before it.
+// lease, renewed just before it unless it was taken moments before.
 func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	d := w.d
 	log := d.log.With("message_id", e.MessageID, "lane", e.Lane.String(), "partition", e.Partition)
@@ -69,28 +69,29 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	if !w.connect(ctx) || ctx.Err() != nil {
 		return // shutting down: never start a send
 	}
-	lease, token, err := d.q.Lease(hard, e, d.cfg.Consumer, d.cfg.Lease)
+	// Taken before the request, so leaseEnd is never later than the end
+	// Redis gives the lease.
+	leased := d.now()
+	leaseEnd := leased.Add(d.cfg.Lease)
+	lease, err := d.q.Lease(hard, e, LeaseRequest{Consumer: d.cfg.Consumer, Duration: d.cfg.Lease, At: leased, Recipient: msg.Recipient})
 	switch {
 	case err != nil:
 		log.WarnContext(ctx, "sender: taking the delivery lease failed; the message will be retried", "err", err)
 		return
-	case lease == LeaseSent:
+	case lease.Result == LeaseSent:
 		d.retryStore(hard, func(ctx context.Context) error { return d.q.Ack(ctx, e) })
 		return
-	case lease == LeaseHeld:
+	case lease.Result == LeaseHeld:
 		// Another worker is sending it now: it acknowledges the entry when
 		// done, or its lease ends and the entry is claimed again.
 		log.DebugContext(ctx, "sender: another worker holds the delivery lease")
 		return
 	}
-	// This consumer holds the lease. Paths that return without a final
-	// step leave it to expire.
-	since, err := d.q.CancelledSince(hard, msg.Recipient, msg.Lane)
-	if err != nil {
-		log.WarnContext(ctx, "sender: checking for a cancel failed; the message will be retried", "err", err)
-		return
-	}
-	if !since.IsZero() && !msg.Created.After(since) {
+	// This consumer holds the lease, and the attempt is counted. Paths
+	// that return without a final step leave the lease to expire.
+	// The recipient's cancels were read with the lease.
+	token, attempts := lease.Token, lease.Attempts
+	if since := lease.CancelledSince; !since.IsZero() && !msg.Created.After(since) {
 		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkCancelled(ctx, e, token, d.now()) }) {
 			d.metrics.Cancelled(e.Lane)
 			log.InfoContext(ctx, "sender: not sent: the recipient was cancelled after it was queued")
@@ -106,11 +107,6 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		log.WarnContext(ctx, "sender: loading content failed; the message will be retried", "err", err)
 		return
 	}
-	attempts, err := d.q.StartAttempt(hard, e, d.now())
-	if err != nil {
-		log.WarnContext(ctx, "sender: counting an attempt failed; the message will be retried", "err", err)
-		return
-	}
 	if attempts > d.cfg.MaxAttempts {
 		// Earlier attempts never recorded an outcome (e.g. crashes mid-send).
 		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts without an outcome", attempts-1), false)
@@ -119,19 +115,24 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	if !d.throttle.wait(ctx) || !d.rateWait(ctx) {
 		return
 	}
-	// Re-check the lease right before the send: a worker that stalled past
-	// it (GC pause, SIGSTOP, a slow Redis) must not send what another one
-	// took over. The renewed lease bounds the send.
-	renewed := d.now()
-	held, err := d.q.RenewLease(hard, e, token, d.cfg.Lease)
-	switch {
-	case err != nil:
-		log.WarnContext(ctx, "sender: renewing the delivery lease failed; the message will be retried", "err", err)
-		return
-	case !held:
-		d.metrics.LeaseLost()
-		log.WarnContext(ctx, "sender: the delivery lease was lost before the send; another worker owns the message")
-		return
+	// Re-check the lease right before the send unless it was taken moments
+	// ago: a worker that stalled (GC pause, SIGSTOP, a slow Redis) must not
+	// send what another one took over. Either way the send is bounded by
+	// the lease's end (the socket deadline below), so skipping the renewal
+	// of a fresh lease only saves a round trip.
+	if d.now().Sub(leased) >= freshLease(d.cfg.Lease) {
+		renewed := d.now()
+		held, err := d.q.RenewLease(hard, e, token, d.cfg.Lease)
+		switch {
+		case err != nil:
+			log.WarnContext(ctx, "sender: renewing the delivery lease failed; the message will be retried", "err", err)
+			return
+		case !held:
+			d.metrics.LeaseLost()
+			log.WarnContext(ctx, "sender: the delivery lease was lost before the send; another worker owns the message")
+			return
+		}
+		leaseEnd = renewed.Add(d.cfg.Lease)
 	}
 	mail := &Mail{
 		MessageID:          msg.ID,
@@ -141,7 +142,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		Variables:          msg.Variables,
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
 	}
-	sendCtx, cancel := context.WithDeadline(hard, renewed.Add(d.cfg.Lease-leaseMargin(d.cfg.Lease)))
+	sendCtx, cancel := context.WithDeadline(hard, leaseEnd.Add(-leaseMargin(d.cfg.Lease)))
 	start := d.now()
 	err = w.conn.Send(sendCtx, mail)
 	cancel()

@@ -63,6 +63,9 @@ type Store struct {
 	rdb        redis.UniversalClient
 	partitions int
 	retention  time.Duration
+	// pipes sends the lease and finish scripts of concurrent workers in
+	// one pipeline.
+	pipes *pipeBatch
 }
 
 var (
@@ -73,7 +76,7 @@ var (
 // New returns a Store over rdb with the given number of partitions, which
 // must never change for an existing queue.
 func New(rdb redis.UniversalClient, partitions int) *Store {
-	return &Store{rdb: rdb, partitions: max(1, partitions), retention: RecordTTL}
+	return &Store{rdb: rdb, partitions: max(1, partitions), retention: RecordTTL, pipes: &pipeBatch{}}
 }
 
 // WithRetention sets how long finished records are kept (default

@@ -212,10 +212,16 @@ func TestReadClaimAndFinish(t *testing.T) {
 
 	t.Run("attempts and outcomes", func(t *testing.T) {
 		for want := 1; want <= 2; want++ {
-			n, err := s.StartAttempt(ctx, txEntry, time.Now())
-			if err != nil || n != want {
-				t.Fatalf("StartAttempt = %d, %v; want %d", n, err, want)
+			l, err := s.Lease(ctx, txEntry, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now()})
+			if err != nil || l.Result != delivery.LeaseAcquired || l.Attempts != want || l.Token != fmt.Sprintf("sending:c1:%d", want) {
+				t.Fatalf("Lease = %+v, %v; want acquired, attempt %d", l, err, want)
 			}
+		}
+		if l, err := s.Lease(ctx, txEntry, delivery.LeaseRequest{Consumer: "c2", Duration: time.Minute, At: time.Now()}); err != nil || l.Result != delivery.LeaseHeld {
+			t.Fatalf("Lease by another consumer = %+v, %v; want held", l, err)
+		}
+		if m, _ := s.GetMessage(ctx, tx.ID); m.Attempts != 2 {
+			t.Errorf("a refused lease counted an attempt: %d attempts, want 2", m.Attempts)
 		}
 		if err := s.Retry(ctx, txEntry, "", delivery.Retry{State: queue.StateRetrying, Reason: "451 later", Due: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 			t.Fatal(err)
@@ -261,13 +267,13 @@ func TestReadClaimAndFinish(t *testing.T) {
 		}
 	})
 
-	t.Run("attempt on a missing record creates nothing", func(t *testing.T) {
+	t.Run("lease on a missing record creates nothing", func(t *testing.T) {
 		ghost := delivery.Entry{Partition: 0, Lane: queue.LaneBulk, StreamID: "1-1", MessageID: queue.MessageID("ghost")}
-		if _, err := s.StartAttempt(ctx, ghost, time.Now()); !errors.Is(err, queue.ErrNotFound) {
-			t.Errorf("StartAttempt = %v, want ErrNotFound", err)
+		if _, err := s.Lease(ctx, ghost, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now()}); !errors.Is(err, queue.ErrNotFound) {
+			t.Errorf("Lease = %v, want ErrNotFound", err)
 		}
-		if n := rdb.Exists(ctx, redisstore.RecordKey(0, ghost.MessageID)).Val(); n != 0 {
-			t.Error("a stub record was created")
+		if n := rdb.Exists(ctx, redisstore.RecordKey(0, ghost.MessageID), redisstore.MarkKey(0, ghost.MessageID)).Val(); n != 0 {
+			t.Error("a stub record or mark was created")
 		}
 	})
 }
@@ -354,5 +360,78 @@ func TestEnsureGroupsRefusesAnotherPartitionCount(t *testing.T) {
 	}
 	if err := redisstore.New(rdb, partitions).EnsureGroups(ctx); err != nil {
 		t.Errorf("EnsureGroups with the same count again = %v", err)
+	}
+}
+
+// The lease counts the attempt; a message cancelled under its lease was
+// never attempted, so MarkCancelled takes the attempt back (once, however
+// often it is retried).
+func TestCancelTakesBackTheLeasedAttempt(t *testing.T) {
+	t.Parallel()
+	s, _, ctx := newStore(t)
+	m := message("cancel-me", queue.LaneBulk)
+	if _, err := s.Enqueue(ctx, []queue.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	p := queue.Partition(m.ID, partitions)
+	entries, err := s.Read(ctx, p, "c1", 10, 10*time.Millisecond)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("Read = %v, %v; want one entry", entries, err)
+	}
+	l, err := s.Lease(ctx, entries[0], delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now()})
+	if err != nil || l.Result != delivery.LeaseAcquired || l.Attempts != 1 {
+		t.Fatalf("Lease = %+v, %v; want acquired, attempt 1", l, err)
+	}
+	for range 2 {
+		if err := s.MarkCancelled(ctx, entries[0], l.Token, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetMessage(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != queue.StateCancelled || got.Attempts != 0 {
+		t.Errorf("record = %v with %d attempts; want CANCELLED with 0", got.State, got.Attempts)
+	}
+}
+
+// Lease reads the recipient's cancel times in the same round trip: a
+// bulk-only cancel applies to bulk mail, not transactional; after a Redis
+// restart emptied the script cache the script is sent whole.
+func TestLeaseReadsTheRecipientsCancels(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	bulk, tx := message("cancel-bulk", queue.LaneBulk), message("cancel-tx", queue.LaneTransactional)
+	if _, err := s.Enqueue(ctx, []queue.Message{bulk, tx}); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(m queue.Message) delivery.Entry {
+		return delivery.Entry{Partition: queue.Partition(m.ID, partitions), Lane: m.Lane, StreamID: "1-1", MessageID: m.ID}
+	}
+	req := delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now(), Recipient: "R@example.com"}
+	if l, err := s.Lease(ctx, entry(bulk), req); err != nil || !l.CancelledSince.IsZero() {
+		t.Fatalf("Lease before any cancel = %+v, %v; want no cancel", l, err)
+	}
+	at := time.UnixMilli(1_750_000_500_000)
+	if err := s.CancelRecipient(ctx, "r@example.com", false, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Lease(ctx, entry(bulk), req)
+	if err != nil || l.Result != delivery.LeaseAcquired || !l.CancelledSince.Equal(at) || l.Attempts != 2 {
+		t.Errorf("Lease of bulk after a bulk cancel (script cache flushed) = %+v, %v; want acquired, attempt 2, cancelled at %v", l, err, at)
+	}
+	l, err = s.Lease(ctx, entry(tx), req)
+	if err != nil || l.Result != delivery.LeaseAcquired || !l.CancelledSince.IsZero() {
+		t.Errorf("Lease of transactional mail after a bulk-only cancel = %+v, %v; want acquired, no cancel", l, err)
+	}
+	if err := s.CancelRecipient(ctx, "r@example.com", true, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.Lease(ctx, entry(tx), req); err != nil || !l.CancelledSince.Equal(at.Add(time.Second)) {
+		t.Errorf("Lease of transactional mail after an all-lanes cancel = %+v, %v; want cancelled at %v", l, err, at.Add(time.Second))
 	}
 }

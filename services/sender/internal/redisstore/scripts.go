@@ -28,17 +28,6 @@ if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8]) end
 return 1
 `)
 
-// startAttemptScript counts a delivery attempt of an existing record.
-//
-//	KEYS: record
-//	ARGV: now (unix ms)
-//	returns the new attempt count, or -1 if the record does not exist
-var startAttemptScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('HSET', KEYS[1], 'updated', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-`)
-
 // isFinal is Lua: whether a record state needs no more delivery.
 const isFinal = `
 local function final(st) return st == 'SENT' or st == 'DEAD' or st == 'CANCELLED' end
@@ -47,20 +36,26 @@ local function final(st) return st == 'SENT' or st == 'DEAD' or st == 'CANCELLED
 // leaseScript takes a message's delivery lease (DESIGN §4): SET NX PX, in
 // a script so that the answer tells why it was refused. Each lease gets a
 // new number from the record, part of the token stored in the mark, so an
-// older lease can never be renewed after a newer one was taken.
+// older lease can never be renewed after a newer one was taken. Taking the
+// lease also counts the delivery attempt it is for (same record, same
+// slot: one round trip for both).
 //
 //	KEYS: mark, record
-//	ARGV: consumer, lease (ms)
-//	returns {'sent'}, {'held'} or {'ok', token}
+//	ARGV: consumer, lease (ms), now (unix ms)
+//	returns {'sent'}, {'held'}, {'missing'} (no record) or
+//	        {'ok', token, attempts}
 var leaseScript = redis.NewScript(`
 local m = redis.call('GET', KEYS[1])
 if m == 'sent' then return {'sent'} end
 local mine = 'sending:' .. ARGV[1] .. ':'
 if m and string.sub(m, 1, #mine) ~= mine then return {'held'} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'missing'} end
 local n = redis.call('HINCRBY', KEYS[2], 'leases', 1)
 local token = mine .. n
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-return {'ok', token}
+redis.call('HSET', KEYS[2], 'updated', ARGV[3])
+local attempts = redis.call('HINCRBY', KEYS[2], 'attempts', 1)
+return {'ok', token, tostring(attempts)}
 `)
 
 // renewScript extends a lease if the mark still holds the token, or if the
@@ -95,12 +90,14 @@ return 0
 //	ARGV: group, entry id, final state, counter field, now (ms),
 //	      record TTL (s), reason ("" keeps the old error), lease token,
 //	      sent mark TTL (s), report ("1": queue a failure report), reply,
-//	      message id
+//	      message id, refund ("1": take back the attempt the lease counted;
+//	      a cancelled message was never attempted)
 var finishScript = redis.NewScript(isFinal + `
 local st = redis.call('HGET', KEYS[1], 'state')
 if st and not final(st) then
   redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
   redis.call('HDEL', KEYS[1], 'next')
+  if ARGV[13] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
   if ARGV[3] == 'SENT' then
     redis.call('HSET', KEYS[1], 'sent', ARGV[5])
     if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'reply', ARGV[11]) end

@@ -135,13 +135,10 @@ func (s *Store) CancelRecipient(ctx context.Context, rcpt string, allLanes bool,
 	return nil
 }
 
-// CancelledSince implements delivery.Queue: transactional mail is cancelled
-// by an all-lanes cancel only, bulk mail by either.
-func (s *Store) CancelledSince(ctx context.Context, rcpt string, lane queue.Lane) (time.Time, error) {
-	vals, err := s.rdb.HMGet(ctx, CancelKey(rcpt), "all", "bulk").Result()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("redisstore: cancelled since: %w", err)
-	}
+// cancelledSince reads the answer to HMGET <cancel key> all bulk: when
+// mail of lane was last cancelled (zero: never). Transactional mail is
+// cancelled by an all-lanes cancel only, bulk mail by either.
+func cancelledSince(vals []any, lane queue.Lane) time.Time {
 	var since int64
 	for i, v := range vals {
 		if i == 1 && lane != queue.LaneBulk {
@@ -153,9 +150,9 @@ func (s *Store) CancelledSince(ctx context.Context, rcpt string, lane queue.Lane
 		}
 	}
 	if since == 0 {
-		return time.Time{}, nil
+		return time.Time{}
 	}
-	return time.UnixMilli(since), nil
+	return time.UnixMilli(since)
 }
 
 // SetPause implements queue.Store.

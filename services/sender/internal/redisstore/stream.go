@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -102,32 +102,49 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 	return nil
 }
 
-// StartAttempt implements delivery.Queue.
-func (s *Store) StartAttempt(ctx context.Context, e delivery.Entry, at time.Time) (int, error) {
-	n, err := startAttemptScript.Run(ctx, s.rdb, []string{RecordKey(e.Partition, e.MessageID)}, at.UnixMilli()).Int()
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("redisstore: start attempt %s: %w", e.MessageID, err)
-	case n < 0:
-		return 0, fmt.Errorf("redisstore: start attempt %s: %w", e.MessageID, queue.ErrNotFound)
+// Lease implements delivery.Queue: the lease script and, in the same
+// pipeline, the read of the recipient's cancel times (another hash slot, so
+// not in the script; on a Cluster go-redis sends each command to its node).
+// On one node the read runs after the script.
+func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
+	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
+	args := []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()}
+	var cancel *redis.SliceCmd
+	var readCancel func(redis.Pipeliner)
+	if r.Recipient != "" {
+		readCancel = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
 	}
-	return n, nil
+	lease := s.pipes.evalBatched(ctx, s.rdb, leaseScript, keys, args, readCancel)
+	if cancel != nil && cancel.Err() != nil {
+		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, cancel.Err())
+	}
+	res, err := lease.StringSlice()
+	if err != nil {
+		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+	}
+	l, err := parseLease(e, res)
+	if err == nil && cancel != nil {
+		l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
+	}
+	return l, err
 }
 
-// Lease implements delivery.Queue.
-func (s *Store) Lease(ctx context.Context, e delivery.Entry, consumer string, d time.Duration) (delivery.LeaseResult, string, error) {
-	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
-	res, err := leaseScript.Run(ctx, s.rdb, keys, consumer, d.Milliseconds()).StringSlice()
-	if err != nil || len(res) == 0 {
-		return 0, "", fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+func parseLease(e delivery.Entry, res []string) (delivery.Lease, error) {
+	switch {
+	case len(res) == 1 && res[0] == "sent":
+		return delivery.Lease{Result: delivery.LeaseSent}, nil
+	case len(res) == 1 && res[0] == "held":
+		return delivery.Lease{Result: delivery.LeaseHeld}, nil
+	case len(res) == 1 && res[0] == "missing":
+		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, queue.ErrNotFound)
+	case len(res) == 3 && res[0] == "ok":
+		n, err := strconv.Atoi(res[2])
+		if err != nil {
+			return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: attempt count %q", e.MessageID, res[2])
+		}
+		return delivery.Lease{Result: delivery.LeaseAcquired, Token: res[1], Attempts: n}, nil
 	}
-	switch res[0] {
-	case "sent":
-		return delivery.LeaseSent, "", nil
-	case "held":
-		return delivery.LeaseHeld, "", nil
-	}
-	return delivery.LeaseAcquired, res[1], nil
+	return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: unexpected answer %q", e.MessageID, res)
 }
 
 // RenewLease implements delivery.Queue.
@@ -142,32 +159,36 @@ func (s *Store) RenewLease(ctx context.Context, e delivery.Entry, token string, 
 
 // MarkSent implements delivery.Queue.
 func (s *Store) MarkSent(ctx context.Context, e delivery.Entry, reply string, at time.Time) error {
-	return s.finish(ctx, e, queue.StateSent, "", "", reply, false, at)
+	return s.finish(ctx, e, queue.StateSent, "", "", reply, false, false, at)
 }
 
 // MarkDead implements delivery.Queue.
 func (s *Store) MarkDead(ctx context.Context, e delivery.Entry, token, reason string, report bool, at time.Time) error {
-	return s.finish(ctx, e, queue.StateDead, token, reason, "", report, at)
+	return s.finish(ctx, e, queue.StateDead, token, reason, "", report, false, at)
 }
 
 // MarkCancelled implements delivery.Queue.
 func (s *Store) MarkCancelled(ctx context.Context, e delivery.Entry, token string, at time.Time) error {
-	return s.finish(ctx, e, queue.StateCancelled, token, "cancelled: the recipient unsubscribed or was suppressed after it was queued", "", false, at)
+	return s.finish(ctx, e, queue.StateCancelled, token, "cancelled: the recipient unsubscribed or was suppressed after it was queued", "", false, token != "", at)
 }
 
-func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, token, reason, reply string, report bool, at time.Time) error {
+func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, token, reason, reply string, report, refund bool, at time.Time) error {
 	counter := e.Lane.String() + ":" + strings.ToLower(state.String())
 	keys := []string{
 		RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition), StatsKey(e.Partition),
 		MarkKey(e.Partition, e.MessageID), DeadKey(e.Partition), OutboxKey(e.Partition), DelayKey(e.Lane, e.Partition),
 	}
-	rep := "0"
+	rep, ref := "0", "0"
 	if report {
 		rep = "1"
 	}
-	err := finishScript.Run(ctx, s.rdb, keys,
-		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention/time.Second), reason,
-		token, int64(SentMarkTTL/time.Second), rep, reply, e.MessageID).Err()
+	if refund {
+		ref = "1"
+	}
+	err := s.pipes.evalBatched(ctx, s.rdb, finishScript, keys, []any{
+		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention / time.Second), reason,
+		token, int64(SentMarkTTL / time.Second), rep, reply, e.MessageID, ref,
+	}, nil).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -65,6 +66,21 @@ func (f *fencedConn) clamp(t time.Time) time.Time {
 		return f.fence
 	}
 	return t
+}
+
+// Write implements net.Conn. Past the fence nothing more is written, even
+// if the runtime has not yet noticed the expired deadline: a process
+// resumed after a stop (SIGSTOP, a long pause) can run a goroutine before
+// its deadline timers fire, and must not hand the relay the rest of a
+// message another worker has taken over.
+func (f *fencedConn) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	fence := f.fence
+	f.mu.Unlock()
+	if !fence.IsZero() && !time.Now().Before(fence) {
+		return 0, fmt.Errorf("smtpmail: write after the lease ended: %w", os.ErrDeadlineExceeded)
+	}
+	return f.Conn.Write(p)
 }
 
 // SetDeadline implements net.Conn.
