@@ -1,6 +1,6 @@
 // Package grpcserver builds a service's gRPC server the same way everywhere:
 // Prometheus metrics, slog logging, panic recovery and auth interceptors
-// (in that order), keepalive and message-size limits, grpc.health.v1 health,
+// (in that order), OpenTelemetry tracing (otelgrpc stats handler), keepalive and message-size limits, grpc.health.v1 health,
 // server reflection, and a graceful stop with a deadline.
 package grpcserver
 
@@ -22,6 +22,9 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -32,6 +35,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/paperroute/paperroute/platform/auth"
+	"github.com/paperroute/paperroute/platform/tracing"
 )
 
 // Config is what a gRPC server needs.
@@ -51,6 +55,10 @@ type Config struct {
 	// TLS, when set, makes the server speak TLS only (see
 	// platform/tlsconfig); nil serves plaintext.
 	TLS *tls.Config
+	// TracerProvider, when set, traces every call (otelgrpc stats handler,
+	// W3C trace context from the caller's metadata; see platform/tracing);
+	// nil means no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is a gRPC server with its health service.
@@ -96,11 +104,18 @@ func New(cfg Config) (*Server, error) {
 		return status.Error(codes.Internal, "internal error")
 	})
 
-	var creds []grpc.ServerOption
+	var opts []grpc.ServerOption
 	if cfg.TLS != nil {
-		creds = append(creds, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
-	s := grpc.NewServer(append(creds,
+	if cfg.TracerProvider != nil {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cfg.TracerProvider),
+			otelgrpc.WithPropagators(tracing.Propagator()),
+			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+		)))
+	}
+	s := grpc.NewServer(append(opts,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: 15 * time.Minute,

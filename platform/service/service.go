@@ -20,17 +20,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/paperroute/paperroute/platform/auth"
 	"github.com/paperroute/paperroute/platform/browserrpc"
+	"github.com/paperroute/paperroute/platform/grpcclient"
 	"github.com/paperroute/paperroute/platform/grpcserver"
 	"github.com/paperroute/paperroute/platform/httpserver"
 	"github.com/paperroute/paperroute/platform/listener"
 	"github.com/paperroute/paperroute/platform/metrics"
 	"github.com/paperroute/paperroute/platform/redisclient"
 	"github.com/paperroute/paperroute/platform/tlsconfig"
+	"github.com/paperroute/paperroute/platform/tracing"
 )
 
 // Deps are what the caller of a service provides; everything else comes
@@ -73,6 +77,10 @@ type Spec struct {
 	// other services, and rediss:// roots and client certificate. The zero
 	// value is plaintext gRPC and whatever RedisURL says.
 	TLS tlsconfig.Env
+	// TracerProvider traces the service's gRPC calls, served and made
+	// (platform/tracing); nil means no tracing. RunFromEnv sets it from
+	// OTEL_EXPORTER_OTLP_ENDPOINT.
+	TracerProvider trace.TracerProvider
 	// LogAttrs are added to the "serving" log line (never secrets).
 	LogAttrs []any
 	// Setup wires the service onto s: it registers the gRPC implementation
@@ -104,7 +112,11 @@ type Server struct {
 	// PeerTLS is the TLS for calls to the other services
 	// (grpcclient.WithTLS(s.PeerTLS)); nil means plaintext.
 	PeerTLS *tls.Config
+	// TracerProvider is Spec.TracerProvider, or a no-op one: for the
+	// service's own spans (never nil).
+	TracerProvider trace.TracerProvider
 
+	tracing trace.TracerProvider // Spec.TracerProvider, nil when off
 	wrap    func(http.Handler) http.Handler
 	workers []worker
 	closers []closer
@@ -118,6 +130,12 @@ type worker struct {
 type closer struct {
 	name string
 	fn   func() error
+}
+
+// PeerOptions are the grpcclient options for calls to the other services:
+// PeerTLS and, when the service traces, the trace context on every call.
+func (s *Server) PeerOptions() []grpcclient.Option {
+	return []grpcclient.Option{grpcclient.WithTLS(s.PeerTLS), grpcclient.WithTracerProvider(s.tracing)}
 }
 
 // Go runs fn beside the servers. fn must return when ctx is done (nil for
@@ -171,7 +189,11 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(err)
 	}
 	s := &Server{Logger: log, Redis: rdb, Metrics: metrics.NewRegistry(), Mux: http.NewServeMux(), PeerTLS: peerTLS,
-		ClientIP: spec.Browser.ClientIP, wrap: func(h http.Handler) http.Handler { return h }}
+		ClientIP: spec.Browser.ClientIP, wrap: func(h http.Handler) http.Handler { return h },
+		TracerProvider: spec.TracerProvider, tracing: spec.TracerProvider}
+	if s.TracerProvider == nil {
+		s.TracerProvider = noop.NewTracerProvider()
+	}
 	s.OnClose("redis", rdb.Close)
 	defer s.close()
 
@@ -180,12 +202,13 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 		return fail(err)
 	}
 	gsrv, err := grpcserver.New(grpcserver.Config{
-		Logger:        log,
-		Registerer:    s.Metrics,
-		Authorizer:    authz,
-		MaxRecvBytes:  spec.MaxRecvBytes,
-		ShutdownGrace: spec.ShutdownGrace,
-		TLS:           serverTLS,
+		Logger:         log,
+		Registerer:     s.Metrics,
+		Authorizer:     authz,
+		MaxRecvBytes:   spec.MaxRecvBytes,
+		ShutdownGrace:  spec.ShutdownGrace,
+		TLS:            serverTLS,
+		TracerProvider: spec.TracerProvider,
 	})
 	if err != nil {
 		return fail(err)
@@ -287,6 +310,8 @@ func CloseListeners(deps Deps) { listener.Close(deps.GRPCListener, deps.HTTPList
 // and friends, see browserrpc.FromEnv) and the TLS settings every service
 // shares (PAPERROUTE_GRPC_TLS_*, REDIS_TLS_*, see tlsconfig.Load), builds
 // the Spec with spec, and runs it. A configuration error is returned at once, naming the variable.
+// It also sets up tracing once (platform/tracing: on only when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set) and flushes and stops it on return.
 func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Deps, envPrefix string,
 	load func(context.Context, func(string) string) (C, error), spec func(C) Spec) error {
 	cfg, err := load(ctx, getenv)
@@ -301,10 +326,31 @@ func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Dep
 			s := spec(cfg)
 			s.Browser = browser
 			s.TLS = tlsEnv
-			return Run(ctx, deps, s)
+			return runTraced(ctx, getenv, deps, s)
 		}
 		err = fmt.Errorf("config: %w", err)
 	}
 	CloseListeners(deps)
 	return fmt.Errorf("%s: %w", strings.ToLower(envPrefix), err)
+}
+
+// runTraced runs spec with the tracer provider platform/tracing sets up from
+// getenv, shutting it down (flushing buffered spans, at most 5s) on return.
+func runTraced(ctx context.Context, getenv func(string) string, deps Deps, spec Spec) error {
+	tp, shutdown, err := tracing.Setup(ctx, getenv, spec.Name)
+	if err != nil {
+		CloseListeners(deps)
+		return fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	if getenv(tracing.EndpointEnv) != "" {
+		spec.TracerProvider = tp
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil && deps.Logger != nil {
+			deps.Logger.Warn(spec.Name+": tracing shutdown", "err", err)
+		}
+	}()
+	return Run(ctx, deps, spec)
 }

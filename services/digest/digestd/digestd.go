@@ -64,12 +64,12 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 			return fmt.Errorf("DIGEST_TOPICS_FILE %s: %w", cfg.TopicsFile, err)
 		}
 	}
-	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken, s.PeerOptions()...)
 	if err != nil {
 		return fmt.Errorf("subscriber client: %w", err)
 	}
 	s.OnClose("subscriber client", subConn.Close)
-	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
+	sendConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, s.PeerOptions()...)
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}

@@ -50,7 +50,7 @@ func Run(ctx context.Context, getenv func(string) string, deps Deps) error {
 // setup wires the subscription service, its gRPC API and the link pages
 // onto s.
 func setup(_ context.Context, s *service.Server, cfg config.Config) error {
-	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, grpcclient.WithTLS(s.PeerTLS))
+	senderConn, err := grpcclient.New(cfg.SenderAddr, cfg.ServiceToken, s.PeerOptions()...)
 	if err != nil {
 		return fmt.Errorf("sender client: %w", err)
 	}
