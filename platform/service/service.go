@@ -48,6 +48,10 @@ type Deps struct {
 	// on and closes them when it returns, also when it fails to start.
 	GRPCListener net.Listener
 	HTTPListener net.Listener
+	// TracerProvider, when set, is used instead of the one RunFromEnv sets
+	// up from OTEL_EXPORTER_OTLP_ENDPOINT (tests bring an in-memory one);
+	// the caller shuts it down.
+	TracerProvider trace.TracerProvider
 }
 
 // Spec is what is particular to one service.
@@ -337,6 +341,10 @@ func RunFromEnv[C any](ctx context.Context, getenv func(string) string, deps Dep
 // runTraced runs spec with the tracer provider platform/tracing sets up from
 // getenv, shutting it down (flushing buffered spans, at most 5s) on return.
 func runTraced(ctx context.Context, getenv func(string) string, deps Deps, spec Spec) error {
+	if deps.TracerProvider != nil {
+		spec.TracerProvider = deps.TracerProvider
+		return Run(ctx, deps, spec)
+	}
 	tp, shutdown, err := tracing.Setup(ctx, getenv, spec.Name)
 	if err != nil {
 		CloseListeners(deps)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/envload"
@@ -43,8 +44,11 @@ type harness struct {
 	client   senderv1.SenderServiceClient // service token
 	admin    senderv1.SenderServiceClient // operator token
 	httpAddr string
-	cancel   context.CancelFunc
-	done     chan error
+	grpcAddr string
+	// tp, when set before start, traces the service (Deps.TracerProvider).
+	tp     trace.TracerProvider
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // newHarness starts Redis and the mail catcher; start runs the service.
@@ -100,13 +104,13 @@ func (h *harness) start(overrides map[string]string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.httpAddr = httpLis.Addr().String()
+	h.httpAddr, h.grpcAddr = httpLis.Addr().String(), grpcLis.Addr().String()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() {
 		h.done <- senderd.Run(ctx, envload.MapGetenv(env, nil), senderd.Deps{
-			Logger: log, GRPCListener: grpcLis, HTTPListener: httpLis,
+			Logger: log, GRPCListener: grpcLis, HTTPListener: httpLis, TracerProvider: h.tp,
 		})
 	}()
 	h.client = newClient(h.t, grpcLis.Addr().String(), serviceToken)

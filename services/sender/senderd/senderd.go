@@ -23,6 +23,7 @@ import (
 	"github.com/paperroute/paperroute/services/sender/internal/peers"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
+	"github.com/paperroute/paperroute/services/sender/internal/sendtrace"
 	"github.com/paperroute/paperroute/services/sender/internal/smtpmail"
 )
 
@@ -83,6 +84,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		}
 		relay, closeRelay = pool, pool.Close
 	}
+	relay = sendtrace.Mailer(relay, s.TracerProvider)
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:    cfg.Partitions,
 		Workers:       cfg.Workers,

@@ -171,6 +171,9 @@ type Mail struct {
 	// ListUnsubscribeURL is empty, https (one-click) or http to a loopback
 	// host.
 	ListUnsubscribeURL string
+	// TraceParent is the W3C traceparent stored with the message (see
+	// queue.Message), for a Mailer that traces sends; empty when untraced.
+	TraceParent string
 }
 
 // Render returns the message's subject and bodies with the variables

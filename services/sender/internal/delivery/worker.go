@@ -141,6 +141,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		Content:            tmpl,
 		Variables:          msg.Variables,
 		ListUnsubscribeURL: msg.ListUnsubscribeURL,
+		TraceParent:        msg.TraceParent,
 	}
 	sendCtx, cancel := context.WithDeadline(hard, leaseEnd.Add(-leaseMargin(d.cfg.Lease)))
 	start := d.now()

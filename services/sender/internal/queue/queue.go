@@ -154,6 +154,10 @@ type Message struct {
 	ContentID          string
 	Variables          map[string]string
 	ListUnsubscribeURL string
+	// TraceParent is the W3C traceparent of the call that queued the
+	// message, so its send joins that trace; empty when it was not traced.
+	// The store sets it from the Enqueue context.
+	TraceParent string
 
 	State     State
 	Attempts  int

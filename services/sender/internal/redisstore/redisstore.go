@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
@@ -240,13 +242,16 @@ func (s *Store) GetContent(ctx context.Context, id string) (queue.Content, error
 	return queue.Content{Subject: vals["subject"], HTML: vals["html"], Text: vals["text"]}, nil
 }
 
-// Enqueue implements queue.Store. Each message is one script run: it
+// Enqueue implements queue.Store. The W3C traceparent of ctx's span (the
+// Enqueue call's, when traced) is stored in each record (field tp), so the
+// send joins the trace. Each message is one script run: it
 // creates the record and adds the stream entry only if the record does not
 // exist, so neither a repeated key nor a retried command (go-redis retries
 // on network errors) can queue a message twice. A per-call nonce stored in
 // the record lets a retried script recognise its own earlier success and
 // still report the message as created.
 func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, error) {
+	traceParent := traceParent(ctx)
 	nonce := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(rand.Uint64(), 36)
 	type run struct {
 		keys []string
@@ -264,6 +269,7 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 			args: []any{
 				m.IdempotencyKey, m.Recipient, m.Lane.String(), m.ContentID, string(vars),
 				m.ListUnsubscribeURL, m.Created.UnixMilli(), m.ID, nonce + "-" + strconv.Itoa(i),
+				traceParent,
 			},
 		}
 	}
@@ -340,6 +346,7 @@ func decodeRecord(id string, v map[string]string) (queue.Message, error) {
 		ContentID:          v["content"],
 		ListUnsubscribeURL: v["unsub"],
 		LastError:          v["error"],
+		TraceParent:        v["tp"],
 	}
 	var ok bool
 	if m.Lane, ok = queue.ParseLane(v["lane"]); !ok {
@@ -369,4 +376,15 @@ func unixMilli(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// traceParent is the W3C traceparent of ctx's span, or "" when ctx has no
+// valid span (tracing off).
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier["traceparent"]
 }

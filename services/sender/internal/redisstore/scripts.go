@@ -9,7 +9,8 @@ import "github.com/redis/go-redis/v9"
 //
 //	KEYS: record, stream, index (created time by id; optional)
 //	ARGV: idempotency key, recipient, lane, content id, variables JSON,
-//	      unsubscribe URL, created (unix ms), message id, nonce
+//	      unsubscribe URL, created (unix ms), message id, nonce,
+//	      W3C traceparent (stored only when not empty)
 //	returns 1 created (now or by this same call before), 0 duplicate,
 //	        -1 the record belongs to a different idempotency key
 var enqueueScript = redis.NewScript(`
@@ -23,6 +24,7 @@ redis.call('HSET', KEYS[1],
   'key', ARGV[1], 'rcpt', ARGV[2], 'lane', ARGV[3], 'content', ARGV[4],
   'vars', ARGV[5], 'unsub', ARGV[6], 'state', 'QUEUED', 'attempts', 0,
   'created', ARGV[7], 'updated', ARGV[7], 'nonce', ARGV[9])
+if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'tp', ARGV[10]) end
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[8])
 if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8]) end
 return 1
