@@ -23,6 +23,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -113,6 +114,8 @@ func New(cfg Config) (*Server, error) {
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(tracing.Propagator()),
 			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+			// Probes every few seconds would drown the traces.
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 		)))
 	}
 	s := grpc.NewServer(append(opts,

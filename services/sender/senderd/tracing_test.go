@@ -47,16 +47,21 @@ func TestSendJoinsTheEnqueueTrace(t *testing.T) {
 
 	traceID := parent.SpanContext().TraceID()
 	var enqueue, send []sdktrace.ReadOnlySpan
-	for _, s := range exp.GetSpans().Snapshots() {
-		switch {
-		case s.SpanContext().TraceID() != traceID:
-		case s.Name() == "paperroute.sender.v1.SenderService/Enqueue" && s.SpanKind() == trace.SpanKindServer:
-			enqueue = append(enqueue, s)
-		case s.Name() == "smtp.send":
-			send = append(send, s)
+	// The server span ends just after the reply is written: wait for it.
+	err = eventually(ctx, func() bool {
+		enqueue, send = nil, nil
+		for _, s := range exp.GetSpans().Snapshots() {
+			switch {
+			case s.SpanContext().TraceID() != traceID:
+			case s.Name() == "paperroute.sender.v1.SenderService/Enqueue" && s.SpanKind() == trace.SpanKindServer:
+				enqueue = append(enqueue, s)
+			case s.Name() == "smtp.send":
+				send = append(send, s)
+			}
 		}
-	}
-	if len(enqueue) != 1 || len(send) != 1 {
+		return len(enqueue) == 1 && len(send) == 1
+	})
+	if err != nil {
 		t.Fatalf("in the caller's trace: %d Enqueue server spans and %d send spans, want 1 and 1; all spans: %v",
 			len(enqueue), len(send), names(exp.GetSpans().Snapshots()))
 	}
