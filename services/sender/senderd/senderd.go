@@ -103,7 +103,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken)
+	subConn, err := grpcclient.New(cfg.SubscriberAddr, cfg.ServiceToken, s.PeerOptions()...)
 	if err != nil {
 		return fmt.Errorf("subscriber client: %w", err)
 	}
