@@ -18,5 +18,5 @@ var errorTable = grpcerr.Table{
 	{Err: library.ErrNotFound, Code: codes.NotFound, Message: "paper not found"},
 	{Err: digest.ErrShuttingDown, Code: codes.Unavailable, Message: "the digest service is shutting down; try again"},
 	{Err: digest.ErrSubscriberNotFound, Code: codes.NotFound, Message: "subscriber not found"},
-	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "no papers in the recent window: nothing to preview yet"},
+	{Err: digest.ErrNothingToPreview, Code: codes.FailedPrecondition, Message: "nothing to preview: no papers in the recent window, or (for a subscriber) all of them already sent"},
 }
