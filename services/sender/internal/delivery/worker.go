@@ -109,7 +109,7 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		return
 	}
 	if err != nil {
-		w.giveBack(ctx, hard, log, e, token, attempts, err)
+		log.WarnContext(ctx, "sender: loading content failed; the message will be retried", "err", err)
 		return
 	}
 	if attempts > d.cfg.MaxAttempts {
@@ -211,11 +211,11 @@ func (w *worker) retry(ctx, hard context.Context, log *slog.Logger, e Entry, tok
 	}
 }
 
-// giveBack releases a lease taken for an attempt that a store failure
-// stopped before the send, and takes the attempt back: the message is
-// retried after RetryAfter as if throttled, so that however long Redis
-// (or one Cluster node) is in trouble, no attempts are spent and nothing
-// is dead-lettered for it.
+// giveBack releases a lease taken for an attempt that a failure to read
+// the recipient's cancels stopped before the send, and takes the attempt
+// back: the message is retried after RetryAfter as if throttled, so that
+// however long one Cluster node is down, no attempts are spent and
+// nothing is dead-lettered for it.
 func (w *worker) giveBack(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, cause error) {
 	d := w.d
 	w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateRetrying, Reason: "store: " + describe(cause), Due: d.now().Add(jitter(d.cfg.RetryAfter)), Refund: true}, cause)
