@@ -122,7 +122,7 @@ if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8]) end
 return 1
 `)
 
-func enqueueLayout1(ctx context.Context, t *testing.T, rdb redis.UniversalClient, m queue.Message) {
+func enqueueLayout1(ctx context.Context, t testing.TB, rdb redis.UniversalClient, m queue.Message) {
 	t.Helper()
 	vars, err := json.Marshal(m.Variables)
 	if err != nil {

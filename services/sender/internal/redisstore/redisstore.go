@@ -6,7 +6,7 @@
 // transaction stays in one Redis Cluster slot):
 //
 //	snd:q:tx:{p}, snd:q:bulk:{p}   streams; each entry is just {id: <message id>}
-//	snd:msg:{p}:<message id>       hash: the message record
+//	snd:msg:{p}:<message id>       hash: the message record (fields: record.go)
 //	snd:mark:{p}:<message id>      string: "sending:<consumer>:<lease n>" (PX lease) or "sent" (30 d)
 //	snd:delay:tx:{p}, snd:delay:bulk:{p}  sorted sets: message ids waiting for a retry, by due time (ms)
 //	snd:dead:{p}                   sorted set: dead message ids by time (RetryDeadLetters)
