@@ -44,8 +44,9 @@ import (
 // and an upgraded replica claims it — instead of sending the mail without
 // its variables.
 //
-// A key or recipient longer than 64 bytes, or variables of more than
-// maxPieces pieces, are stored whole: correct, only the record is then a
+// A key or recipient longer than 64 bytes, variables of more than
+// maxPieces pieces, or an error or reply over 64 bytes written by the
+// delivery scripts are stored whole: correct, only the record is then a
 // hash table.
 const (
 	// recordLayout is the value of vars in a layout 2 record.
