@@ -246,9 +246,17 @@ func documentedVars(t *testing.T) map[string]int {
 	defer f.Close()
 	row := regexp.MustCompile("^\\|\\s*`([A-Z][A-Z0-9_]*)`\\s*\\|")
 	docs := map[string]int{}
+	inSection := map[string]int{} // a peer's address may be listed by every service, once each
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
+		if strings.HasPrefix(sc.Text(), "## ") {
+			clear(inSection)
+		}
 		if m := row.FindStringSubmatch(sc.Text()); m != nil {
+			if first, twice := inSection[m[1]]; twice {
+				t.Errorf("docs/configuration.md:%d: %s is already documented in this section at line %d: keep one row", line, m[1], first)
+			}
+			inSection[m[1]] = line
 			if _, seen := docs[m[1]]; !seen {
 				docs[m[1]] = line
 			}
