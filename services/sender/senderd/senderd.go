@@ -112,6 +112,9 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	s.OnClose("subscriber client", subConn.Close)
 	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
 	s.Go("failure reporter", reporter.Run)
+	// Samples the delivery counters once a minute for GetQueueStats' rates
+	// (every replica tries; the first each minute wins).
+	s.Go("stats sampler", store.RunSampler)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 	s.Go("dispatcher", func(ctx context.Context) error {
 		defer closeRelay() // the pool's idle connections, after the last send
