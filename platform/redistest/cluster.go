@@ -24,8 +24,10 @@ type Cluster struct {
 // StartCluster starts masters cluster-enabled redis-servers (at least 3),
 // joins them with `redis-cli --cluster create` and waits until the cluster
 // reports cluster_state:ok on every node. Each node runs with AOF, as
-// Start's servers do. It needs redis-cli in PATH beside redis-server.
-func StartCluster(t testing.TB, masters int) *Cluster {
+// Start's servers do, and with opts (e.g. WithAppendFsync("always"), so a
+// node killed with SIGKILL comes back with every write it acknowledged).
+// It needs redis-cli in PATH beside redis-server.
+func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 	t.Helper()
 	if masters < 3 {
 		t.Fatalf("redistest: a Redis Cluster needs at least 3 masters, not %d", masters)
@@ -37,7 +39,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	c := &Cluster{t: t}
 	args := []string{"--cluster", "create"}
 	for range masters {
-		n := Start(t, func(o *options) { o.clusterPort = true })
+		n := Start(t, append(opts[:len(opts):len(opts)], func(o *options) { o.clusterPort = true })...)
 		c.Nodes = append(c.Nodes, n)
 		args = append(args, n.Addr())
 	}
@@ -68,6 +70,50 @@ func (c *Cluster) WaitOK() {
 			time.Sleep(50 * time.Millisecond) // polling for the cluster to settle
 		}
 	}
+}
+
+// WaitFailed waits until every node but down reports cluster_state:fail,
+// for at most 20s: they have agreed that down (killed) failed, and, since
+// no replica can take its slots over, refuse every command with
+// CLUSTERDOWN (cluster-require-full-coverage, the default).
+func (c *Cluster) WaitFailed(down *Server) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range c.Nodes {
+		if n == down {
+			continue
+		}
+		for {
+			info, err := nodeClusterInfo(n)
+			if err == nil && strings.Contains(info, "cluster_state:fail") {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("redistest: node %s does not report cluster_state:fail within 20s (%v):\n%s", n.Addr(), err, info)
+			}
+			time.Sleep(50 * time.Millisecond) // polling for the failure to be agreed
+		}
+	}
+}
+
+// Owner returns the master that holds key's slot.
+func (c *Cluster) Owner(ctx context.Context, key string) (*Server, error) {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr()
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	master, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("redistest: master for %q: %w", key, err)
+	}
+	for _, n := range c.Nodes {
+		if master.Options().Addr == n.Addr() {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("redistest: key %q is on %s, not one of the cluster's nodes", key, master.Options().Addr)
 }
 
 func nodeClusterInfo(n *Server) (string, error) {

@@ -49,3 +49,39 @@ func TestStartCluster(t *testing.T) {
 		t.Errorf("MSET of one hash tag = %v, want OK", err)
 	}
 }
+
+// TestClusterNodeRestart checks the helpers of a restart test: Owner finds
+// the master of a key, WaitFailed sees the others agree that it failed
+// while it is down, and after Restart (AOF, appendfsync always) the key
+// is still there.
+func TestClusterNodeRestart(t *testing.T) {
+	c := redistest.StartCluster(t, 3, redistest.WithAppendFsync("always"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := c.Client()
+	if err := client.Set(ctx, "restart:{k}", "kept", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := c.Owner(ctx, "restart:{k}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := owner.Client().Exists(ctx, "restart:{k}").Result(); err != nil || n != 1 {
+		t.Fatalf("the owner %s does not hold the key: %d, %v", owner.Addr(), n, err)
+	}
+	owner.Kill()
+	c.WaitFailed(owner)
+	for _, n := range c.Nodes {
+		if n == owner {
+			continue
+		}
+		if err := n.Client().Get(ctx, "other").Err(); err == nil || !strings.Contains(err.Error(), "CLUSTERDOWN") {
+			t.Errorf("GET on the surviving node %s = %v, want CLUSTERDOWN", n.Addr(), err)
+		}
+	}
+	owner.Restart()
+	c.WaitOK()
+	if got, err := client.Get(ctx, "restart:{k}").Result(); err != nil || got != "kept" {
+		t.Fatalf("after the restart GET = %q, %v; want kept", got, err)
+	}
+}

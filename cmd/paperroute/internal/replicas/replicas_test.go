@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
@@ -39,8 +41,9 @@ const (
 // TestSeveralReplicas runs 2 subscriber, 2 digest and 3 sender processes on
 // one Redis with the digest scheduler (1 s tick) and the source poller on in
 // both digest replicas, makes 200 readers due in one slot, kills the digest
-// replica that holds both leases and one sender with SIGKILL while the
-// digests are being delivered, and checks:
+// replica that holds both leases, one sender and one subscriber with
+// SIGKILL while the digests are being delivered (the subscriber is started
+// again on its addresses, as a restarted pod), and checks:
 //
 //   - every due reader got exactly one digest (counted at the SMTP catcher),
 //     except at most one extra copy per SMTP connection of the killed sender
@@ -51,7 +54,10 @@ const (
 //     after the kill the other replica takes the lease over, ticks, and runs
 //     nothing again;
 //   - SENDER_RATE_LIMIT held across the three senders, measured at the
-//     catcher's receive times.
+//     catcher's receive times;
+//   - SUBSCRIBER_LIMIT_PER_IP held across the two subscribers: one client
+//     address gets 2 sign-ups in all, not 2 per replica, and is still
+//     refused by the restarted replica (the limit lives in Redis).
 func TestSeveralReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
@@ -153,12 +159,40 @@ func TestSeveralReplicas(t *testing.T) {
 			"SENDER_CONSUMER":        p.name,
 		}), logs)
 	}
+	subEnv := func(i int) map[string]string {
+		return with(map[string]string{
+			"SENDER_GRPC_ADDR":        snds[i].grpcAddr,
+			"SUBSCRIBER_LIMIT_PER_IP": fmt.Sprintf("%d/1h", limitPerIP),
+		})
+	}
 	for i, p := range subs {
-		p.start(t, "subscriber", with(map[string]string{"SENDER_GRPC_ADDR": snds[i].grpcAddr}), logs)
+		p.start(t, "subscriber", subEnv(i), logs)
 	}
 	for _, p := range append(append([]*process{}, subs...), snds...) {
 		waitFor(p.name+" healthy", func() bool { return p.healthy(ctx) })
 	}
+	// The digests: catcher's messages but the abuser's confirmation mails.
+	digests := func() []mailcatcher.Message {
+		var out []mailcatcher.Message
+		for _, m := range catcher.Messages() {
+			if !slices.ContainsFunc(m.To, func(to string) bool { return slices.Contains(limitAddrs, to) }) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+
+	// The Subscribe abuse limit is one for both subscriber replicas (GCRA
+	// in Redis): the abuser's first sign-up through each replica passes,
+	// a second through subscriber-2 is over the limit of 2 although that
+	// replica has seen only one (and it stays so after subscriber-1 is
+	// killed and restarted, below).
+	if err := signUpAbuser(ctx, t, subs[0], subs[1]); err != nil {
+		fail("%v", err)
+	}
+	waitFor("the confirmation mails of the abuser's accepted sign-ups", func() bool {
+		return len(catcher.Messages())-len(digests()) == limitPerIP
+	})
 
 	// readers ACTIVE through ImportSubscribers with consent evidence, half
 	// through each subscriber replica, all delivering at this UTC hour: due
@@ -245,15 +279,25 @@ func TestSeveralReplicas(t *testing.T) {
 
 	// Mid-run: a quarter delivered, kill the digest that holds both leases
 	// and one sender.
-	waitFor("a quarter of the digests delivered", func() bool { return len(catcher.Messages()) >= readers/4 })
+	waitFor("a quarter of the digests delivered", func() bool { return len(digests()) >= readers/4 })
 	killedAt := time.Now()
 	digs[0].kill(t)
 	snds[1].kill(t)
-	t.Logf("killed digest-1 (scheduler and poller leader) and sender-2 after %d of %d digests", len(catcher.Messages()), readers)
+	subs[0].kill(t)
+	t.Logf("killed digest-1 (scheduler and poller leader), sender-2 and subscriber-1 after %d of %d digests", len(digests()), readers)
+	// subscriber-1 comes back on its addresses, as a restarted pod would,
+	// while the digests are delivered; the abuser is still over the limit.
+	sub1 := rebind(t, subs[0])
+	sub1.start(t, "subscriber", subEnv(0), logs)
+	subs[0] = sub1
+	waitFor(sub1.name+" healthy", func() bool { return sub1.healthy(ctx) })
+	if got := subscribeFromAbuser(ctx, t, sub1, limitAddrs[2]); got != codes.ResourceExhausted {
+		fail("Subscribe(%s) through the restarted %s = %v, want ResourceExhausted: the limit must outlive a replica", limitAddrs[2], sub1.name, got)
+	}
 
 	got := func() map[string]int {
 		out := map[string]int{}
-		for _, m := range catcher.Messages() {
+		for _, m := range digests() {
 			for _, to := range m.To {
 				out[to]++
 			}
@@ -264,7 +308,7 @@ func TestSeveralReplicas(t *testing.T) {
 	delivered := time.Now()
 
 	// The rate limit, shared by the three senders.
-	times, err := checkRate(catcher.Messages(), rateLimit)
+	times, err := checkRate(digests(), rateLimit)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -388,9 +432,18 @@ func TestSeveralReplicas(t *testing.T) {
 	}
 
 	// Every reader exactly one digest, but for what the sender kill explains.
-	extra, err := checkOneEach(catcher.Messages(), emails, killedAt, workers)
+	extra, err := checkOneEach(digests(), emails, killedAt, workers)
 	if err != nil {
 		fail("%v", err)
+	}
+	for i, addr := range limitAddrs {
+		want := 0
+		if i < limitPerIP {
+			want = 1
+		}
+		if got := countTo(catcher.Messages(), addr); got != want {
+			fail("%s got %d mails, want %d (a confirmation per accepted sign-up)", addr, got, want)
+		}
 	}
 
 	// The poller: one round across both replicas in the whole run (the next

@@ -8,18 +8,15 @@ import (
 	"github.com/paperroute/paperroute/platform/redistest"
 )
 
-// TestDigestAndSenderOnRedisCluster runs the digest and the sender on a real
-// 3-master Redis Cluster (the subscriber's store is not Cluster-safe yet and
-// keeps a single Redis, as docs/configuration.md says): import, a digest
+// TestDigestAndSenderOnRedisCluster runs the three services on a real
+// 3-master Redis Cluster: subscribe and confirm by mail, import, a digest
 // run, delivery, a repeated run that sends nothing twice, and a master
 // killed and restarted (AOF) between two editions. A CROSSSLOT error
-// anywhere in digest or sender fails the run or the delivery.
+// anywhere fails a call, the run or the delivery. TestPrimaryRestartedMidSend
+// restarts a master in the middle of a send.
 func TestDigestAndSenderOnRedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
-	w := startWorldWith(t, worldOptions{
-		redisURL: cluster.URL(),
-		extraEnv: map[string]string{"SUBSCRIBER_REDIS_URL": redistest.Start(t).URL()},
-	})
+	w := startWorldWith(t, worldOptions{redisURL: cluster.URL()})
 	ctx := ctxT(t)
 	const reader, second = "cluster-reader@example.org", "cluster-second@example.net"
 

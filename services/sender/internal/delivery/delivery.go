@@ -118,7 +118,10 @@ type Queue interface {
 	GetContent(ctx context.Context, id string) (queue.Content, error)
 	// Lease takes the message's delivery lease and, when it is acquired,
 	// counts a delivery attempt, in one atomic step. A missing record is
-	// queue.ErrNotFound.
+	// queue.ErrNotFound. When the lease was acquired but the recipient's
+	// cancels could not be read (on a Cluster they live on another node,
+	// which can be down), it returns the acquired Lease together with the
+	// error: the caller must not send, and gives lease and attempt back.
 	Lease(ctx context.Context, e Entry, r LeaseRequest) (Lease, error)
 	// RenewLease extends the lease token by d, also after it expired if no
 	// other lease was taken since; false means it was lost.

@@ -297,6 +297,24 @@ func TestCancelledRecipientIsNotSent(t *testing.T) {
 	}
 }
 
+// TestUnreadableCancelsSpendNoAttempt: a lease taken while the recipient's
+// cancels cannot be read (their Cluster node is down) is given back with
+// its attempt, however often it happens, and the message is sent once the
+// cancels can be read, with one attempt counted.
+func TestUnreadableCancelsSpendNoAttempt(t *testing.T) {
+	q, m := newMemQueue(), &fakeMailer{}
+	id := q.add("k", "r@example.com", queue.LaneBulk)
+	q.cancelReadFails = 10 // more than MaxAttempts (4)
+	run(t, q, m, nil)
+	waitFor(t, "SENT or DEAD", func() bool { return q.record(id).State.Done() })
+	if rec := q.record(id); rec.State != queue.StateSent || rec.Attempts != 1 {
+		t.Errorf("state %v attempts %d (%s), want SENT after 1 attempt", rec.State, rec.Attempts, rec.LastError)
+	}
+	if got := m.sentTo(); !slices.Equal(got, []string{"r@example.com"}) {
+		t.Errorf("sent %v, want one message to r@example.com", got)
+	}
+}
+
 func TestPauseStopsSendingUntilResumed(t *testing.T) {
 	q, m := newMemQueue(), &fakeMailer{}
 	q.setPaused(true)

@@ -29,6 +29,9 @@ type memQueue struct {
 	pause     queue.Pause
 	dlq       []string
 	reports   []string
+	// cancelReadFails is how many more acquired leases come back with an
+	// error reading the recipient's cancels (a Cluster node down).
+	cancelReadFails int
 }
 
 type memEntry struct {
@@ -164,6 +167,10 @@ func (q *memQueue) Lease(_ context.Context, e delivery.Entry, r delivery.LeaseRe
 	token := fmt.Sprintf("sending:%s:%d", r.Consumer, q.leases[e.MessageID])
 	q.marks[e.MessageID] = token
 	rec.Attempts++
+	if q.cancelReadFails > 0 {
+		q.cancelReadFails--
+		return delivery.Lease{Result: delivery.LeaseAcquired, Token: token, Attempts: rec.Attempts}, errors.New("read cancels: connection refused")
+	}
 	return delivery.Lease{Result: delivery.LeaseAcquired, Token: token, Attempts: rec.Attempts, CancelledSince: q.cancelled[r.Recipient]}, nil
 }
 

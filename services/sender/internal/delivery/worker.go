@@ -75,6 +75,11 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	leaseEnd := leased.Add(d.cfg.Lease)
 	lease, err := d.q.Lease(hard, e, LeaseRequest{Consumer: d.cfg.Consumer, Duration: d.cfg.Lease, At: leased, Recipient: msg.Recipient})
 	switch {
+	case err != nil && lease.Result == LeaseAcquired:
+		// Taken, but the cancels are unknown: a Redis outage (another
+		// Cluster node down) must cost the message no attempt.
+		w.giveBack(ctx, hard, log, e, lease.Token, lease.Attempts, err)
+		return
 	case err != nil:
 		log.WarnContext(ctx, "sender: taking the delivery lease failed; the message will be retried", "err", err)
 		return
@@ -205,6 +210,16 @@ func (w *worker) retry(ctx, hard context.Context, log *slog.Logger, e Entry, tok
 	if !d.retryStore(hard, func(ctx context.Context) error { return d.q.Retry(ctx, e, token, r, d.now()) }) {
 		log.WarnContext(ctx, "sender: recording a retry failed; the entry stays pending and is claimed again")
 	}
+}
+
+// giveBack releases a lease taken for an attempt that a failure to read
+// the recipient's cancels stopped before the send, and takes the attempt
+// back: the message is retried after RetryAfter as if throttled, so that
+// however long one Cluster node is down, no attempts are spent and
+// nothing is dead-lettered for it.
+func (w *worker) giveBack(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, cause error) {
+	d := w.d
+	w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateRetrying, Reason: "store: " + describe(cause), Due: d.now().Add(jitter(d.cfg.RetryAfter)), Refund: true}, cause)
 }
 
 func (w *worker) dead(ctx, hard context.Context, log *slog.Logger, e Entry, token, reason string, report bool) {

@@ -5,28 +5,23 @@ import "github.com/redis/go-redis/v9"
 // Every script touches only keys of one partition (hash tag {p}).
 
 // enqueueScript creates a message record and its stream entry unless the
-// record exists.
+// record exists. The record's layout is record.go's.
 //
-//	KEYS: record, stream, index (created time by id; optional)
-//	ARGV: idempotency key, recipient, lane, content id, variables JSON,
-//	      unsubscribe URL, created (unix ms), message id, nonce,
-//	      W3C traceparent (stored only when not empty)
+//	KEYS: record, stream, index (created time by id)
+//	ARGV: idempotency key, nonce, created (unix ms), message id, then the
+//	      record's other fields and values (recordFields)
 //	returns 1 created (now or by this same call before), 0 duplicate,
 //	        -1 the record belongs to a different idempotency key
 var enqueueScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'key', 'nonce')
 if cur[1] then
   if cur[1] ~= ARGV[1] then return -1 end
-  if cur[2] == ARGV[9] then return 1 end
+  if cur[2] == ARGV[2] then return 1 end
   return 0
 end
-redis.call('HSET', KEYS[1],
-  'key', ARGV[1], 'rcpt', ARGV[2], 'lane', ARGV[3], 'content', ARGV[4],
-  'vars', ARGV[5], 'unsub', ARGV[6], 'state', 'QUEUED', 'attempts', 0,
-  'created', ARGV[7], 'updated', ARGV[7], 'nonce', ARGV[9])
-if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'tp', ARGV[10]) end
-redis.call('XADD', KEYS[2], '*', 'id', ARGV[8])
-if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8]) end
+redis.call('HSET', KEYS[1], 'key', ARGV[1], 'nonce', ARGV[2], 'created', ARGV[3], 'state', 'QUEUED', unpack(ARGV, 5))
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 return 1
 `)
 

@@ -17,8 +17,8 @@ func TestEnqueueScriptRecognisesItsOwnRetry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := queue.MessageID("k")
-	keys := []string{RecordKey(0, id), StreamKey(queue.LaneBulk, 0)}
-	args := []any{"k", "r@example.com", "bulk", "c", "{}", "", 1, id, "nonce-1"}
+	keys := []string{RecordKey(0, id), StreamKey(queue.LaneBulk, 0), IndexKey(0)}
+	args := []any{"k", 1, 1, id, "rcpt", "r@example.com", "lane", "bulk", "content", "c", "vars", recordLayout}
 	for run := range 2 {
 		n, err := enqueueScript.Run(ctx, rdb, keys, args...).Int()
 		if err != nil || n != 1 {
@@ -26,7 +26,7 @@ func TestEnqueueScriptRecognisesItsOwnRetry(t *testing.T) {
 		}
 	}
 	other := append([]any(nil), args...)
-	other[8] = "nonce-2"
+	other[1] = 2
 	if n, err := enqueueScript.Run(ctx, rdb, keys, other...).Int(); err != nil || n != 0 {
 		t.Errorf("another call = %d, %v; want 0 (duplicate)", n, err)
 	}

@@ -115,18 +115,21 @@ func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseReq
 		readCancel = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
 	}
 	lease := s.pipes.evalBatched(ctx, s.rdb, leaseScript, keys, args, readCancel)
-	if cancel != nil && cancel.Err() != nil {
-		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, cancel.Err())
-	}
 	res, err := lease.StringSlice()
 	if err != nil {
 		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
 	}
 	l, err := parseLease(e, res)
-	if err == nil && cancel != nil {
-		l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
+	if err != nil || cancel == nil {
+		return l, err
 	}
-	return l, err
+	if err := cancel.Err(); err != nil {
+		// On a Cluster the script may have run on its node while the
+		// cancels' node failed: the lease goes back with the error.
+		return l, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, err)
+	}
+	l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
+	return l, nil
 }
 
 func parseLease(e delivery.Entry, res []string) (delivery.Lease, error) {

@@ -1,0 +1,70 @@
+package redisstore_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paperroute/paperroute/services/sender/internal/queue"
+	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
+)
+
+// BenchmarkRecordMemory queues b.N digest-shaped messages (two 139-byte
+// signed links, the List-Unsubscribe URL repeating one) in the earlier
+// record layout and in the current one, each into a fresh Redis, and
+// reports Redis' used_memory growth per message (record, stream entry,
+// index entry) and MEMORY USAGE of one record (SAMPLES 0: every field counted):
+//
+//	go test -run '^$' -bench RecordMemory -benchtime 20000x ./internal/redisstore/
+func BenchmarkRecordMemory(b *testing.B) {
+	for _, layout := range []string{"layout1", "layout2"} {
+		b.Run(layout, func(b *testing.B) {
+			s, rdb, ctx := newStore(b)
+			msgs := make([]queue.Message, b.N)
+			for i := range msgs {
+				msgs[i] = digestMessage(fmt.Sprintf("digest:01JDQ8Y5ZK3M4N5P6Q7R%06d:2026-11-30", i))
+				msgs[i].Recipient = fmt.Sprintf("reader%d@example.com", i)
+				msgs[i].Created = time.Now()
+			}
+			before := usedMemory(b, rdb)
+			b.ResetTimer()
+			for start := 0; start < len(msgs); start += 500 {
+				batch := msgs[start:min(start+500, len(msgs))]
+				if layout == "layout1" {
+					for _, m := range batch {
+						enqueueLayout1(ctx, b, rdb, m)
+					}
+				} else if _, err := s.Enqueue(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(b.N), "used-B/msg")
+			key := redisstore.RecordKey(queue.Partition(msgs[0].ID, partitions), msgs[0].ID)
+			b.ReportMetric(float64(rdb.MemoryUsage(ctx, key, 0).Val()), "record-B")
+		})
+	}
+}
+
+func usedMemory(b *testing.B, rdb redis.UniversalClient) int64 {
+	b.Helper()
+	info, err := rdb.Info(b.Context(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO memory")
+	return 0
+}
