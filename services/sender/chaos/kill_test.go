@@ -9,14 +9,31 @@ import (
 )
 
 // Chaos 1: kill -9 of the sender process three times during a 5,000
-// message send, restarting it each time. Nothing may be lost; a kill may
-// duplicate at most the messages in flight at that moment (one per
-// worker, and only if the relay had answered the final dot but the sent
-// mark was not yet written).
+// message send, restarting it each time. Nothing may be lost.
+//
+// What the mark protocol (DESIGN §4, docs/delivery.md) guarantees about
+// duplicates, and what this test holds it to: a message is sent again only
+// if the relay stored it and the process died before the sent mark was
+// written (between the relay's 250 and the MULTI right after it). Each SMTP
+// connection carries one message at a time, so one kill duplicates at most
+// one message per connection: with W workers (one connection each) at most
+// W per kill, and exactly 0 or 1 per kill only when W = 1. "Duplicates ≤
+// kills" (issue #8) is therefore the bound for one connection; with W > 1
+// it is what a kill usually costs, not what the protocol promises, and a
+// kill that catches two workers between 250 and mark legitimately costs
+// two. The test checks the promise precisely instead of a looser total:
+//
+//   - every extra copy is attributable to one kill: the relay stored the
+//     earlier copy before that kill and less than a lease before it (a
+//     worker writes the mark right after the reply, well within its lease,
+//     unless it died), and the later copy after it;
+//   - no kill accounts for more extra copies than there are connections;
+//   - the count against the issue's "≤ kills" is reported, not enforced.
 func TestKill9DuringASend(t *testing.T) {
 	w := newWorld(t)
 	ctx := testContext(t, 4*time.Minute)
 	const n, workers = 5000, 4
+	const lease = 6 * time.Second // SENDER_LEASE in world.start
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("kill:%d", i)
@@ -24,12 +41,12 @@ func TestKill9DuringASend(t *testing.T) {
 	w.enqueue(ctx, n, func(i int) string { return keys[i] }, func(i int) string { return fmt.Sprintf("r%d@example.com", i) })
 
 	p := w.start("sender-0", map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)})
-	kills := 0
+	var kills []time.Time
 	for _, at := range []int{800, 2000, 3200} {
 		w.waitFor(ctx, fmt.Sprintf("%d recipients served", at), func() bool { return w.relay.distinct() >= at })
 		p.kill(t)
-		kills++
-		p = w.start(fmt.Sprintf("sender-%d", kills), map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)})
+		kills = append(kills, time.Now())
+		p = w.start(fmt.Sprintf("sender-%d", len(kills)), map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)})
 	}
 	w.waitFor(ctx, "every recipient served", func() bool { return w.relay.distinct() == n })
 	w.waitFor(ctx, "every record SENT", func() bool { return w.states(ctx, keys)[queue.StateSent] == n })
@@ -43,9 +60,39 @@ func TestKill9DuringASend(t *testing.T) {
 		}
 		total += c
 	}
-	dups := duplicates(got)
-	t.Logf("%d kills: %d messages delivered for %d, %d duplicates %v", kills, total, n, total-n, dups)
-	if total-n > kills*workers {
-		t.Errorf("%d duplicates after %d kills, want at most %d (the messages in flight)", total-n, kills, kills*workers)
+	perKill := make([]int, len(kills))
+	for rcpt, times := range w.relay.storedAt() {
+		for j := range len(times) - 1 {
+			k := killBetween(kills, times[j], times[j+1], lease)
+			if k < 0 {
+				t.Errorf("%s: copy %d stored at %s and copy %d at %s, with no kill between them within a lease of the first: a duplicate the protocol does not allow",
+					rcpt, j+1, times[j].Format(time.StampMilli), j+2, times[j+1].Format(time.StampMilli))
+				continue
+			}
+			perKill[k]++
+		}
 	}
+	dups := total - n
+	t.Logf("%d kills: %d messages delivered for %d, %d duplicates (per kill %v; the issue's bar is ≤ %d, the protocol's ≤ %d per kill with %d connections) %v",
+		len(kills), total, n, dups, perKill, len(kills), workers, workers, duplicates(got))
+	for k, c := range perKill {
+		if c > workers {
+			t.Errorf("kill %d duplicated %d messages, want at most %d (one in flight per connection)", k+1, c, workers)
+		}
+	}
+}
+
+// killBetween returns the index of the kill after the stored copy at
+// first (by less than lease) and before the copy at next, or -1. A kill's
+// time is taken once the process is gone; the relay may still be reading
+// the final dot the process wrote just before (on a loaded machine, a
+// little later), hence the second of slack.
+func killBetween(kills []time.Time, first, next time.Time, lease time.Duration) int {
+	const slack = time.Second
+	for k, at := range kills {
+		if first.Before(at.Add(slack)) && at.Sub(first) < lease && next.After(at) {
+			return k
+		}
+	}
+	return -1
 }

@@ -22,8 +22,10 @@ type relay struct {
 
 	mu    sync.Mutex
 	count map[string]int
-	total int
-	fault func(stage, rcpt string) error
+	// stored holds when each recipient's messages were stored, in order.
+	stored map[string][]time.Time
+	total  int
+	fault  func(stage, rcpt string) error
 	// stall, when it returns a duration for a recipient, stores the message
 	// and then waits that long before answering the final dot.
 	stall func(rcpt string) time.Duration
@@ -34,7 +36,7 @@ var errDrop = errors.New("relay: drop")
 
 func startRelay(t *testing.T) *relay {
 	t.Helper()
-	r := &relay{count: map[string]int{}}
+	r := &relay{count: map[string]int{}, stored: map[string][]time.Time{}}
 	r.srv = smtp.NewServer(backend{r})
 	r.srv.Domain = "relay.test"
 	r.srv.AllowInsecureAuth = true
@@ -70,6 +72,20 @@ func (r *relay) received() map[string]int {
 	out := make(map[string]int, len(r.count))
 	for k, v := range r.count {
 		out[k] = v
+	}
+	return out
+}
+
+// storedAt returns when each recipient's messages were stored, for the
+// recipients that got more than one.
+func (r *relay) storedAt() map[string][]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]time.Time{}
+	for k, v := range r.stored {
+		if len(v) > 1 {
+			out[k] = append([]time.Time(nil), v...)
+		}
 	}
 	return out
 }
@@ -126,6 +142,7 @@ func (s *session) Data(rd io.Reader) error {
 	}
 	s.r.mu.Lock()
 	s.r.count[s.to]++
+	s.r.stored[s.to] = append(s.r.stored[s.to], time.Now())
 	s.r.total++
 	stall := s.r.stall
 	s.r.mu.Unlock()

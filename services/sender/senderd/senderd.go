@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -99,6 +100,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
 		RateLimiter:   rateLimiter(s, cfg),
+		Pacer:         relayPacer(s, cfg),
 	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
@@ -110,6 +112,9 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	s.OnClose("subscriber client", subConn.Close)
 	reporter := delivery.NewReporter(store, peers.NewSubscribers(subConn), cfg.Partitions, s.Logger)
 	s.Go("failure reporter", reporter.Run)
+	// Samples the delivery counters once a minute for GetQueueStats' rates
+	// (every replica tries; the first each minute wins).
+	s.Go("stats sampler", store.RunSampler)
 	senderv1.RegisterSenderServiceServer(s.GRPC, grpcapi.NewServer(queue.NewService(store, nil)).WithMessageIDDomain(cfg.MessageIDDomain))
 	s.Go("dispatcher", func(ctx context.Context) error {
 		defer closeRelay() // the pool's idle connections, after the last send
@@ -142,12 +147,22 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 	return nil
 }
 
-// rateLimiter is the shared GCRA limiter, or nil when no limit is set.
+// rateLimiter is the shared GCRA limiter of all relays together, or nil
+// when no limit is set. The per-relay limits are the relay pacer's.
 func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
-	if cfg.RateLimit == 0 && cfg.SMTPRateLimit == 0 {
+	if cfg.RateLimit == 0 {
 		return nil
 	}
-	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, 0, "")
+}
+
+// relayPacer paces each relay for all replicas: its own limit
+// (SENDER_SMTP_RATE_LIMIT, SENDER_SMTP_FALLBACK_RATE_LIMITS) and the
+// slowdown its throttling replies ask for, up to a gap of
+// min(10s, SENDER_RETRY_MAX_DELAY) between sends.
+func relayPacer(s *service.Server, cfg config.Config) delivery.RelayPacer {
+	return redisstore.NewRelayPacer(s.Redis, cfg.RelayRateLimits(), 0,
+		redisstore.PacerConfig{MaxGap: min(10*time.Second, cfg.RetryMaxDelay)})
 }
 
 // relays is the SMTP mailer: the relay, with failover to the fallbacks.

@@ -104,6 +104,18 @@ func (s *memStore) Stats(context.Context) ([]queue.LaneStats, error) {
 	return out, nil
 }
 
+func (s *memStore) DeadLetters(context.Context) (queue.DeadLetterCounts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out queue.DeadLetterCounts
+	for _, m := range s.messages {
+		if m.State == queue.StateDead {
+			out.Dead++
+		}
+	}
+	return out, nil
+}
+
 // snapshot returns the queued messages in order with their contents.
 func (s *memStore) snapshot() ([]queue.Message, map[string]queue.Content) {
 	s.mu.Lock()

@@ -127,6 +127,11 @@ type Config struct {
 	// SMTPRateLimit bounds the messages per second all replicas send to
 	// the relay. SENDER_SMTP_RATE_LIMIT, default 0 (none).
 	SMTPRateLimit int
+	// SMTPFallbackRateLimits bound the messages per second all replicas
+	// send to each fallback relay, in the order of SMTPFallbackAddrs (0:
+	// none). SENDER_SMTP_FALLBACK_RATE_LIMITS, comma-separated, one per
+	// fallback; default: SMTPRateLimit for each.
+	SMTPFallbackRateLimits []int
 	// SubscriberAddr is the subscriber service's gRPC address, where hard
 	// bounces are reported (RecordDeliveryFailure). SUBSCRIBER_GRPC_ADDR,
 	// default 127.0.0.1:50051.
@@ -177,6 +182,7 @@ type env struct {
 	DKIMSelector    string        `env:"SENDER_DKIM_SELECTOR"`
 	DKIMKeyFile     string        `env:"SENDER_DKIM_KEY_FILE"`
 	SMTPRateLimit   int           `env:"SENDER_SMTP_RATE_LIMIT, default=0"`
+	SMTPFallbackRL  string        `env:"SENDER_SMTP_FALLBACK_RATE_LIMITS"`
 	UnknownOutcome  string        `env:"SENDER_UNKNOWN_OUTCOME, default=retry-once"`
 	RetryMaxDelay   time.Duration `env:"SENDER_RETRY_MAX_DELAY, default=30m"`
 	Retention       time.Duration `env:"SENDER_RECORD_RETENTION, default=168h"`
@@ -230,6 +236,11 @@ func Load(ctx context.Context, getenv func(string) string) (Config, error) {
 	if c.RedisURL == "" {
 		c.RedisURL = e.SharedRedisURL
 	}
+	limits, err := fallbackRateLimits(e.SMTPFallbackRL, len(c.SMTPFallbackAddrs), c.SMTPRateLimit)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: SENDER_SMTP_FALLBACK_RATE_LIMITS: %w", err)
+	}
+	c.SMTPFallbackRateLimits = limits
 	from, err := ParseFrom(e.From)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: SENDER_FROM: %w", err)
@@ -366,6 +377,43 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// fallbackRateLimits parses SENDER_SMTP_FALLBACK_RATE_LIMITS: one limit per
+// fallback relay, or (empty) the primary's limit for each.
+func fallbackRateLimits(s string, fallbacks, primary int) ([]int, error) {
+	items := splitList(s)
+	if len(items) == 0 {
+		out := make([]int, fallbacks)
+		for i := range out {
+			out[i] = primary
+		}
+		return out, nil
+	}
+	if len(items) != fallbacks {
+		return nil, fmt.Errorf("%d limits for %d fallback relays (SENDER_SMTP_FALLBACK_ADDRS): give one per relay", len(items), fallbacks)
+	}
+	out := make([]int, len(items))
+	for i, item := range items {
+		n, err := strconv.Atoi(item)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a number of messages per second (0: no limit)", item)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// RelayRateLimits maps each relay's address to its messages/s limit (0:
+// none): the primary's SMTPRateLimit and each fallback's.
+func (c Config) RelayRateLimits() map[string]int {
+	out := map[string]int{c.SMTPAddr: c.SMTPRateLimit}
+	for i, addr := range c.SMTPFallbackAddrs {
+		if _, ok := out[addr]; !ok && i < len(c.SMTPFallbackRateLimits) {
+			out[addr] = c.SMTPFallbackRateLimits[i]
+		}
+	}
+	return out
 }
 
 // splitList splits a comma-separated setting, dropping empty items.

@@ -74,6 +74,34 @@ func TestLoadOverrides(t *testing.T) {
 	}
 }
 
+// Each relay has its own limit: the primary SENDER_SMTP_RATE_LIMIT, each
+// fallback its SENDER_SMTP_FALLBACK_RATE_LIMITS entry or, without one, the
+// primary's.
+func TestRelayRateLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want map[string]int
+	}{
+		{"none", nil, map[string]int{"127.0.0.1:2525": 0}},
+		{"fallbacks take the primary's", map[string]string{"SENDER_SMTP_RATE_LIMIT": "50", "SENDER_SMTP_FALLBACK_ADDRS": "b:25,c:25"},
+			map[string]int{"127.0.0.1:2525": 50, "b:25": 50, "c:25": 50}},
+		{"one each", map[string]string{"SENDER_SMTP_RATE_LIMIT": "50", "SENDER_SMTP_FALLBACK_ADDRS": "b:25, c:25", "SENDER_SMTP_FALLBACK_RATE_LIMITS": "10, 0"},
+			map[string]int{"127.0.0.1:2525": 50, "b:25": 10, "c:25": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(context.Background(), tokens(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.RelayRateLimits()); diff != "" {
+				t.Errorf("RelayRateLimits() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLoadRefusesBadValues(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -106,6 +134,9 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"List-Id with a space inside", map[string]string{"SENDER_LIST_ID": "<digest .example>"}, "SENDER_LIST_ID"},
 		{"List-Id too long", map[string]string{"SENDER_LIST_ID": "<" + strings.Repeat("a", 260) + ".example>"}, "SENDER_LIST_ID"},
 		{"consumer too long", map[string]string{"SENDER_CONSUMER": strings.Repeat("c", 201)}, "SENDER_CONSUMER"},
+		{"fallback limits without fallbacks", map[string]string{"SENDER_SMTP_FALLBACK_RATE_LIMITS": "5"}, "SENDER_SMTP_FALLBACK_RATE_LIMITS"},
+		{"fewer fallback limits than fallbacks", map[string]string{"SENDER_SMTP_FALLBACK_ADDRS": "a:25,b:25", "SENDER_SMTP_FALLBACK_RATE_LIMITS": "5"}, "SENDER_SMTP_FALLBACK_RATE_LIMITS"},
+		{"negative fallback limit", map[string]string{"SENDER_SMTP_FALLBACK_ADDRS": "a:25", "SENDER_SMTP_FALLBACK_RATE_LIMITS": "-1"}, "SENDER_SMTP_FALLBACK_RATE_LIMITS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,6 +55,10 @@ type DispatcherConfig struct {
 	Metrics Metrics
 	// RateLimiter, if set, bounds the sends per second across replicas.
 	RateLimiter RateLimiter
+	// Pacer, if set, paces the sends to each relay across replicas (its
+	// limit and the slowdown its throttling replies ask for); nil slows a
+	// throttling relay for this process only.
+	Pacer RelayPacer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -117,7 +117,8 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts without an outcome", attempts-1), false)
 		return
 	}
-	if !d.throttle.wait(ctx) || !d.rateWait(ctx) {
+	relay := relayOf(w.conn)
+	if !d.pace(ctx, relay) {
 		return
 	}
 	// Re-check the lease right before the send unless it was taken moments
@@ -162,15 +163,15 @@ func (w *worker) handle(ctx, hard context.Context, e Entry) {
 	if !w.conn.Reusable() {
 		w.dropConn()
 	}
-	w.outcome(ctx, hard, log, e, token, attempts, reply, err)
+	w.outcome(ctx, hard, log, e, token, attempts, relay, reply, err)
 }
 
-// outcome records what a send did.
-func (w *worker) outcome(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, reply string, err error) {
+// outcome records what a send to relay did.
+func (w *worker) outcome(ctx, hard context.Context, log *slog.Logger, e Entry, token string, attempts int, relay, reply string, err error) {
 	d := w.d
 	switch {
 	case err == nil:
-		d.throttle.success()
+		d.sendSucceeded(relay)
 		if d.retryStore(hard, func(ctx context.Context) error { return d.q.MarkSent(ctx, e, reply, d.now()) }) {
 			d.metrics.Sent(e.Lane)
 			log.DebugContext(ctx, "sender: delivered", "attempts", attempts)
@@ -193,7 +194,7 @@ func (w *worker) outcome(ctx, hard context.Context, log *slog.Logger, e Entry, t
 		}
 	case errors.Is(err, ErrThrottled):
 		d.metrics.Throttled()
-		delay := d.throttle.slowDown()
+		delay := d.slowDown(hard, relay)
 		w.retry(ctx, hard, log, e, token, attempts, Retry{State: queue.StateRetrying, Reason: describe(err), Due: d.now().Add(min(jitter(max(delay, d.cfg.RetryAfter)), d.cfg.RetryMaxDelay)), Refund: true}, err)
 	case attempts >= d.cfg.MaxAttempts:
 		w.dead(ctx, hard, log, e, token, fmt.Sprintf("gave up after %d attempts: %s", attempts, describe(err)), false)

@@ -88,9 +88,14 @@ func (s *Server) GetQueueStats(ctx context.Context, _ *senderv1.GetQueueStatsReq
 	if err != nil {
 		return nil, errorTable.Status(err)
 	}
-	resp := &senderv1.GetQueueStatsResponse{Paused: pause.Paused, PauseReason: pause.Reason}
+	dead, err := s.svc.DeadLetters(ctx)
+	if err != nil {
+		return nil, errorTable.Status(err)
+	}
+	resp := &senderv1.GetQueueStatsResponse{Paused: pause.Paused, PauseReason: pause.Reason,
+		DeadLetterCount: dead.Dead, MissingRecordCount: dead.MissingRecords}
 	for _, st := range stats {
-		resp.Lanes = append(resp.Lanes, &senderv1.LaneStats{
+		ls := &senderv1.LaneStats{
 			Lane:           LaneToProto(st.Lane),
 			WaitingCount:   st.Waiting,
 			PendingCount:   st.Pending,
@@ -99,7 +104,16 @@ func (s *Server) GetQueueStats(ctx context.Context, _ *senderv1.GetQueueStatsReq
 			RetryingCount:  st.Retrying,
 			CancelledCount: st.Cancelled,
 			OldestAge:      durationpb.New(st.OldestAge),
-		})
+		}
+		for _, r := range st.Rates {
+			ls.Rates = append(ls.Rates, &senderv1.LaneRate{
+				Window:             durationpb.New(r.Window),
+				SentPerMinute:      r.SentPerMinute,
+				DeadPerMinute:      r.DeadPerMinute,
+				CancelledPerMinute: r.CancelledPerMinute,
+			})
+		}
+		resp.Lanes = append(resp.Lanes, ls)
 	}
 	return resp, nil
 }
@@ -224,6 +238,8 @@ func (s *Server) ListMessages(ctx context.Context, req *senderv1.ListMessagesReq
 			errs.Add("lane", "unknown lane")
 		}
 	}
+	f.CreatedAfter = timeField(&errs, "created_after", req.GetCreatedAfter())
+	f.CreatedBefore = timeField(&errs, "created_before", req.GetCreatedBefore())
 	if err := errs.Err(); err != nil {
 		return nil, errorTable.Status(err)
 	}
@@ -251,6 +267,19 @@ func (s *Server) RetryDeadLetters(ctx context.Context, req *senderv1.RetryDeadLe
 		return nil, errorTable.Status(err)
 	}
 	return &senderv1.RetryDeadLettersResponse{RetriedCount: int64(n)}, nil
+}
+
+// timeField converts an optional timestamp field: unset is the zero time;
+// one outside the range a Timestamp may hold is a violation of field.
+func timeField(errs *validation.Errors, field string, ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	if err := ts.CheckValid(); err != nil {
+		errs.Add(field, "is not a valid timestamp")
+		return time.Time{}
+	}
+	return ts.AsTime()
 }
 
 func stateFromProto(st senderv1.MessageState) queue.State {

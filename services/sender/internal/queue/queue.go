@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -231,6 +232,32 @@ type LaneStats struct {
 	Retrying int64
 	// OldestAge is the age of the oldest unacknowledged entry.
 	OldestAge time.Duration
+	// Rates are the lane's recent delivery rates, shortest window first; a
+	// window is absent until the counters were sampled that long ago.
+	Rates []Rate
+}
+
+// RateWindows are the nominal windows of LaneStats.Rates.
+var RateWindows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
+
+// Rate is a lane's delivery rate over a recent window.
+type Rate struct {
+	// Window is the span measured, at least the nominal window.
+	Window time.Duration
+	// SentPerMinute, DeadPerMinute and CancelledPerMinute are the finished
+	// messages per minute over Window.
+	SentPerMinute      float64
+	DeadPerMinute      float64
+	CancelledPerMinute float64
+}
+
+// DeadLetterCounts are the dead letters a queue holds, both lanes.
+type DeadLetterCounts struct {
+	// Dead is the dead messages RetryDeadLetters can queue again.
+	Dead int64
+	// MissingRecords is the entries set aside because their message
+	// record was missing.
+	MissingRecords int64
 }
 
 // Pause is the kill switch's state.
@@ -245,12 +272,48 @@ type ListFilter struct {
 	State     State
 	Lane      Lane
 	Recipient string
+	// CreatedAfter and CreatedBefore bound the creation time: at or after
+	// CreatedAfter, before CreatedBefore. Creation times are kept in
+	// milliseconds, so a store compares with CreatedAfterMs and
+	// CreatedBeforeMs.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 }
 
 // Match reports whether m passes the filter.
 func (f ListFilter) Match(m Message) bool {
+	ms := m.Created.UnixMilli()
 	return (f.State == 0 || m.State == f.State) && (f.Lane == 0 || m.Lane == f.Lane) &&
-		(f.Recipient == "" || m.Recipient == f.Recipient)
+		(f.Recipient == "" || m.Recipient == f.Recipient) &&
+		(f.CreatedAfter.IsZero() || ms >= f.CreatedAfterMs()) &&
+		(f.CreatedBefore.IsZero() || ms <= f.CreatedBeforeMs())
+}
+
+// CreatedAfterMs is the earliest creation time in Unix milliseconds that
+// matches (inclusive); 0 without a lower bound.
+func (f ListFilter) CreatedAfterMs() int64 {
+	if f.CreatedAfter.IsZero() {
+		return 0
+	}
+	return ceilMilli(f.CreatedAfter)
+}
+
+// CreatedBeforeMs is the latest creation time in Unix milliseconds that
+// matches (inclusive); math.MaxInt64 without an upper bound.
+func (f ListFilter) CreatedBeforeMs() int64 {
+	if f.CreatedBefore.IsZero() {
+		return math.MaxInt64
+	}
+	return ceilMilli(f.CreatedBefore) - 1
+}
+
+// ceilMilli is t in Unix milliseconds, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
 }
 
 // ListCursor is a position in the newest-first listing: the last message

@@ -30,6 +30,8 @@ type Store interface {
 	GetMessage(ctx context.Context, id string) (Message, error)
 	// Stats returns the statistics of each lane.
 	Stats(ctx context.Context) ([]LaneStats, error)
+	// DeadLetters counts the dead letters held.
+	DeadLetters(ctx context.Context) (DeadLetterCounts, error)
 	// CancelRecipient records that mail to rcpt queued up to at is not to
 	// be sent (bulk only unless allLanes).
 	CancelRecipient(ctx context.Context, rcpt string, allLanes bool, at time.Time) error
@@ -248,6 +250,15 @@ func (s *Service) Stats(ctx context.Context) ([]LaneStats, error) {
 	return st, nil
 }
 
+// DeadLetters counts the dead letters held, both lanes.
+func (s *Service) DeadLetters(ctx context.Context) (DeadLetterCounts, error) {
+	n, err := s.store.DeadLetters(ctx)
+	if err != nil {
+		return DeadLetterCounts{}, fmt.Errorf("queue: dead letters: %w", err)
+	}
+	return n, nil
+}
+
 // maxViolations bounds the violations one Enqueue reports: a batch of 1000
 // bad messages must not produce a megabyte of error (it travels in gRPC
 // trailers).
@@ -345,6 +356,7 @@ func (s *Service) ListMessages(ctx context.Context, f ListFilter, pageSize int, 
 	if f.Recipient != "" {
 		f.Recipient = checkRecipient(&errs, "recipient", f.Recipient)
 	}
+	checkTimeRange(&errs, f.CreatedAfter, f.CreatedBefore)
 	var after *ListCursor
 	if pageToken != "" {
 		c, ok := DecodeListCursor(pageToken)
@@ -384,4 +396,30 @@ func (s *Service) RetryDeadLetters(ctx context.Context, lane Lane, limit int) (i
 		return n, fmt.Errorf("queue: retry dead letters: %w", err)
 	}
 	return n, nil
+}
+
+// Bounds of a creation-time filter: the index holds Unix milliseconds, and
+// nothing was queued before paperroute existed; a bound outside is a
+// mistake (seconds sent as milliseconds, a zero date), not a query.
+var (
+	minListTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxListTime = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// checkTimeRange validates ListMessages' created_after and created_before
+// (zero: unbounded).
+func checkTimeRange(errs *validation.Errors, after, before time.Time) {
+	ok := true
+	for _, b := range []struct {
+		field string
+		t     time.Time
+	}{{"created_after", after}, {"created_before", before}} {
+		if !b.t.IsZero() && (b.t.Before(minListTime) || !b.t.Before(maxListTime)) {
+			errs.Addf(b.field, "must be between %s and %s", minListTime.Format(time.DateOnly), maxListTime.Format(time.DateOnly))
+			ok = false
+		}
+	}
+	if ok && !after.IsZero() && !before.IsZero() && !before.After(after) {
+		errs.Add("created_before", "must be later than created_after")
+	}
 }

@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paperroute/paperroute/platform/validation"
 )
@@ -80,5 +83,33 @@ func TestValidateContent(t *testing.T) {
 		if err := ValidateContent(c); err == nil {
 			t.Errorf("ValidateContent(%.40q / %.20q) accepted", c.Subject, c.Text)
 		}
+	}
+}
+
+// ListMessages' creation-time bounds: a reversed or empty range, or a date
+// no queue can hold, is an InvalidArgument naming the field, checked before
+// the store is asked.
+func TestListMessagesChecksTheTimeRange(t *testing.T) {
+	svc := NewService(nil, nil) // never reaches the store
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		f     ListFilter
+		field string
+	}{
+		{"reversed", ListFilter{CreatedAfter: day, CreatedBefore: day.Add(-time.Hour)}, "created_before"},
+		{"empty", ListFilter{CreatedAfter: day, CreatedBefore: day}, "created_before"},
+		{"before 2000", ListFilter{CreatedAfter: time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC)}, "created_after"},
+		{"seconds read as milliseconds", ListFilter{CreatedBefore: time.UnixMilli(1_764_460_800)}, "created_before"},
+		{"year 3000", ListFilter{CreatedBefore: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}, "created_before"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := svc.ListMessages(context.Background(), tt.f, 0, "")
+			var verr *validation.Error
+			if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != tt.field {
+				t.Errorf("ListMessages(%s) = %v, want one violation of %s", tt.name, err, tt.field)
+			}
+		})
 	}
 }

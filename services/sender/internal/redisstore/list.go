@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,18 +30,26 @@ func newer(a, b candidate) int {
 }
 
 // ListMessages implements queue.Store from the per-partition index: the
-// newest `scan` candidates after the cursor across the partitions, their
+// newest `scan` candidates after the cursor across the partitions (within
+// the filter's creation-time range, which the index serves directly), their
 // records loaded in one pipeline, filtered. Index entries whose record has
 // expired (the retention) are removed on the way.
 func (s *Store) ListMessages(ctx context.Context, f queue.ListFilter, after *queue.ListCursor, limit, scan int) ([]queue.Message, *queue.ListCursor, error) {
-	maxScore := "+inf"
+	maxMs := f.CreatedBeforeMs()
 	if after != nil {
-		maxScore = strconv.FormatInt(after.CreatedMs, 10)
+		maxMs = min(maxMs, after.CreatedMs)
+	}
+	maxScore, minScore := "+inf", "-inf"
+	if maxMs != math.MaxInt64 {
+		maxScore = strconv.FormatInt(maxMs, 10)
+	}
+	if !f.CreatedAfter.IsZero() {
+		minScore = strconv.FormatInt(f.CreatedAfterMs(), 10)
 	}
 	ranges := make([]*redis.ZSliceCmd, s.partitions)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for part := range s.partitions {
-			ranges[part] = p.ZRevRangeByScoreWithScores(ctx, IndexKey(part), &redis.ZRangeBy{Max: maxScore, Min: "-inf", Count: int64(scan) + 1})
+			ranges[part] = p.ZRevRangeByScoreWithScores(ctx, IndexKey(part), &redis.ZRangeBy{Max: maxScore, Min: minScore, Count: int64(scan) + 1})
 		}
 		return nil
 	})

@@ -16,7 +16,9 @@ import (
 // Stats implements queue.Store: waiting is the group's lag (Redis >= 7),
 // pending its pending count, retrying the delayed set, sent, dead and
 // cancelled the counters, each summed over the partitions; the oldest age
-// is that of the oldest pending entry, or else the oldest waiting one.
+// is that of the oldest pending entry, or else the oldest waiting one; the
+// rates come from the counters' samples (rates.go), read in the same
+// pipeline.
 func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
 	type streamCmds struct {
 		lane    queue.Lane
@@ -28,7 +30,10 @@ func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
 	}
 	var streams []*streamCmds
 	counters := make([]*redis.MapStringStringCmd, s.partitions)
+	var samples sampleCmds
+	now := time.Now()
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		samples = s.readSamples(ctx, p, now)
 		for part := range s.partitions {
 			for _, lane := range queue.Lanes() {
 				key := StreamKey(lane, part)
@@ -49,7 +54,6 @@ func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
 	for i := range out {
 		byLane[out[i].Lane] = &out[i]
 	}
-	now := time.Now()
 	for _, sc := range streams {
 		st := byLane[sc.lane]
 		st.Retrying += sc.delayed.Val()
@@ -84,17 +88,22 @@ func (s *Store) Stats(ctx context.Context) ([]queue.LaneStats, error) {
 			}
 		}
 	}
+	current := make([]map[string]string, len(counters))
 	for part, c := range counters {
 		vals, err := c.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("redisstore: stats of partition %d: %w", part, err)
 		}
+		current[part] = vals
 		for _, lane := range queue.Lanes() {
 			st := byLane[lane]
 			st.Sent += counter(vals, lane, "sent")
 			st.Dead += counter(vals, lane, "dead")
 			st.Cancelled += counter(vals, lane, "cancelled")
 		}
+	}
+	if err := addRates(out, samples, current, now); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

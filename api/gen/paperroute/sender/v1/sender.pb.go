@@ -893,9 +893,16 @@ type GetQueueStatsResponse struct {
 	// Whether delivery is paused (PauseSending), and why.
 	Paused bool `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
 	// The reason given to PauseSending.
-	PauseReason   string `protobuf:"bytes,3,opt,name=pause_reason,json=pauseReason,proto3" json:"pause_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PauseReason string `protobuf:"bytes,3,opt,name=pause_reason,json=pauseReason,proto3" json:"pause_reason,omitempty"`
+	// Dead messages held for RetryDeadLetters, both lanes (the per-lane
+	// dead_count counts every message that ever died, including those
+	// retried since).
+	DeadLetterCount int64 `protobuf:"varint,4,opt,name=dead_letter_count,json=deadLetterCount,proto3" json:"dead_letter_count,omitempty"`
+	// Queue entries whose message record was missing (Redis lost data, e.g.
+	// evicted keys), kept in the dead-letter streams for inspection.
+	MissingRecordCount int64 `protobuf:"varint,5,opt,name=missing_record_count,json=missingRecordCount,proto3" json:"missing_record_count,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetQueueStatsResponse) Reset() {
@@ -949,6 +956,20 @@ func (x *GetQueueStatsResponse) GetPauseReason() string {
 	return ""
 }
 
+func (x *GetQueueStatsResponse) GetDeadLetterCount() int64 {
+	if x != nil {
+		return x.DeadLetterCount
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetMissingRecordCount() int64 {
+	if x != nil {
+		return x.MissingRecordCount
+	}
+	return 0
+}
+
 // LaneStats describes one lane, summed over its partitions.
 type LaneStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -969,8 +990,12 @@ type LaneStats struct {
 	OldestAge *durationpb.Duration `protobuf:"bytes,7,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
 	// Messages cancelled at send time since the queue was created.
 	CancelledCount int64 `protobuf:"varint,8,opt,name=cancelled_count,json=cancelledCount,proto3" json:"cancelled_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Delivery rates over the last minute, 5 minutes and 15 minutes, over all
+	// replicas. A window is left out until the counters have been sampled
+	// that long ago (shortly after the first start).
+	Rates         []*LaneRate `protobuf:"bytes,9,rep,name=rates,proto3" json:"rates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LaneStats) Reset() {
@@ -1059,6 +1084,88 @@ func (x *LaneStats) GetCancelledCount() int64 {
 	return 0
 }
 
+func (x *LaneStats) GetRates() []*LaneRate {
+	if x != nil {
+		return x.Rates
+	}
+	return nil
+}
+
+// LaneRate is a lane's delivery rate over a recent window, from counters
+// that the senders sample in Redis once a minute.
+type LaneRate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The span measured: from the sample nearest the nominal window (1, 5 or
+	// 15 minutes) to now.
+	Window *durationpb.Duration `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	// Messages the relay accepted, per minute.
+	SentPerMinute float64 `protobuf:"fixed64,2,opt,name=sent_per_minute,json=sentPerMinute,proto3" json:"sent_per_minute,omitempty"`
+	// Messages that failed permanently, per minute.
+	DeadPerMinute float64 `protobuf:"fixed64,3,opt,name=dead_per_minute,json=deadPerMinute,proto3" json:"dead_per_minute,omitempty"`
+	// Messages cancelled at send time, per minute.
+	CancelledPerMinute float64 `protobuf:"fixed64,4,opt,name=cancelled_per_minute,json=cancelledPerMinute,proto3" json:"cancelled_per_minute,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *LaneRate) Reset() {
+	*x = LaneRate{}
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaneRate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaneRate) ProtoMessage() {}
+
+func (x *LaneRate) ProtoReflect() protoreflect.Message {
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaneRate.ProtoReflect.Descriptor instead.
+func (*LaneRate) Descriptor() ([]byte, []int) {
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LaneRate) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *LaneRate) GetSentPerMinute() float64 {
+	if x != nil {
+		return x.SentPerMinute
+	}
+	return 0
+}
+
+func (x *LaneRate) GetDeadPerMinute() float64 {
+	if x != nil {
+		return x.DeadPerMinute
+	}
+	return 0
+}
+
+func (x *LaneRate) GetCancelledPerMinute() float64 {
+	if x != nil {
+		return x.CancelledPerMinute
+	}
+	return 0
+}
+
 // ListMessagesRequest filters and pages the message records.
 type ListMessagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1071,14 +1178,20 @@ type ListMessagesRequest struct {
 	// At most this many messages (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only messages queued at or after this time (create_time >=
+	// created_after). Unset: no lower bound.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only messages queued before this time (create_time < created_before).
+	// Unset: no upper bound. Must be later than created_after.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1203,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[13]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1216,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{13}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMessagesRequest) GetState() MessageState {
@@ -1141,6 +1254,20 @@ func (x *ListMessagesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListMessagesRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListMessagesRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
 // ListMessagesResponse is one page, newest first.
 type ListMessagesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1154,7 +1281,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1293,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[14]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1306,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{14}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1210,7 +1337,7 @@ type CancelRecipientRequest struct {
 
 func (x *CancelRecipientRequest) Reset() {
 	*x = CancelRecipientRequest{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1349,7 @@ func (x *CancelRecipientRequest) String() string {
 func (*CancelRecipientRequest) ProtoMessage() {}
 
 func (x *CancelRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[15]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1362,7 @@ func (x *CancelRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRecipientRequest.ProtoReflect.Descriptor instead.
 func (*CancelRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{15}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelRecipientRequest) GetRecipient() string {
@@ -1263,7 +1390,7 @@ type CancelRecipientResponse struct {
 
 func (x *CancelRecipientResponse) Reset() {
 	*x = CancelRecipientResponse{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1402,7 @@ func (x *CancelRecipientResponse) String() string {
 func (*CancelRecipientResponse) ProtoMessage() {}
 
 func (x *CancelRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[16]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1415,7 @@ func (x *CancelRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRecipientResponse.ProtoReflect.Descriptor instead.
 func (*CancelRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{16}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelRecipientResponse) GetCancelTime() *timestamppb.Timestamp {
@@ -1309,7 +1436,7 @@ type PauseSendingRequest struct {
 
 func (x *PauseSendingRequest) Reset() {
 	*x = PauseSendingRequest{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1448,7 @@ func (x *PauseSendingRequest) String() string {
 func (*PauseSendingRequest) ProtoMessage() {}
 
 func (x *PauseSendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[17]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1461,7 @@ func (x *PauseSendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSendingRequest.ProtoReflect.Descriptor instead.
 func (*PauseSendingRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{17}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PauseSendingRequest) GetReason() string {
@@ -1355,7 +1482,7 @@ type PauseSendingResponse struct {
 
 func (x *PauseSendingResponse) Reset() {
 	*x = PauseSendingResponse{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1494,7 @@ func (x *PauseSendingResponse) String() string {
 func (*PauseSendingResponse) ProtoMessage() {}
 
 func (x *PauseSendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[18]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1507,7 @@ func (x *PauseSendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSendingResponse.ProtoReflect.Descriptor instead.
 func (*PauseSendingResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{18}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PauseSendingResponse) GetPauseTime() *timestamppb.Timestamp {
@@ -1399,7 +1526,7 @@ type ResumeSendingRequest struct {
 
 func (x *ResumeSendingRequest) Reset() {
 	*x = ResumeSendingRequest{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1538,7 @@ func (x *ResumeSendingRequest) String() string {
 func (*ResumeSendingRequest) ProtoMessage() {}
 
 func (x *ResumeSendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[19]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1551,7 @@ func (x *ResumeSendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSendingRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSendingRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{19}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{20}
 }
 
 // ResumeSendingResponse has no fields.
@@ -1436,7 +1563,7 @@ type ResumeSendingResponse struct {
 
 func (x *ResumeSendingResponse) Reset() {
 	*x = ResumeSendingResponse{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1575,7 @@ func (x *ResumeSendingResponse) String() string {
 func (*ResumeSendingResponse) ProtoMessage() {}
 
 func (x *ResumeSendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[20]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1588,7 @@ func (x *ResumeSendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSendingResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSendingResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{20}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{21}
 }
 
 // RetryDeadLettersRequest selects dead messages to queue again.
@@ -1477,7 +1604,7 @@ type RetryDeadLettersRequest struct {
 
 func (x *RetryDeadLettersRequest) Reset() {
 	*x = RetryDeadLettersRequest{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1616,7 @@ func (x *RetryDeadLettersRequest) String() string {
 func (*RetryDeadLettersRequest) ProtoMessage() {}
 
 func (x *RetryDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[21]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1629,7 @@ func (x *RetryDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*RetryDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{21}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RetryDeadLettersRequest) GetLane() Lane {
@@ -1530,7 +1657,7 @@ type RetryDeadLettersResponse struct {
 
 func (x *RetryDeadLettersResponse) Reset() {
 	*x = RetryDeadLettersResponse{}
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1669,7 @@ func (x *RetryDeadLettersResponse) String() string {
 func (*RetryDeadLettersResponse) ProtoMessage() {}
 
 func (x *RetryDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[22]
+	mi := &file_paperroute_sender_v1_sender_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1682,7 @@ func (x *RetryDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*RetryDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{22}
+	return file_paperroute_sender_v1_sender_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RetryDeadLettersResponse) GetRetriedCount() int64 {
@@ -1628,11 +1755,13 @@ const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"smtp_reply\x18\r \x01(\tR\tsmtpReply\x12*\n" +
 	"\x11message_id_header\x18\x0e \x01(\tR\x0fmessageIdHeader\x122\n" +
 	"\x15unknown_outcome_count\x18\x0f \x01(\x05R\x13unknownOutcomeCount\"\x16\n" +
-	"\x14GetQueueStatsRequest\"\x89\x01\n" +
+	"\x14GetQueueStatsRequest\"\xe7\x01\n" +
 	"\x15GetQueueStatsResponse\x125\n" +
 	"\x05lanes\x18\x01 \x03(\v2\x1f.paperroute.sender.v1.LaneStatsR\x05lanes\x12\x16\n" +
 	"\x06paused\x18\x02 \x01(\bR\x06paused\x12!\n" +
-	"\fpause_reason\x18\x03 \x01(\tR\vpauseReason\"\xcd\x02\n" +
+	"\fpause_reason\x18\x03 \x01(\tR\vpauseReason\x12*\n" +
+	"\x11dead_letter_count\x18\x04 \x01(\x03R\x0fdeadLetterCount\x120\n" +
+	"\x14missing_record_count\x18\x05 \x01(\x03R\x12missingRecordCount\"\x83\x03\n" +
 	"\tLaneStats\x12.\n" +
 	"\x04lane\x18\x01 \x01(\x0e2\x1a.paperroute.sender.v1.LaneR\x04lane\x12#\n" +
 	"\rwaiting_count\x18\x02 \x01(\x03R\fwaitingCount\x12#\n" +
@@ -1644,14 +1773,22 @@ const file_paperroute_sender_v1_sender_proto_rawDesc = "" +
 	"\x0eretrying_count\x18\x06 \x01(\x03R\rretryingCount\x128\n" +
 	"\n" +
 	"oldest_age\x18\a \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12'\n" +
-	"\x0fcancelled_count\x18\b \x01(\x03R\x0ecancelledCount\"\xd9\x01\n" +
+	"\x0fcancelled_count\x18\b \x01(\x03R\x0ecancelledCount\x124\n" +
+	"\x05rates\x18\t \x03(\v2\x1e.paperroute.sender.v1.LaneRateR\x05rates\"\xbf\x01\n" +
+	"\bLaneRate\x121\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12&\n" +
+	"\x0fsent_per_minute\x18\x02 \x01(\x01R\rsentPerMinute\x12&\n" +
+	"\x0fdead_per_minute\x18\x03 \x01(\x01R\rdeadPerMinute\x120\n" +
+	"\x14cancelled_per_minute\x18\x04 \x01(\x01R\x12cancelledPerMinute\"\xdd\x02\n" +
 	"\x13ListMessagesRequest\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".paperroute.sender.v1.MessageStateR\x05state\x12.\n" +
 	"\x04lane\x18\x02 \x01(\x0e2\x1a.paperroute.sender.v1.LaneR\x04lane\x12\x1c\n" +
 	"\trecipient\x18\x03 \x01(\tR\trecipient\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"y\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12?\n" +
+	"\rcreated_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"y\n" +
 	"\x14ListMessagesResponse\x129\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1d.paperroute.sender.v1.MessageR\bmessages\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
@@ -1712,7 +1849,7 @@ func file_paperroute_sender_v1_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_paperroute_sender_v1_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_paperroute_sender_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_paperroute_sender_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_paperroute_sender_v1_sender_proto_goTypes = []any{
 	(Lane)(0),                        // 0: paperroute.sender.v1.Lane
 	(MessageState)(0),                // 1: paperroute.sender.v1.MessageState
@@ -1729,66 +1866,71 @@ var file_paperroute_sender_v1_sender_proto_goTypes = []any{
 	(*GetQueueStatsRequest)(nil),     // 12: paperroute.sender.v1.GetQueueStatsRequest
 	(*GetQueueStatsResponse)(nil),    // 13: paperroute.sender.v1.GetQueueStatsResponse
 	(*LaneStats)(nil),                // 14: paperroute.sender.v1.LaneStats
-	(*ListMessagesRequest)(nil),      // 15: paperroute.sender.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),     // 16: paperroute.sender.v1.ListMessagesResponse
-	(*CancelRecipientRequest)(nil),   // 17: paperroute.sender.v1.CancelRecipientRequest
-	(*CancelRecipientResponse)(nil),  // 18: paperroute.sender.v1.CancelRecipientResponse
-	(*PauseSendingRequest)(nil),      // 19: paperroute.sender.v1.PauseSendingRequest
-	(*PauseSendingResponse)(nil),     // 20: paperroute.sender.v1.PauseSendingResponse
-	(*ResumeSendingRequest)(nil),     // 21: paperroute.sender.v1.ResumeSendingRequest
-	(*ResumeSendingResponse)(nil),    // 22: paperroute.sender.v1.ResumeSendingResponse
-	(*RetryDeadLettersRequest)(nil),  // 23: paperroute.sender.v1.RetryDeadLettersRequest
-	(*RetryDeadLettersResponse)(nil), // 24: paperroute.sender.v1.RetryDeadLettersResponse
-	nil,                              // 25: paperroute.sender.v1.OutboundMessage.VariablesEntry
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 27: google.protobuf.Duration
+	(*LaneRate)(nil),                 // 15: paperroute.sender.v1.LaneRate
+	(*ListMessagesRequest)(nil),      // 16: paperroute.sender.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),     // 17: paperroute.sender.v1.ListMessagesResponse
+	(*CancelRecipientRequest)(nil),   // 18: paperroute.sender.v1.CancelRecipientRequest
+	(*CancelRecipientResponse)(nil),  // 19: paperroute.sender.v1.CancelRecipientResponse
+	(*PauseSendingRequest)(nil),      // 20: paperroute.sender.v1.PauseSendingRequest
+	(*PauseSendingResponse)(nil),     // 21: paperroute.sender.v1.PauseSendingResponse
+	(*ResumeSendingRequest)(nil),     // 22: paperroute.sender.v1.ResumeSendingRequest
+	(*ResumeSendingResponse)(nil),    // 23: paperroute.sender.v1.ResumeSendingResponse
+	(*RetryDeadLettersRequest)(nil),  // 24: paperroute.sender.v1.RetryDeadLettersRequest
+	(*RetryDeadLettersResponse)(nil), // 25: paperroute.sender.v1.RetryDeadLettersResponse
+	nil,                              // 26: paperroute.sender.v1.OutboundMessage.VariablesEntry
+	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 28: google.protobuf.Duration
 }
 var file_paperroute_sender_v1_sender_proto_depIdxs = []int32{
 	2,  // 0: paperroute.sender.v1.PutContentRequest.content:type_name -> paperroute.sender.v1.Content
 	0,  // 1: paperroute.sender.v1.OutboundMessage.lane:type_name -> paperroute.sender.v1.Lane
 	2,  // 2: paperroute.sender.v1.OutboundMessage.content:type_name -> paperroute.sender.v1.Content
-	25, // 3: paperroute.sender.v1.OutboundMessage.variables:type_name -> paperroute.sender.v1.OutboundMessage.VariablesEntry
+	26, // 3: paperroute.sender.v1.OutboundMessage.variables:type_name -> paperroute.sender.v1.OutboundMessage.VariablesEntry
 	5,  // 4: paperroute.sender.v1.EnqueueRequest.messages:type_name -> paperroute.sender.v1.OutboundMessage
 	8,  // 5: paperroute.sender.v1.EnqueueResponse.results:type_name -> paperroute.sender.v1.EnqueueResult
 	11, // 6: paperroute.sender.v1.GetMessageResponse.message:type_name -> paperroute.sender.v1.Message
 	0,  // 7: paperroute.sender.v1.Message.lane:type_name -> paperroute.sender.v1.Lane
 	1,  // 8: paperroute.sender.v1.Message.state:type_name -> paperroute.sender.v1.MessageState
-	26, // 9: paperroute.sender.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	26, // 10: paperroute.sender.v1.Message.update_time:type_name -> google.protobuf.Timestamp
-	26, // 11: paperroute.sender.v1.Message.send_time:type_name -> google.protobuf.Timestamp
-	26, // 12: paperroute.sender.v1.Message.next_attempt_time:type_name -> google.protobuf.Timestamp
+	27, // 9: paperroute.sender.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	27, // 10: paperroute.sender.v1.Message.update_time:type_name -> google.protobuf.Timestamp
+	27, // 11: paperroute.sender.v1.Message.send_time:type_name -> google.protobuf.Timestamp
+	27, // 12: paperroute.sender.v1.Message.next_attempt_time:type_name -> google.protobuf.Timestamp
 	14, // 13: paperroute.sender.v1.GetQueueStatsResponse.lanes:type_name -> paperroute.sender.v1.LaneStats
 	0,  // 14: paperroute.sender.v1.LaneStats.lane:type_name -> paperroute.sender.v1.Lane
-	27, // 15: paperroute.sender.v1.LaneStats.oldest_age:type_name -> google.protobuf.Duration
-	1,  // 16: paperroute.sender.v1.ListMessagesRequest.state:type_name -> paperroute.sender.v1.MessageState
-	0,  // 17: paperroute.sender.v1.ListMessagesRequest.lane:type_name -> paperroute.sender.v1.Lane
-	11, // 18: paperroute.sender.v1.ListMessagesResponse.messages:type_name -> paperroute.sender.v1.Message
-	26, // 19: paperroute.sender.v1.CancelRecipientResponse.cancel_time:type_name -> google.protobuf.Timestamp
-	26, // 20: paperroute.sender.v1.PauseSendingResponse.pause_time:type_name -> google.protobuf.Timestamp
-	0,  // 21: paperroute.sender.v1.RetryDeadLettersRequest.lane:type_name -> paperroute.sender.v1.Lane
-	3,  // 22: paperroute.sender.v1.SenderService.PutContent:input_type -> paperroute.sender.v1.PutContentRequest
-	6,  // 23: paperroute.sender.v1.SenderService.Enqueue:input_type -> paperroute.sender.v1.EnqueueRequest
-	9,  // 24: paperroute.sender.v1.SenderService.GetMessage:input_type -> paperroute.sender.v1.GetMessageRequest
-	12, // 25: paperroute.sender.v1.SenderService.GetQueueStats:input_type -> paperroute.sender.v1.GetQueueStatsRequest
-	15, // 26: paperroute.sender.v1.SenderService.ListMessages:input_type -> paperroute.sender.v1.ListMessagesRequest
-	17, // 27: paperroute.sender.v1.SenderService.CancelRecipient:input_type -> paperroute.sender.v1.CancelRecipientRequest
-	19, // 28: paperroute.sender.v1.SenderService.PauseSending:input_type -> paperroute.sender.v1.PauseSendingRequest
-	21, // 29: paperroute.sender.v1.SenderService.ResumeSending:input_type -> paperroute.sender.v1.ResumeSendingRequest
-	23, // 30: paperroute.sender.v1.SenderService.RetryDeadLetters:input_type -> paperroute.sender.v1.RetryDeadLettersRequest
-	4,  // 31: paperroute.sender.v1.SenderService.PutContent:output_type -> paperroute.sender.v1.PutContentResponse
-	7,  // 32: paperroute.sender.v1.SenderService.Enqueue:output_type -> paperroute.sender.v1.EnqueueResponse
-	10, // 33: paperroute.sender.v1.SenderService.GetMessage:output_type -> paperroute.sender.v1.GetMessageResponse
-	13, // 34: paperroute.sender.v1.SenderService.GetQueueStats:output_type -> paperroute.sender.v1.GetQueueStatsResponse
-	16, // 35: paperroute.sender.v1.SenderService.ListMessages:output_type -> paperroute.sender.v1.ListMessagesResponse
-	18, // 36: paperroute.sender.v1.SenderService.CancelRecipient:output_type -> paperroute.sender.v1.CancelRecipientResponse
-	20, // 37: paperroute.sender.v1.SenderService.PauseSending:output_type -> paperroute.sender.v1.PauseSendingResponse
-	22, // 38: paperroute.sender.v1.SenderService.ResumeSending:output_type -> paperroute.sender.v1.ResumeSendingResponse
-	24, // 39: paperroute.sender.v1.SenderService.RetryDeadLetters:output_type -> paperroute.sender.v1.RetryDeadLettersResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	28, // 15: paperroute.sender.v1.LaneStats.oldest_age:type_name -> google.protobuf.Duration
+	15, // 16: paperroute.sender.v1.LaneStats.rates:type_name -> paperroute.sender.v1.LaneRate
+	28, // 17: paperroute.sender.v1.LaneRate.window:type_name -> google.protobuf.Duration
+	1,  // 18: paperroute.sender.v1.ListMessagesRequest.state:type_name -> paperroute.sender.v1.MessageState
+	0,  // 19: paperroute.sender.v1.ListMessagesRequest.lane:type_name -> paperroute.sender.v1.Lane
+	27, // 20: paperroute.sender.v1.ListMessagesRequest.created_after:type_name -> google.protobuf.Timestamp
+	27, // 21: paperroute.sender.v1.ListMessagesRequest.created_before:type_name -> google.protobuf.Timestamp
+	11, // 22: paperroute.sender.v1.ListMessagesResponse.messages:type_name -> paperroute.sender.v1.Message
+	27, // 23: paperroute.sender.v1.CancelRecipientResponse.cancel_time:type_name -> google.protobuf.Timestamp
+	27, // 24: paperroute.sender.v1.PauseSendingResponse.pause_time:type_name -> google.protobuf.Timestamp
+	0,  // 25: paperroute.sender.v1.RetryDeadLettersRequest.lane:type_name -> paperroute.sender.v1.Lane
+	3,  // 26: paperroute.sender.v1.SenderService.PutContent:input_type -> paperroute.sender.v1.PutContentRequest
+	6,  // 27: paperroute.sender.v1.SenderService.Enqueue:input_type -> paperroute.sender.v1.EnqueueRequest
+	9,  // 28: paperroute.sender.v1.SenderService.GetMessage:input_type -> paperroute.sender.v1.GetMessageRequest
+	12, // 29: paperroute.sender.v1.SenderService.GetQueueStats:input_type -> paperroute.sender.v1.GetQueueStatsRequest
+	16, // 30: paperroute.sender.v1.SenderService.ListMessages:input_type -> paperroute.sender.v1.ListMessagesRequest
+	18, // 31: paperroute.sender.v1.SenderService.CancelRecipient:input_type -> paperroute.sender.v1.CancelRecipientRequest
+	20, // 32: paperroute.sender.v1.SenderService.PauseSending:input_type -> paperroute.sender.v1.PauseSendingRequest
+	22, // 33: paperroute.sender.v1.SenderService.ResumeSending:input_type -> paperroute.sender.v1.ResumeSendingRequest
+	24, // 34: paperroute.sender.v1.SenderService.RetryDeadLetters:input_type -> paperroute.sender.v1.RetryDeadLettersRequest
+	4,  // 35: paperroute.sender.v1.SenderService.PutContent:output_type -> paperroute.sender.v1.PutContentResponse
+	7,  // 36: paperroute.sender.v1.SenderService.Enqueue:output_type -> paperroute.sender.v1.EnqueueResponse
+	10, // 37: paperroute.sender.v1.SenderService.GetMessage:output_type -> paperroute.sender.v1.GetMessageResponse
+	13, // 38: paperroute.sender.v1.SenderService.GetQueueStats:output_type -> paperroute.sender.v1.GetQueueStatsResponse
+	17, // 39: paperroute.sender.v1.SenderService.ListMessages:output_type -> paperroute.sender.v1.ListMessagesResponse
+	19, // 40: paperroute.sender.v1.SenderService.CancelRecipient:output_type -> paperroute.sender.v1.CancelRecipientResponse
+	21, // 41: paperroute.sender.v1.SenderService.PauseSending:output_type -> paperroute.sender.v1.PauseSendingResponse
+	23, // 42: paperroute.sender.v1.SenderService.ResumeSending:output_type -> paperroute.sender.v1.ResumeSendingResponse
+	25, // 43: paperroute.sender.v1.SenderService.RetryDeadLetters:output_type -> paperroute.sender.v1.RetryDeadLettersResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_paperroute_sender_v1_sender_proto_init() }
@@ -1802,7 +1944,7 @@ func file_paperroute_sender_v1_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paperroute_sender_v1_sender_proto_rawDesc), len(file_paperroute_sender_v1_sender_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

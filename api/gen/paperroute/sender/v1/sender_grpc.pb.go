@@ -53,8 +53,9 @@ type SenderServiceClient interface {
 	// OPERATOR.
 	GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error)
 	// ListMessages lists message records, newest first, filtered by state,
-	// lane and recipient; paginated (AIP-158). Finished records are kept for
-	// the configured retention (default 7 days). OPERATOR.
+	// lane, recipient and creation time; paginated (AIP-158). Finished
+	// records are kept for the configured retention (default 7 days).
+	// OPERATOR.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// CancelRecipient stops delivery of every message to a recipient that was
 	// queued before the call (bulk mail only, unless all_lanes is set):
@@ -193,8 +194,9 @@ type SenderServiceServer interface {
 	// OPERATOR.
 	GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error)
 	// ListMessages lists message records, newest first, filtered by state,
-	// lane and recipient; paginated (AIP-158). Finished records are kept for
-	// the configured retention (default 7 days). OPERATOR.
+	// lane, recipient and creation time; paginated (AIP-158). Finished
+	// records are kept for the configured retention (default 7 days).
+	// OPERATOR.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// CancelRecipient stops delivery of every message to a recipient that was
 	// queued before the call (bulk mail only, unless all_lanes is set):
