@@ -23,18 +23,17 @@ const (
 // assembly is the state of one run across its pages: the rankers (one per
 // window), the contents rendered so far, keyed by what they show.
 type assembly struct {
-	mu       sync.Mutex // guards rankers, contents and first
+	mu       sync.Mutex // guards rankers, contents, first and picked
 	run      Run
 	now      time.Time
 	rankers  map[bool]*ranking.Ranker // by weekly
 	contents map[string]content
 	first    []string // paper ids of the first rendering
-}
-
-// content is one rendering, stored in the sender (id empty in a dry run).
-type content struct {
-	id       string
-	paperIDs []string
+	// picked remembers, by pickKey, the content (or that there is nothing
+	// new) of readers who asked for the same and were sent the same
+	// papers of the window before: most readers share one of few
+	// profiles, so most need neither Pick nor the content lookup.
+	picked map[string]picked
 }
 
 // windowEnd is the end of the run's paper window: the slot's end, or for an
@@ -87,7 +86,8 @@ type pageResult struct {
 // warning for the first enqueue failure, and an error if the run stopped
 // early.
 func (s *Service) work(ctx context.Context, run Run) (Counts, string, error) {
-	a := &assembly{run: run, now: s.now().UTC(), rankers: map[bool]*ranking.Ranker{}, contents: map[string]content{}}
+	a := &assembly{run: run, now: s.now().UTC(), rankers: map[bool]*ranking.Ranker{}, contents: map[string]content{},
+		picked: map[string]picked{}}
 	// An edition run mails whoever the subscriber service says is due now;
 	// a slot run those due in the slot.
 	dueTime := run.Slot
@@ -253,19 +253,30 @@ func (s *Service) page(ctx context.Context, a *assembly, subs []DueSubscriber) (
 			return c, warning, err
 		}
 		seen := sent[j.sub.ID]
-		picks := r.Pick(ranking.Reader{Topics: j.sub.Topics, Keywords: j.sub.Keywords},
-			func(id string) bool { return seen[id] }, s.cfg.PapersPerEdition)
-		if len(picks) == 0 {
+		key := pickKey(r, j, seen)
+		p, ok := a.lookupPicked(key)
+		if !ok {
+			picks := r.Pick(ranking.Reader{Topics: j.sub.Topics, Keywords: j.sub.Keywords},
+				func(id string) bool { return seen[id] }, s.cfg.PapersPerEdition)
+			if len(picks) == 0 {
+				p.nothing = true
+			} else {
+				ct, created, err := s.content(ctx, a, j, picks)
+				if err != nil {
+					return c, warning, err
+				}
+				if created {
+					c.Contents++
+				}
+				p.ct = ct
+			}
+			a.rememberPicked(key, p)
+		}
+		if p.nothing {
 			c.Skipped++
 			continue
 		}
-		ct, created, err := s.content(ctx, a, j, picks)
-		if err != nil {
-			return c, warning, err
-		}
-		if created {
-			c.Contents++
-		}
+		ct := p.ct
 		manage := j.sub.ManageURL
 		if manage == "" {
 			manage = j.sub.UnsubscribeURL

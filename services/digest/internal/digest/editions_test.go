@@ -78,6 +78,34 @@ func TestNeverResendAcrossEditions(t *testing.T) {
 	})
 }
 
+// Readers who asked for the same get the same digest only when they were
+// sent the same papers before: a run shares picks between readers (one
+// Pick per profile), never across different histories.
+func TestSameProfileDifferentHistoryGetsItsOwnDigest(t *testing.T) {
+	h := newHarness(t, utc("2026-06-12T23:00:00Z"), 12)
+	h.importFixture()
+	h.addSubs(sub("ada", "UTC", 23))
+	if first := h.run(digest.RunRequest{Edition: "2026-06-12"}); first.Counts.Queued != 1 {
+		t.Fatalf("first edition = %+v, want ada queued", first.Counts)
+	}
+
+	h.setNow(utc("2026-06-13T23:00:00Z"))
+	h.addSubs(sub("bob", "UTC", 23), sub("cy", "UTC", 23))
+	second := h.run(digest.RunRequest{Edition: "2026-06-13"})
+	if second.Counts.Queued != 3 || second.Counts.Contents != 2 {
+		t.Fatalf("second edition = %+v, want 3 queued from 2 contents (ada's, and bob's = cy's)", second.Counts)
+	}
+	ada := h.sender.MailsTo("ada@example.com")
+	bob := h.sender.MailsTo("bob@example.com")[0]
+	cy := h.sender.MailsTo("cy@example.com")[0]
+	if len(ada) != 2 || ada[1].ContentID == bob.ContentID {
+		t.Errorf("ada (sent papers before) got bob's digest, or not two digests: %d mails", len(ada))
+	}
+	if bob.ContentID != cy.ContentID {
+		t.Error("bob and cy (same preferences, nothing sent before) got different digests")
+	}
+}
+
 func TestForYouByTopic(t *testing.T) {
 	h := newHarness(t, utc("2026-06-12T09:00:00Z"), 6)
 	h.importFixture()

@@ -37,23 +37,44 @@ type Pick struct {
 // Ranker ranks one window of papers for many readers. Build one per
 // edition run (NewRanker); it is safe for concurrent use.
 type Ranker struct {
-	cat      *Catalogue
 	trending []Scored
 	ix       *Index
 	maxTrend float64
+	// topics are the catalogue's topics scored once against the window
+	// (read-only): a run picks for many readers who share few topics.
+	topics map[string]term
+	// inWindow holds the window's paper ids.
+	inWindow map[string]bool
 }
 
 // NewRanker scores papers featured in the window ending at at.
 func NewRanker(params Params, cat *Catalogue, papers []paper.Paper, at time.Time) *Ranker {
-	r := &Ranker{cat: cat, trending: params.Trending(papers, at, 0)}
+	r := &Ranker{trending: params.Trending(papers, at, 0), topics: map[string]term{}}
 	window := make([]paper.Paper, len(r.trending))
+	r.inWindow = make(map[string]bool, len(r.trending))
 	for i, s := range r.trending {
 		window[i] = s.Paper
+		r.inWindow[s.Paper.ID] = true
 		r.maxTrend = max(r.maxTrend, s.Score)
 	}
 	r.ix = NewIndex(window)
+	if cat != nil {
+		for _, t := range cat.Topics() {
+			best := make([]float64, r.ix.Len())
+			for _, ph := range t.Phrases {
+				for i, s := range r.ix.Phrase(ph) {
+					best[i] = max(best[i], s)
+				}
+			}
+			r.topics[t.ID] = term{label: t.Label, scores: best}
+		}
+	}
 	return r
 }
+
+// InWindow reports whether the paper with id is one of the window's: only
+// those can change what Pick returns.
+func (r *Ranker) InWindow(id string) bool { return r.inWindow[id] }
 
 // Trending returns the window's papers, best trending score first.
 func (r *Ranker) Trending() []Scored { return r.trending }
@@ -70,17 +91,9 @@ type term struct {
 func (r *Ranker) terms(rd Reader) []term {
 	var ts []term
 	for _, id := range rd.Topics {
-		t, ok := r.cat.Lookup(id)
-		if !ok {
-			continue
+		if t, ok := r.topics[id]; ok {
+			ts = append(ts, t)
 		}
-		best := make([]float64, r.ix.Len())
-		for _, ph := range t.Phrases {
-			for i, s := range r.ix.Phrase(ph) {
-				best[i] = max(best[i], s)
-			}
-		}
-		ts = append(ts, term{label: t.Label, scores: best})
 	}
 	for _, kw := range rd.Keywords {
 		if len(Tokens(kw)) == 0 {

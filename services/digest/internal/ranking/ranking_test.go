@@ -65,6 +65,29 @@ func TestFeaturedAtFallsBack(t *testing.T) {
 	}
 }
 
+// A paper whose source told no time was stored on its featured day; every
+// refresh since moved its update time on. It was featured that day, not
+// at the last refresh: otherwise it would trend as new for ever.
+func TestFeaturedAtFollowsTheFeaturedDay(t *testing.T) {
+	stored := time.Date(2026, 6, 10, 14, 0, 0, 0, time.UTC)
+	refreshed := time.Date(2026, 6, 14, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		p    paper.Paper
+		want time.Time
+	}{
+		{"refreshed since", paper.Paper{FeaturedDay: "2026-06-10", UpdateTime: refreshed}, time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)},
+		{"stored that day", paper.Paper{FeaturedDay: "2026-06-10", UpdateTime: stored}, stored},
+		{"published that day", paper.Paper{FeaturedDay: "2026-06-10", PublishTime: stored, UpdateTime: refreshed}, stored},
+		{"published earlier", paper.Paper{FeaturedDay: "2026-06-12", PublishTime: stored, UpdateTime: refreshed}, time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC)},
+		{"submitted", paper.Paper{FeaturedDay: "2026-06-10", SubmitTime: stored, UpdateTime: refreshed}, stored},
+	} {
+		if got := ranking.FeaturedAt(c.p); !got.Equal(c.want) {
+			t.Errorf("%s: FeaturedAt = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestTokens(t *testing.T) {
 	got := ranking.Tokens("Diffusion Models: fine-grained 3D Gaussians, class & bus")
 	want := []string{"diffusion", "model", "fine", "grained", "3d", "gaussian", "class", "bus"}

@@ -39,13 +39,29 @@ func DefaultParams() Params {
 }
 
 // FeaturedAt is when a paper entered the daily list: its submit time on
-// the daily papers list, else its arXiv publish time, else when paperroute
-// stored it.
+// the daily papers list; else, on its featured day (FeaturedDay, which the
+// by-day index and ListPapers go by), its arXiv publish time or when
+// paperroute stored it if either falls on that day, or else the start of
+// that day. A paper without a featured day falls back to the publish time,
+// then the update time.
+//
+// The featured day comes before the update time because an import
+// refreshes the update time (and keeps the featured day): a paper whose
+// source tells no time would otherwise be "featured" anew by every
+// refresh.
 func FeaturedAt(p paper.Paper) time.Time {
-	switch {
-	case !p.SubmitTime.IsZero():
+	if !p.SubmitTime.IsZero() {
 		return p.SubmitTime
-	case !p.PublishTime.IsZero():
+	}
+	if day, err := time.Parse(time.DateOnly, p.FeaturedDay); err == nil {
+		for _, t := range []time.Time{p.PublishTime, p.UpdateTime} {
+			if !t.IsZero() && paper.Day(t) == p.FeaturedDay {
+				return t
+			}
+		}
+		return day
+	}
+	if !p.PublishTime.IsZero() {
 		return p.PublishTime
 	}
 	return p.UpdateTime
