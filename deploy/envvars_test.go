@@ -28,7 +28,11 @@ type envRead struct {
 
 // readByLibraries are variables no paperroute code reads by name but a
 // library does on its behalf; they are documented like the rest.
-var readByLibraries = map[string]bool{}
+var readByLibraries = map[string]bool{
+	// The OpenTelemetry SDK (platform/tracing builds its provider with the
+	// SDK's defaults, which come from these).
+	"OTEL_TRACES_SAMPLER": true, "OTEL_TRACES_SAMPLER_ARG": true, "OTEL_SPAN_LINK_COUNT_LIMIT": true,
+}
 
 // workspaceModules lists the module directories go.work uses that hold
 // deployable programs' code.

@@ -25,6 +25,7 @@ import (
 	"github.com/paperroute/paperroute/services/digest/internal/ranking"
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/render"
+	"github.com/paperroute/paperroute/services/digest/internal/runtrace"
 )
 
 // Deps are what the caller provides (a logger, optionally pre-bound
@@ -95,6 +96,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		SentMemory:       cfg.SentMemory,
 		Logger:           s.Logger,
 		PapersPerEdition: cfg.PapersPerEdition,
+		Tracer:           runtrace.New(s.TracerProvider),
 	})
 	if err != nil {
 		return err

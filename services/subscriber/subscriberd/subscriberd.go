@@ -63,7 +63,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	jobs := redisstore.NewJobs(s.Redis, consumerName())
+	jobs := redisstore.NewJobs(s.Redis, consumerName()).WithTracerProvider(s.TracerProvider)
 	svc, err := subscription.New(subscription.Config{
 		Store:               redisstore.New(s.Redis, cfg.EmailHashKey),
 		Mailer:              mailer,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"google.golang.org/grpc"
@@ -86,6 +87,8 @@ type worldOptions struct {
 	extraEnv map[string]string
 	// clientTLS is the TLS of the test's own gRPC clients (nil: plaintext).
 	clientTLS *tls.Config
+	// tracerProvider, when set, traces all three services (Stack.TraceWith).
+	tracerProvider trace.TracerProvider
 }
 
 func startWorldWith(t testing.TB, opts worldOptions) *world {
@@ -101,6 +104,9 @@ func startWorldWith(t testing.TB, opts worldOptions) *world {
 	st, err := stack.Listen(envload.MapGetenv(opts.extraEnv, env(opts.redisURL, catcher.Addr())))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.tracerProvider != nil {
+		st.TraceWith(opts.tracerProvider)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/paperroute/paperroute/platform/envload"
@@ -32,6 +33,7 @@ type Stack struct {
 	addrs  Addrs
 	getenv func(string) string
 	lis    map[string]net.Listener
+	tp     trace.TracerProvider
 }
 
 // Listen binds the six listeners at the addresses getenv names (defaults as
@@ -91,6 +93,11 @@ func (s *Stack) Addrs() Addrs { return s.addrs }
 // bound addresses filled in.
 func (s *Stack) Getenv(key string) string { return s.getenv(key) }
 
+// TraceWith makes all three services trace with tp, instead of each
+// setting up its own from OTEL_EXPORTER_OTLP_ENDPOINT (tests share one
+// in-memory exporter). Call it before Run; the caller shuts tp down.
+func (s *Stack) TraceWith(tp trace.TracerProvider) { s.tp = tp }
+
 // Run serves all three services until ctx is done or one of them fails; then
 // it stops the others and returns the first error (nil after a clean
 // shutdown).
@@ -99,18 +106,21 @@ func (s *Stack) Run(ctx context.Context, log *slog.Logger) error {
 	g.Go(func() error {
 		err := senderd.Run(ctx, s.getenv, senderd.Deps{
 			Logger: log.With("service", "sender"), GRPCListener: s.lis["SENDER_GRPC_ADDR"], HTTPListener: s.lis["SENDER_HTTP_ADDR"],
+			TracerProvider: s.tp,
 		})
 		return wrap("sender", err)
 	})
 	g.Go(func() error {
 		err := subscriberd.Run(ctx, s.getenv, subscriberd.Deps{
 			Logger: log.With("service", "subscriber"), GRPCListener: s.lis["SUBSCRIBER_GRPC_ADDR"], HTTPListener: s.lis["SUBSCRIBER_HTTP_ADDR"],
+			TracerProvider: s.tp,
 		})
 		return wrap("subscriber", err)
 	})
 	g.Go(func() error {
 		err := digestd.Run(ctx, s.getenv, digestd.Deps{
 			Logger: log.With("service", "digest"), GRPCListener: s.lis["DIGEST_GRPC_ADDR"], HTTPListener: s.lis["DIGEST_HTTP_ADDR"],
+			TracerProvider: s.tp,
 		})
 		return wrap("digest", err)
 	})

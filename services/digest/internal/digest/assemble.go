@@ -129,7 +129,9 @@ func (s *Service) work(ctx context.Context, run Run) (Counts, string, error) {
 		go func() {
 			defer wg.Done()
 			for subs := range pages {
-				c, w, err := s.page(wctx, a, subs)
+				pctx, endTrace := s.tracer().StartPage(wctx, run, len(subs))
+				c, w, err := s.page(pctx, a, subs)
+				endTrace(c, err)
 				results <- pageResult{c, w, err}
 			}
 		}()

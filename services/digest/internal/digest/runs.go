@@ -92,7 +92,7 @@ func (s *Service) RunDigest(ctx context.Context, req RunRequest) (Run, error) {
 			return fmt.Errorf("digest: create run: %w", err)
 		}
 		return nil
-	}, func(runCtx context.Context) { s.execute(runCtx, run) })
+	}, func(runCtx context.Context) { s.execute(runCtx, ctx, run) })
 	if err != nil {
 		return Run{}, err
 	}
@@ -194,8 +194,10 @@ func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
 	}
 }
 
-// execute does a run's work and records how it ended.
-func (s *Service) execute(ctx context.Context, run Run) {
+// execute does a run's work and records how it ended. origin is the
+// context of the call that started the run (for tracing only).
+func (s *Service) execute(ctx, origin context.Context, run Run) {
+	ctx, endTrace := s.tracer().StartRun(ctx, origin, run)
 	stop := s.heartbeat(ctx, run.ID)
 	counts, warning, err := s.work(ctx, run)
 	stop()
@@ -209,6 +211,7 @@ func (s *Service) execute(ctx context.Context, run Run) {
 		state, errText = RunFailed, err.Error()
 	}
 	errText = shorten(errText, maxErrorText)
+	defer endTrace(RunEnd{State: state, Counts: counts, Error: errText})
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	log := s.cfg.Logger.With("run_id", run.ID, "edition", run.Edition, "slot", run.Slot, "dry_run", run.DryRun,

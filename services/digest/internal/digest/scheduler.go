@@ -147,7 +147,7 @@ func (s *Service) runSlot(ctx context.Context, slot time.Time) (Run, error) {
 	if err := s.cfg.Runs.CreateRun(ctx, run); err != nil {
 		return Run{}, fmt.Errorf("digest: create run: %w", err)
 	}
-	s.execute(ctx, run)
+	s.execute(ctx, ctx, run)
 	done, err := s.cfg.Runs.GetRun(context.WithoutCancel(ctx), run.ID)
 	if err != nil {
 		return Run{}, fmt.Errorf("digest: read run %s: %w", run.ID, err)

@@ -59,6 +59,8 @@ type Config struct {
 	PapersPerEdition int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Tracer traces runs and their pages; nil means no tracing.
+	Tracer Tracer
 }
 
 // Service imports papers and runs digests. Runs work in the background,

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 )
@@ -19,8 +20,12 @@ import (
 // SpanName is the name of the span around one SMTP send.
 const SpanName = "smtp.send"
 
-// Mailer returns m with every send traced by tp.
+// Mailer returns m with every send traced by tp; with a nil or no-op tp
+// (tracing off) it returns m itself, so an untraced send pays nothing.
 func Mailer(m delivery.Mailer, tp trace.TracerProvider) delivery.Mailer {
+	if _, off := tp.(noop.TracerProvider); tp == nil || off {
+		return m
+	}
 	return &mailer{next: m, tracer: tp.Tracer("github.com/paperroute/paperroute/services/sender")}
 }
 

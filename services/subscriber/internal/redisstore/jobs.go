@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paperroute/paperroute/services/subscriber/internal/subscription"
 )
@@ -25,6 +26,8 @@ type Jobs struct {
 	// RetryAfter is how long a failed or abandoned job waits before it is
 	// tried again.
 	RetryAfter time.Duration
+
+	tracer trace.Tracer // nil: jobs are not traced (see WithTracerProvider)
 }
 
 var _ subscription.Jobs = (*Jobs)(nil)
@@ -41,13 +44,18 @@ func NewJobs(rdb redis.UniversalClient, consumer string) *Jobs {
 	return &Jobs{rdb: rdb, consumer: consumer, RetryAfter: 30 * time.Second}
 }
 
-// Push implements subscription.Jobs.
+// Push implements subscription.Jobs. The trace context of ctx, if any,
+// travels with the job (field tp).
 func (q *Jobs) Push(ctx context.Context, j subscription.Job) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("redisstore: encode job: %w", err)
 	}
-	if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: jobsKey, Values: []any{jobField, b}}).Err(); err != nil {
+	values := []any{jobField, b}
+	if tp := traceParent(ctx); tp != "" {
+		values = append(values, traceField, tp)
+	}
+	if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: jobsKey, Values: values}).Err(); err != nil {
 		return fmt.Errorf("redisstore: push job: %w", err)
 	}
 	return nil
@@ -102,6 +110,15 @@ func (q *Jobs) RunOnce(ctx context.Context, log *slog.Logger, handle Handler) (i
 	}
 }
 
+// handle runs one job, in the trace of the call that pushed it.
+func (q *Jobs) handle(ctx context.Context, handle Handler, m redis.XMessage, j subscription.Job) error {
+	tp, _ := m.Values[traceField].(string)
+	ctx, end := q.startJob(ctx, tp, j)
+	err := handle(ctx, j)
+	end(err)
+	return err
+}
+
 // work claims stale pending jobs, then reads new ones (block < 0: don't
 // wait), and runs them.
 func (q *Jobs) work(ctx context.Context, log *slog.Logger, handle Handler, block time.Duration) (int, error) {
@@ -129,7 +146,7 @@ func (q *Jobs) work(ctx context.Context, log *slog.Logger, handle Handler, block
 		raw, _ := m.Values[jobField].(string)
 		if err := json.Unmarshal([]byte(raw), &j); err != nil {
 			log.ErrorContext(ctx, "dropping undecodable job", "id", m.ID, "err", err)
-		} else if err := handle(ctx, j); err != nil {
+		} else if err := q.handle(ctx, handle, m, j); err != nil {
 			log.WarnContext(ctx, "job failed; will retry", "id", m.ID, "kind", j.Kind, "err", err)
 			continue
 		}
