@@ -161,10 +161,17 @@ func (s *Server) WrapHTTP(mw func(http.Handler) http.Handler) {
 	s.wrap = func(h http.Handler) http.Handler { return mw(prev(h)) }
 }
 
+// stopping reports whether err is only ctx ending: a stop asked for, not a
+// failure.
+func stopping(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
 // Run runs the service described by spec until ctx is done, then shuts down
 // gracefully (health NOT_SERVING, in-flight calls get ShutdownGrace,
 // workers see ctx done) and returns nil. A bad spec, an unreachable Redis or
-// a failing Setup is an error returned at once.
+// a failing Setup is an error returned at once; ctx ending while Setup runs
+// is a clean stop (nil).
 func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	defer listener.Close(deps.GRPCListener, deps.HTTPListener)
 	if spec.Name == "" || spec.Setup == nil {
@@ -220,6 +227,13 @@ func Run(ctx context.Context, deps Deps, spec Spec) (err error) {
 	s.GRPC, s.Authorizer = gsrv.GRPC, authz
 	httpserver.Routes(s.Mux, s.Metrics, log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	if err := spec.Setup(ctx, s); err != nil {
+		if stopping(ctx, err) {
+			// Asked to stop while starting (a SIGTERM right after the
+			// start, a test that is already done): a clean stop, not a
+			// failure.
+			log.Info("stopped during start-up", "service", spec.Name)
+			return nil
+		}
 		return fail(err)
 	}
 	if err := mountBrowser(s, spec); err != nil {

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -160,6 +161,34 @@ func TestRunFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStopDuringSetup: a stop asked for while the service is still starting
+// (Setup waiting on Redis when SIGTERM comes) is a clean stop, not an error.
+func TestStopDuringSetup(t *testing.T) {
+	rds := redistest.Start(t, redistest.WithoutAppendOnly())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inSetup := make(chan struct{})
+	setup := func(ctx context.Context, s *service.Server) error {
+		close(inSetup)
+		<-ctx.Done()
+		return fmt.Errorf("create group: %w", ctx.Err())
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, service.Deps{Logger: logging.Discard(), GRPCListener: listen(t), HTTPListener: listen(t)}, spec(rds.URL(), setup))
+	}()
+	<-inSetup
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after a stop during Setup; want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after a stop during Setup")
 	}
 }
 
