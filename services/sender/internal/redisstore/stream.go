@@ -109,12 +109,7 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 // Cluster go-redis sends each command to its node).
 func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
 	var cancel *redis.SliceCmd
-	c := &scriptCall{
-		script: leaseScript,
-		slot:   strconv.Itoa(e.Partition),
-		keys:   []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)},
-		args:   []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()},
-	}
+	c := leaseCall(e, r)
 	if r.Recipient != "" {
 		c.after = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
 	}
@@ -130,6 +125,16 @@ func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseReq
 		l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
 	}
 	return l, err
+}
+
+// leaseCall is one call of the lease script.
+func leaseCall(e delivery.Entry, r delivery.LeaseRequest) *scriptCall {
+	return &scriptCall{
+		script: leaseScript,
+		slot:   strconv.Itoa(e.Partition),
+		keys:   []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)},
+		args:   []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()},
+	}
 }
 
 func parseLease(e delivery.Entry, answer []any) (delivery.Lease, error) {
@@ -182,6 +187,15 @@ func (s *Store) MarkCancelled(ctx context.Context, e delivery.Entry, token strin
 // finish runs the finish script, together with the finishes other workers
 // ask for at the same moment in the same partition (pipeBatch).
 func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, token, reason, reply string, report, refund bool, at time.Time) error {
+	_, err := s.pipes.call(ctx, s.rdb, s.finishCall(e, state, token, reason, reply, report, refund, at))
+	if err != nil {
+		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
+	}
+	return nil
+}
+
+// finishCall is one call of the finish script.
+func (s *Store) finishCall(e delivery.Entry, state queue.State, token, reason, reply string, report, refund bool, at time.Time) *scriptCall {
 	rep, ref := "0", "0"
 	if report {
 		rep = "1"
@@ -190,7 +204,7 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 		ref = "1"
 	}
 	p := e.Partition
-	_, err := s.pipes.call(ctx, s.rdb, &scriptCall{
+	return &scriptCall{
 		script:     finishScript,
 		slot:       strconv.Itoa(p),
 		sharedKeys: []string{StatsKey(p), DeadKey(p), OutboxKey(p)},
@@ -200,11 +214,7 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 			e.StreamID, state.String(), e.Lane.String() + ":" + strings.ToLower(state.String()), at.UnixMilli(),
 			reason, token, rep, reply, e.MessageID, ref,
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}
-	return nil
 }
 
 // Retry implements delivery.Queue.
