@@ -60,7 +60,8 @@ type Config struct {
 	// OutDir receives the JSON result files.
 	OutDir string
 	// CPUProfile, if set, is where the sender of the throughput benchmark
-	// writes a CPU profile (go tool pprof).
+	// writes a CPU profile (go tool pprof); Redis' INFO commandstats of that
+	// send go to CPUProfile + ".redis-commandstats.txt".
 	CPUProfile string
 	// Out receives the summary lines.
 	Out io.Writer

@@ -185,6 +185,12 @@ func (e *env) senderPhase(ctx context.Context, n int, env []string, profile stri
 		return SenderPhase{}, err
 	}
 	res := SenderPhase{Phase: finishPhase(n, m.t0, done, m.end(n, "sender", "redis", "sink"))}
+	if profile != "" {
+		// Where Redis spent its time, beside the sender's profile.
+		if stats, err := r.Client.Info(ctx, "commandstats").Result(); err == nil {
+			_ = os.WriteFile(profile+".redis-commandstats.txt", []byte(stats), 0o644)
+		}
+	}
 	if u, err := sp.Usage(); err == nil {
 		res.PeakRSSMiB = mib(u.PeakRSS)
 	}

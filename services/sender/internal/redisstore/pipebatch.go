@@ -2,66 +2,84 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// pipeBatchMax bounds the runs sent in one pipeline.
+// pipeBatchMax bounds the calls sent in one pipeline.
 const pipeBatchMax = 64
 
-// pipeBatch sends the Redis commands of concurrent workers together: one
-// pipeline (one write, one read on each side) for all the runs that were
-// asked for while the previous pipeline was in flight. Group commit without
-// a goroutine: the caller that finds no pipeline in flight sends the runs
-// queued so far, its own included, and hands the turn to a waiting caller
-// when it is done. Each command stays what it was (a script is still one
-// atomic step); the pipeline only shares the round trip, so a run's outcome
-// does not depend on the others'. The lease and finish scripts of the
-// delivery path go through it.
+// pipeBatch sends the script calls of concurrent workers together: one
+// pipeline (one write, one read on each side) for all the calls that were
+// asked for while the previous pipeline was in flight, and one script run
+// for all the calls of the same script and partition among them. Group
+// commit without a goroutine: the caller that finds no pipeline in flight
+// sends the calls queued so far, its own included, and hands the turn to a
+// waiting caller when it is done. A batched script serves each of its calls
+// in turn, as if they were run one after the other, in one atomic step
+// (all keys in the partition's slot); each call gets its own result. The
+// lease and finish scripts of the delivery path go through it: they cost
+// Redis one script run per group instead of one per message.
 type pipeBatch struct {
 	mu      sync.Mutex
 	busy    bool // a caller is sending a pipeline
-	pending []*pipeRun
+	pending []*scriptCall
 }
 
-type pipeRun struct {
-	queue func(redis.Pipeliner) // adds the run's commands
-	done  chan struct{}         // closed when the commands were sent
-	turn  chan struct{}         // closed when this caller is to send the queued runs
+// scriptCall is one call of a batched script. The script's KEYS are the
+// shared keys followed by every call's keys, its ARGV the shared arguments
+// followed by every call's arguments, and it returns a flat array with as
+// many elements for each call, in order, or the number of calls.
+type scriptCall struct {
+	script *redis.Script
+	// slot groups calls: calls of one script with the same slot share a run,
+	// with the first one's shared keys and arguments (the same for all).
+	slot       string
+	sharedKeys []string
+	sharedArgs []any
+	keys       []string
+	args       []any
+	// after, if set, adds commands to the pipeline after the script's run
+	// (on a single Redis they run after it); they are sent again when the
+	// script is sent again.
+	after func(redis.Pipeliner)
+
+	res  []any // the call's elements of the script's answer
+	err  error // the script run's error
+	done chan struct{}
+	turn chan struct{} // closed when this caller is to send the queued calls
 }
 
-// run adds the commands of queue to a pipeline shared with other callers
-// and returns when it was sent; each command carries its own result.
-func (b *pipeBatch) run(ctx context.Context, rdb redis.UniversalClient, queue func(redis.Pipeliner)) {
-	r := &pipeRun{queue: queue, done: make(chan struct{}), turn: make(chan struct{})}
+// call runs c in a pipeline shared with other callers and returns its
+// result when the pipeline was sent.
+func (b *pipeBatch) call(ctx context.Context, rdb redis.UniversalClient, c *scriptCall) ([]any, error) {
+	c.done, c.turn = make(chan struct{}), make(chan struct{})
 	b.mu.Lock()
-	b.pending = append(b.pending, r)
+	b.pending = append(b.pending, c)
 	lead := !b.busy
 	b.busy = true
 	b.mu.Unlock()
 	if !lead {
 		select {
-		case <-r.done:
-			return
-		case <-r.turn:
+		case <-c.done:
+			return c.res, c.err
+		case <-c.turn:
 		}
 	}
-	// This caller sends the queued runs (its own is among them: a run
+	// This caller sends the queued calls (its own is among them: a call
 	// leaves the queue only in a pipeline, and the turn goes to the first).
 	b.mu.Lock()
 	n := min(len(b.pending), pipeBatchMax)
 	batch := b.pending[:n:n]
 	b.pending = b.pending[n:]
 	b.mu.Unlock()
-	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range batch {
-			r.queue(p)
+	sendBatch(ctx, rdb, batch)
+	for _, o := range batch {
+		if o != c {
+			close(o.done)
 		}
-		return nil
-	})
-	for _, r := range batch {
-		close(r.done)
 	}
 	b.mu.Lock()
 	if len(b.pending) > 0 {
@@ -70,25 +88,102 @@ func (b *pipeBatch) run(ctx context.Context, rdb redis.UniversalClient, queue fu
 		b.busy = false
 	}
 	b.mu.Unlock()
+	return c.res, c.err
 }
 
-// evalBatched runs script in a shared pipeline; when the script cache was
-// empty (Redis restarted: the run hit NOSCRIPT and did not run) it sends
-// the body. more adds commands to the same pipeline (nil: none); they are
-// sent again with the body.
-func (b *pipeBatch) evalBatched(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, keys []string, args []any, more func(redis.Pipeliner)) *redis.Cmd {
-	var cmd *redis.Cmd
-	eval := script.EvalSha
-	for try := 0; ; try++ {
-		b.run(ctx, rdb, func(p redis.Pipeliner) {
-			cmd = eval(ctx, p, keys, args...)
-			if more != nil {
-				more(p)
-			}
-		})
-		if try > 0 || !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			return cmd
-		}
-		eval = script.Eval
+// scriptRun is the calls that share one run of a script.
+type scriptRun struct {
+	calls []*scriptCall
+	cmd   *redis.Cmd
+}
+
+// sendBatch runs the calls, one script run per script and slot, in one
+// pipeline; runs that found the script cache empty (Redis restarted: they
+// did not run) are sent again with the script's body.
+func sendBatch(ctx context.Context, rdb redis.UniversalClient, batch []*scriptCall) {
+	var runs []*scriptRun
+	type runKey struct {
+		script *redis.Script
+		slot   string
 	}
+	index := map[runKey]*scriptRun{}
+	for _, c := range batch {
+		k := runKey{c.script, c.slot}
+		r := index[k]
+		if r == nil {
+			r = &scriptRun{}
+			index[k] = r
+			runs = append(runs, r)
+		}
+		r.calls = append(r.calls, c)
+	}
+	sendRuns(ctx, rdb, runs, false)
+	var again []*scriptRun
+	for _, r := range runs {
+		if redis.HasErrorPrefix(r.cmd.Err(), "NOSCRIPT") {
+			again = append(again, r)
+		}
+	}
+	if len(again) > 0 {
+		sendRuns(ctx, rdb, again, true)
+	}
+}
+
+func sendRuns(ctx context.Context, rdb redis.UniversalClient, runs []*scriptRun, body bool) {
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range runs {
+			first := r.calls[0]
+			keys := append([]string(nil), first.sharedKeys...)
+			args := append([]any(nil), first.sharedArgs...)
+			for _, c := range r.calls {
+				keys = append(keys, c.keys...)
+				args = append(args, c.args...)
+			}
+			if body {
+				r.cmd = first.script.Eval(ctx, p, keys, args...)
+			} else {
+				r.cmd = first.script.EvalSha(ctx, p, keys, args...)
+			}
+			for _, c := range r.calls {
+				if c.after != nil {
+					c.after(p)
+				}
+			}
+		}
+		return nil
+	})
+	for _, r := range runs {
+		results, err := split(r.cmd, len(r.calls))
+		for i, c := range r.calls {
+			c.res, c.err = nil, err
+			if err == nil && results != nil {
+				c.res = results[i]
+			}
+		}
+	}
+}
+
+// split divides a batched script's answer among its n calls: a flat array
+// of the same number of elements per call, or the count n (no results).
+func split(cmd *redis.Cmd, n int) ([][]any, error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case int64:
+		if v == int64(n) {
+			return nil, nil
+		}
+	case []any:
+		if len(v) > 0 && len(v)%n == 0 {
+			k := len(v) / n
+			out := make([][]any, n)
+			for i := range out {
+				out[i] = v[i*k : (i+1)*k : (i+1)*k]
+			}
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("redisstore: a batched script's answer %v does not match its %d calls", v, n)
 }

@@ -30,31 +30,6 @@ const isFinal = `
 local function final(st) return st == 'SENT' or st == 'DEAD' or st == 'CANCELLED' end
 `
 
-// leaseScript takes a message's delivery lease (DESIGN §4): SET NX PX, in
-// a script so that the answer tells why it was refused. Each lease gets a
-// new number from the record, part of the token stored in the mark, so an
-// older lease can never be renewed after a newer one was taken. Taking the
-// lease also counts the delivery attempt it is for (same record, same
-// slot: one round trip for both).
-//
-//	KEYS: mark, record
-//	ARGV: consumer, lease (ms), now (unix ms)
-//	returns {'sent'}, {'held'}, {'missing'} (no record) or
-//	        {'ok', token, attempts}
-var leaseScript = redis.NewScript(`
-local m = redis.call('GET', KEYS[1])
-if m == 'sent' then return {'sent'} end
-local mine = 'sending:' .. ARGV[1] .. ':'
-if m and string.sub(m, 1, #mine) ~= mine then return {'held'} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'missing'} end
-local n = redis.call('HINCRBY', KEYS[2], 'leases', 1)
-local token = mine .. n
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-redis.call('HSET', KEYS[2], 'updated', ARGV[3])
-local attempts = redis.call('HINCRBY', KEYS[2], 'attempts', 1)
-return {'ok', token, tostring(attempts)}
-`)
-
 // renewScript extends a lease if the mark still holds the token, or if the
 // mark expired and no other lease was taken since (the record's lease
 // number is still the token's).
@@ -75,47 +50,6 @@ if n and redis.call('HGET', KEYS[2], 'leases') == n then
   return 1
 end
 return 0
-`)
-
-// finishScript records the final state of a message (SENT, DEAD or
-// CANCELLED), counts it, lets the record expire, sets or releases the
-// mark and acknowledges the entry: one atomic step, all keys in the
-// partition's slot. A message already finished is only acknowledged (and
-// its mark kept), so a retried call counts nothing twice.
-//
-//	KEYS: record, stream, stats, mark, dead index, outbox, delayed set
-//	ARGV: group, entry id, final state, counter field, now (ms),
-//	      record TTL (s), reason ("" keeps the old error), lease token,
-//	      sent mark TTL (s), report ("1": queue a failure report), reply,
-//	      message id, refund ("1": take back the attempt the lease counted;
-//	      a cancelled message was never attempted)
-var finishScript = redis.NewScript(isFinal + `
-local st = redis.call('HGET', KEYS[1], 'state')
-if st and not final(st) then
-  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
-  redis.call('HDEL', KEYS[1], 'next')
-  if ARGV[13] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-  if ARGV[3] == 'SENT' then
-    redis.call('HSET', KEYS[1], 'sent', ARGV[5])
-    if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'reply', ARGV[11]) end
-  end
-  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[7]) end
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-  redis.call('EXPIRE', KEYS[1], ARGV[6])
-  redis.call('ZREM', KEYS[7], ARGV[12])
-  if ARGV[3] == 'DEAD' then
-    redis.call('ZADD', KEYS[5], ARGV[5], ARGV[12])
-    if ARGV[10] == '1' then
-      redis.call('XADD', KEYS[6], '*', 'rcpt', redis.call('HGET', KEYS[1], 'rcpt'), 'id', ARGV[12], 'detail', ARGV[7], 'at', ARGV[5])
-    end
-  end
-end
-if ARGV[3] == 'SENT' then
-  redis.call('SET', KEYS[4], 'sent', 'EX', ARGV[9])
-elseif ARGV[8] ~= '' and redis.call('GET', KEYS[4]) == ARGV[8] then
-  redis.call('DEL', KEYS[4])
-end
-return redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 `)
 
 // retryScript records a failed attempt and schedules the message to go

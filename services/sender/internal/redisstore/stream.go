@@ -102,20 +102,18 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 	return nil
 }
 
-// Lease implements delivery.Queue: the lease script and, in the same
-// pipeline, the read of the recipient's cancel times (another hash slot, so
-// not in the script; on a Cluster go-redis sends each command to its node).
-// On one node the read runs after the script.
+// Lease implements delivery.Queue: the lease script, run together with the
+// leases other workers ask for at the same moment in the same partition
+// (pipeBatch), and in the same pipeline, after it, the read of the
+// recipient's cancel times (another hash slot, so not in the script; on a
+// Cluster go-redis sends each command to its node).
 func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
-	keys := []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)}
-	args := []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()}
 	var cancel *redis.SliceCmd
-	var readCancel func(redis.Pipeliner)
+	c := leaseCall(e, r)
 	if r.Recipient != "" {
-		readCancel = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
+		c.after = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
 	}
-	lease := s.pipes.evalBatched(ctx, s.rdb, leaseScript, keys, args, readCancel)
-	res, err := lease.StringSlice()
+	res, err := s.pipes.call(ctx, s.rdb, c)
 	if err != nil {
 		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
 	}
@@ -132,13 +130,27 @@ func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseReq
 	return l, nil
 }
 
-func parseLease(e delivery.Entry, res []string) (delivery.Lease, error) {
+// leaseCall is one call of the lease script.
+func leaseCall(e delivery.Entry, r delivery.LeaseRequest) *scriptCall {
+	return &scriptCall{
+		script: leaseScript,
+		slot:   strconv.Itoa(e.Partition),
+		keys:   []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)},
+		args:   []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()},
+	}
+}
+
+func parseLease(e delivery.Entry, answer []any) (delivery.Lease, error) {
+	res := make([]string, len(answer))
+	for i, v := range answer {
+		res[i], _ = v.(string)
+	}
 	switch {
-	case len(res) == 1 && res[0] == "sent":
+	case len(res) == 3 && res[0] == "sent":
 		return delivery.Lease{Result: delivery.LeaseSent}, nil
-	case len(res) == 1 && res[0] == "held":
+	case len(res) == 3 && res[0] == "held":
 		return delivery.Lease{Result: delivery.LeaseHeld}, nil
-	case len(res) == 1 && res[0] == "missing":
+	case len(res) == 3 && res[0] == "missing":
 		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, queue.ErrNotFound)
 	case len(res) == 3 && res[0] == "ok":
 		n, err := strconv.Atoi(res[2])
@@ -175,12 +187,18 @@ func (s *Store) MarkCancelled(ctx context.Context, e delivery.Entry, token strin
 	return s.finish(ctx, e, queue.StateCancelled, token, "cancelled: the recipient unsubscribed or was suppressed after it was queued", "", false, token != "", at)
 }
 
+// finish runs the finish script, together with the finishes other workers
+// ask for at the same moment in the same partition (pipeBatch).
 func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State, token, reason, reply string, report, refund bool, at time.Time) error {
-	counter := e.Lane.String() + ":" + strings.ToLower(state.String())
-	keys := []string{
-		RecordKey(e.Partition, e.MessageID), StreamKey(e.Lane, e.Partition), StatsKey(e.Partition),
-		MarkKey(e.Partition, e.MessageID), DeadKey(e.Partition), OutboxKey(e.Partition), DelayKey(e.Lane, e.Partition),
+	_, err := s.pipes.call(ctx, s.rdb, s.finishCall(e, state, token, reason, reply, report, refund, at))
+	if err != nil {
+		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
 	}
+	return nil
+}
+
+// finishCall is one call of the finish script.
+func (s *Store) finishCall(e delivery.Entry, state queue.State, token, reason, reply string, report, refund bool, at time.Time) *scriptCall {
 	rep, ref := "0", "0"
 	if report {
 		rep = "1"
@@ -188,14 +206,18 @@ func (s *Store) finish(ctx context.Context, e delivery.Entry, state queue.State,
 	if refund {
 		ref = "1"
 	}
-	err := s.pipes.evalBatched(ctx, s.rdb, finishScript, keys, []any{
-		Group, e.StreamID, state.String(), counter, at.UnixMilli(), int64(s.retention / time.Second), reason,
-		token, int64(SentMarkTTL / time.Second), rep, reply, e.MessageID, ref,
-	}, nil).Err()
-	if err != nil {
-		return fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, state, err)
+	p := e.Partition
+	return &scriptCall{
+		script:     finishScript,
+		slot:       strconv.Itoa(p),
+		sharedKeys: []string{StatsKey(p), DeadKey(p), OutboxKey(p)},
+		sharedArgs: []any{Group, int64(s.retention / time.Second), int64(SentMarkTTL / time.Second)},
+		keys:       []string{RecordKey(p, e.MessageID), MarkKey(p, e.MessageID), StreamKey(e.Lane, p), DelayKey(e.Lane, p)},
+		args: []any{
+			e.StreamID, state.String(), e.Lane.String() + ":" + strings.ToLower(state.String()), at.UnixMilli(),
+			reason, token, rep, reply, e.MessageID, ref,
+		},
 	}
-	return nil
 }
 
 // Retry implements delivery.Queue.
