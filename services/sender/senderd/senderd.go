@@ -69,6 +69,13 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	relayMetrics, err := sendermetrics.NewRelay(s.Metrics)
+	if err != nil {
+		return err
+	}
+	if _, err := sendermetrics.NewQueue(s.Metrics, store, s.Logger); err != nil {
+		return err
+	}
 	mailer, err := relays(cfg)
 	if err != nil {
 		return err
@@ -84,7 +91,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		}
 		relay, closeRelay = pool, pool.Close
 	}
-	relay = sendtrace.Mailer(relay, s.TracerProvider)
+	relay = sendtrace.Mailer(relayMetrics.Mailer(relay, smtpmail.ReplyCode), s.TracerProvider)
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:    cfg.Partitions,
 		Workers:       cfg.Workers,
@@ -98,7 +105,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
-		RateLimiter:   rateLimiter(s, cfg),
+		RateLimiter:   rateLimiter(s, cfg, relayMetrics),
 	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
@@ -142,12 +149,13 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 	return nil
 }
 
-// rateLimiter is the shared GCRA limiter, or nil when no limit is set.
-func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
+// rateLimiter is the shared GCRA limiter, or nil when no limit is set;
+// m counts its refusals.
+func rateLimiter(s *service.Server, cfg config.Config, m *sendermetrics.Relay) delivery.RateLimiter {
 	if cfg.RateLimit == 0 && cfg.SMTPRateLimit == 0 {
 		return nil
 	}
-	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr)
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, cfg.SMTPRateLimit, cfg.SMTPAddr).OnLimited(m.RateLimited)
 }
 
 // relays is the SMTP mailer: the relay, with failover to the fallbacks.
