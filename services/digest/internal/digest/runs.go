@@ -196,6 +196,7 @@ func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
 
 // execute does a run's work and records how it ended.
 func (s *Service) execute(ctx context.Context, run Run) {
+	s.cfg.Metrics.RunStarted()
 	stop := s.heartbeat(ctx, run.ID)
 	counts, warning, err := s.work(ctx, run)
 	stop()
@@ -209,6 +210,7 @@ func (s *Service) execute(ctx context.Context, run Run) {
 		state, errText = RunFailed, err.Error()
 	}
 	errText = shorten(errText, maxErrorText)
+	s.cfg.Metrics.RunFinished(run, state, counts)
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	log := s.cfg.Logger.With("run_id", run.ID, "edition", run.Edition, "slot", run.Slot, "dry_run", run.DryRun,

@@ -59,6 +59,8 @@ type Config struct {
 	PapersPerEdition int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics, if set, is told when runs start and end.
+	Metrics Metrics
 }
 
 // Service imports papers and runs digests. Runs work in the background,
@@ -91,6 +93,9 @@ func New(cfg Config) (*Service, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Service{cfg: cfg, now: now, quit: make(chan struct{})}, nil
 }
