@@ -82,7 +82,16 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	}
 	subscribers := peers.NewSubscribers(subscriberv1.NewSubscriberServiceClient(subConn))
 	store := redisstore.New(s.Redis)
+	runMetrics, err := metrics.NewRuns(s.Metrics)
+	if err != nil {
+		return fmt.Errorf("run metrics: %w", err)
+	}
+	schedMetrics, err := metrics.NewScheduler(s.Metrics, store, s.Logger)
+	if err != nil {
+		return fmt.Errorf("scheduler metrics: %w", err)
+	}
 	svc, err := digest.New(digest.Config{
+		Metrics:          runMetrics,
 		Papers:           store,
 		Runs:             store,
 		Subscribers:      subscribers,
@@ -101,7 +110,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes})
+	papers, err := library.New(library.Config{Store: store, MaxImportBytes: cfg.MaxImportBytes, Metrics: runMetrics})
 	if err != nil {
 		return err
 	}
@@ -109,7 +118,7 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 	if err := setupSite(s, cfg, svc); err != nil {
 		return err
 	}
-	sched, err := digest.NewScheduler(svc, store, cfg.SchedulerTick)
+	sched, err := digest.NewScheduler(svc, schedMetrics.Store(store), cfg.SchedulerTick)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,13 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	relayMetrics, err := sendermetrics.NewRelay(s.Metrics)
+	if err != nil {
+		return err
+	}
+	if _, err := sendermetrics.NewQueue(s.Metrics, store, s.Logger); err != nil {
+		return err
+	}
 	mailer, err := relays(cfg)
 	if err != nil {
 		return err
@@ -85,7 +92,7 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		}
 		relay, closeRelay = pool, pool.Close
 	}
-	relay = sendtrace.Mailer(relay, s.TracerProvider)
+	relay = sendtrace.Mailer(relayMetrics.Mailer(relay, smtpmail.ReplyCode), s.TracerProvider)
 	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Partitions:    cfg.Partitions,
 		Workers:       cfg.Workers,
@@ -99,8 +106,8 @@ func setup(ctx context.Context, s *service.Server, cfg config.Config) error {
 		Grace:         cfg.ShutdownGrace,
 		Logger:        s.Logger,
 		Metrics:       deliveryMetrics,
-		RateLimiter:   rateLimiter(s, cfg),
-		Pacer:         relayPacer(s, cfg),
+		RateLimiter:   rateLimiter(s, cfg, relayMetrics),
+		Pacer:         relayPacer(s, cfg, relayMetrics),
 	}, redisstore.NewReadAhead(store), relay)
 	if err != nil {
 		return err
@@ -148,21 +155,23 @@ func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, allow b
 }
 
 // rateLimiter is the shared GCRA limiter of all relays together, or nil
-// when no limit is set. The per-relay limits are the relay pacer's.
-func rateLimiter(s *service.Server, cfg config.Config) delivery.RateLimiter {
+// when no limit is set; m counts its refusals. The per-relay limits are the
+// relay pacer's.
+func rateLimiter(s *service.Server, cfg config.Config, m *sendermetrics.Relay) delivery.RateLimiter {
 	if cfg.RateLimit == 0 {
 		return nil
 	}
-	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, 0, "")
+	return redisstore.NewRateLimiter(s.Redis, cfg.RateLimit, 0, "").OnLimited(m.RateLimited)
 }
 
 // relayPacer paces each relay for all replicas: its own limit
 // (SENDER_SMTP_RATE_LIMIT, SENDER_SMTP_FALLBACK_RATE_LIMITS) and the
 // slowdown its throttling replies ask for, up to a gap of
-// min(10s, SENDER_RETRY_MAX_DELAY) between sends.
-func relayPacer(s *service.Server, cfg config.Config) delivery.RelayPacer {
+// min(10s, SENDER_RETRY_MAX_DELAY) between sends; m counts the sends it
+// holds back.
+func relayPacer(s *service.Server, cfg config.Config, m *sendermetrics.Relay) delivery.RelayPacer {
 	return redisstore.NewRelayPacer(s.Redis, cfg.RelayRateLimits(), 0,
-		redisstore.PacerConfig{MaxGap: min(10*time.Second, cfg.RetryMaxDelay)})
+		redisstore.PacerConfig{MaxGap: min(10*time.Second, cfg.RetryMaxDelay)}).OnLimited(m.RateLimited)
 }
 
 // relays is the SMTP mailer: the relay, with failover to the fallbacks.

@@ -19,6 +19,7 @@ import (
 	"github.com/paperroute/paperroute/services/subscriber/internal/config"
 	"github.com/paperroute/paperroute/services/subscriber/internal/grpcapi"
 	"github.com/paperroute/paperroute/services/subscriber/internal/linktoken"
+	"github.com/paperroute/paperroute/services/subscriber/internal/metrics"
 	"github.com/paperroute/paperroute/services/subscriber/internal/pages"
 	"github.com/paperroute/paperroute/services/subscriber/internal/peers"
 	"github.com/paperroute/paperroute/services/subscriber/internal/redisstore"
@@ -64,8 +65,17 @@ func setup(_ context.Context, s *service.Server, cfg config.Config) error {
 		return err
 	}
 	jobs := redisstore.NewJobs(s.Redis, consumerName()).WithTracerProvider(s.TracerProvider)
+	store := redisstore.New(s.Redis, cfg.EmailHashKey)
+	lifecycle, err := metrics.NewLifecycle(s.Metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if _, err := metrics.NewSubscribers(s.Metrics, store, s.Logger); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	svc, err := subscription.New(subscription.Config{
-		Store:               redisstore.New(s.Redis, cfg.EmailHashKey),
+		Store:               store,
+		Metrics:             lifecycle,
 		Mailer:              mailer,
 		Jobs:                jobs,
 		Limiter:             redisstore.NewLimiter(s.Redis, cfg.EmailHashKey),

@@ -198,6 +198,7 @@ func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
 // context of the call that started the run (for tracing only).
 func (s *Service) execute(ctx, origin context.Context, run Run) {
 	ctx, endTrace := s.tracer().StartRun(ctx, origin, run)
+	s.cfg.Metrics.RunStarted()
 	stop := s.heartbeat(ctx, run.ID)
 	counts, warning, err := s.work(ctx, run)
 	stop()
@@ -212,6 +213,7 @@ func (s *Service) execute(ctx, origin context.Context, run Run) {
 	}
 	errText = shorten(errText, maxErrorText)
 	defer endTrace(RunEnd{State: state, Counts: counts, Error: errText})
+	s.cfg.Metrics.RunFinished(run, state, counts)
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	log := s.cfg.Logger.With("run_id", run.ID, "edition", run.Edition, "slot", run.Slot, "dry_run", run.DryRun,

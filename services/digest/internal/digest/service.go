@@ -61,6 +61,8 @@ type Config struct {
 	Now func() time.Time
 	// Tracer traces runs and their pages; nil means no tracing.
 	Tracer Tracer
+	// Metrics, if set, is told when runs start and end.
+	Metrics Metrics
 }
 
 // Service imports papers and runs digests. Runs work in the background,
@@ -93,6 +95,9 @@ func New(cfg Config) (*Service, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Service{cfg: cfg, now: now, quit: make(chan struct{})}, nil
 }

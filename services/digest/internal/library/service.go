@@ -35,6 +35,16 @@ type Config struct {
 	MaxImportBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics, if set, counts the papers stored.
+	Metrics Metrics
+}
+
+// Metrics is told what the library stores. The Prometheus implementation
+// is internal/metrics.
+type Metrics interface {
+	// PapersImported counts n papers stored (created or refreshed) by an
+	// Import of format or, with FormatUnspecified, an operator's Upsert.
+	PapersImported(format Format, n int)
 }
 
 // Service imports, stores and serves papers.
@@ -42,6 +52,7 @@ type Service struct {
 	store    Store
 	maxBytes int
 	now      func() time.Time
+	metrics  Metrics
 }
 
 // New returns a Service.
@@ -56,7 +67,7 @@ func New(cfg Config) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: cfg.Store, maxBytes: cfg.MaxImportBytes, now: now}, nil
+	return &Service{store: cfg.Store, maxBytes: cfg.MaxImportBytes, now: now, metrics: cfg.Metrics}, nil
 }
 
 // Import parses a document of the given format and upserts its papers, all
@@ -89,7 +100,18 @@ func (s *Service) Import(ctx context.Context, format Format, data []byte) (Impor
 	if err != nil {
 		return ImportResult{}, err
 	}
-	return s.store1(ctx, papers, now, "import")
+	return s.counted(format)(s.store1(ctx, papers, now, "import"))
+}
+
+// counted returns a pass-through of store1's results that counts the
+// papers stored, by format (FormatUnspecified: an operator's upsert).
+func (s *Service) counted(format Format) func(ImportResult, error) (ImportResult, error) {
+	return func(res ImportResult, err error) (ImportResult, error) {
+		if err == nil && s.metrics != nil {
+			s.metrics.PapersImported(format, res.Created+res.Updated)
+		}
+		return res, err
+	}
 }
 
 // store1 stamps papers and stores them in one Store call.
@@ -137,7 +159,7 @@ func (s *Service) Upsert(ctx context.Context, papers []paper.Paper) (ImportResul
 	if err := verr.Err(); err != nil {
 		return ImportResult{}, err
 	}
-	return s.store1(ctx, clean, now, "upsert")
+	return s.counted(FormatUnspecified)(s.store1(ctx, clean, now, "upsert"))
 }
 
 // check validates and normalises one operator paper; problems go to verr

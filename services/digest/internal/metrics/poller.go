@@ -1,5 +1,6 @@
 // Package metrics holds the digest service's Prometheus adapters for the
-// small metrics interfaces its packages declare.
+// small metrics interfaces its packages declare (poller.Metrics,
+// digest.Metrics, library.Metrics) and the scheduler's gauges.
 package metrics
 
 import (

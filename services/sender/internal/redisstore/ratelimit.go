@@ -15,9 +15,12 @@ import (
 type RateLimiter struct {
 	limiter *redis_rate.Limiter
 	limits  []rateLimit
+	// onLimited, if set, is told the name of each limit that refuses a send.
+	onLimited func(limit string)
 }
 
 type rateLimit struct {
+	name  string // "relay" or "global", for metrics
 	key   string
 	limit redis_rate.Limit
 }
@@ -27,11 +30,19 @@ type rateLimit struct {
 func NewRateLimiter(rdb redis.UniversalClient, global, perRelay int, relay string) *RateLimiter {
 	r := &RateLimiter{limiter: redis_rate.NewLimiter(rdb)}
 	if perRelay > 0 {
-		r.limits = append(r.limits, rateLimit{key: "snd:rate:relay:" + relay, limit: redis_rate.PerSecond(perRelay)})
+		r.limits = append(r.limits, rateLimit{name: "relay", key: "snd:rate:relay:" + relay, limit: redis_rate.PerSecond(perRelay)})
 	}
 	if global > 0 {
-		r.limits = append(r.limits, rateLimit{key: "snd:rate:global", limit: redis_rate.PerSecond(global)})
+		r.limits = append(r.limits, rateLimit{name: "global", key: "snd:rate:global", limit: redis_rate.PerSecond(global)})
 	}
+	return r
+}
+
+// OnLimited makes r call f with the limit's name ("global" or "relay")
+// each time a limit refuses a send (the send waits and asks again). It
+// returns r.
+func (r *RateLimiter) OnLimited(f func(limit string)) *RateLimiter {
+	r.onLimited = f
 	return r
 }
 
@@ -44,6 +55,9 @@ func (r *RateLimiter) Reserve(ctx context.Context) (time.Duration, error) {
 			return 0, fmt.Errorf("redisstore: rate limit %s: %w", l.key, err)
 		}
 		if res.Allowed == 0 {
+			if r.onLimited != nil {
+				r.onLimited(l.name)
+			}
 			return max(res.RetryAfter, time.Millisecond), nil
 		}
 	}

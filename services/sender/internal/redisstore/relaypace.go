@@ -42,6 +42,15 @@ type RelayPacer struct {
 
 	mu     sync.Mutex
 	relays map[string]*relayState
+	// onLimited, if set, is called with "relay" for each send held back.
+	onLimited func(limit string)
+}
+
+// OnLimited makes r call f with "relay" each time a relay's limit or its
+// slowdown holds a send back (the send waits). It returns r.
+func (r *RelayPacer) OnLimited(f func(limit string)) *RelayPacer {
+	r.onLimited = f
+	return r
 }
 
 // relayState is what this process knows of a relay between round trips.
@@ -194,6 +203,9 @@ func (r *RelayPacer) Reserve(ctx context.Context, relay string) (time.Duration, 
 		st.quietUntil = r.cfg.Now().Add(r.cfg.Refresh)
 	}
 	r.mu.Unlock()
+	if wait > 0 && r.onLimited != nil {
+		r.onLimited("relay")
+	}
 	return wait, nil
 }
 

@@ -111,3 +111,19 @@ func (c *conn) setFence(ctx context.Context) {
 		fence.setFence(ctx)
 	}
 }
+
+// ReplyCode is the SMTP reply code a failed send carries (the relay's 4xx
+// or 5xx refusal of the transaction), or 0 when no reply came (a broken
+// connection, a timeout). Errors of Conn.Send keep the go-mail error or the
+// direct path's reply wrapped, so it works on them as returned.
+func ReplyCode(err error) int {
+	var re *replyError
+	if errors.As(err, &re) {
+		return re.code
+	}
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		return se.ErrorCode()
+	}
+	return 0
+}

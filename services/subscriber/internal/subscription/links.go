@@ -28,13 +28,16 @@ func (s *Service) Confirm(ctx context.Context, token string, client Client) (Sub
 		return Subscriber{}, tokErr
 	}
 	now := s.clock()
+	confirmed := false
 	sub, err := s.store.Update(ctx, claims.SubscriberID, func(cur *Subscriber) (bool, error) {
+		confirmed = false
 		if cur.TokenEpoch != claims.Epoch {
 			return false, errRevoked
 		}
 		if cur.State != StatePending {
 			return false, nil
 		}
+		confirmed = true
 		cur.State = StateActive
 		cur.UpdateTime = now
 		cur.Consent.ConfirmTime = now
@@ -44,6 +47,9 @@ func (s *Service) Confirm(ctx context.Context, token string, client Client) (Sub
 	})
 	if err != nil {
 		return Subscriber{}, s.linkTargetError("confirm", claims, err)
+	}
+	if confirmed {
+		s.metrics.Confirmed()
 	}
 	return sub, nil
 }
@@ -84,6 +90,7 @@ func (s *Service) Unsubscribe(ctx context.Context, token string, channel Channel
 		return Subscriber{}, s.linkTargetError("unsubscribe", claims, err)
 	}
 	if changed {
+		s.metrics.Left(channel)
 		if err := s.cancelQueued(ctx, sub); err != nil {
 			return Subscriber{}, err
 		}

@@ -92,13 +92,14 @@ func (s *Service) Suppress(ctx context.Context, r Ref, reason string) (Subscribe
 
 func (s *Service) suppress(ctx context.Context, id, reason string, ch Channel) (Subscriber, error) {
 	now := s.clock()
-	changed := false
+	changed, left := false, false
 	sub, err := s.store.Update(ctx, id, func(cur *Subscriber) (bool, error) {
-		changed = false
+		changed, left = false, false
 		if cur.State == StateSuppressed {
 			return false, nil
 		}
 		changed = true
+		left = cur.State == StatePending || cur.State == StateActive
 		if cur.Consent.UnsubscribeTime.IsZero() || cur.State != StateUnsubscribed {
 			cur.Consent.UnsubscribeTime = now
 			cur.Consent.UnsubscribeChannel = ch
@@ -114,6 +115,9 @@ func (s *Service) suppress(ctx context.Context, id, reason string, ch Channel) (
 	}
 	if !changed {
 		return sub, nil
+	}
+	if left {
+		s.metrics.Left(ch)
 	}
 	if err := s.cancelQueued(ctx, sub); err != nil {
 		return Subscriber{}, err
@@ -170,6 +174,7 @@ func (s *Service) RecordDeliveryFailure(ctx context.Context, email string, kind 
 	if err := errs.Err(); err != nil {
 		return err
 	}
+	s.metrics.DeliveryFailure(kind)
 	sub, err := s.store.GetByIdentity(ctx, addr.Key)
 	if errors.Is(err, ErrNotFound) {
 		return nil

@@ -78,6 +78,7 @@ func (s *Service) checkLimits(ctx context.Context, ip, identity string) error {
 			return fmt.Errorf("subscription: %s limit: %w", c.name, err)
 		}
 		if wait > 0 {
+			s.metrics.RateLimited(c.name)
 			return &LimitError{Limit: c.name, RetryAfter: wait}
 		}
 	}
@@ -118,8 +119,19 @@ func (s *Service) HandleJob(ctx context.Context, j Job) error {
 	return fmt.Errorf("subscription: unknown job kind %q", j.Kind)
 }
 
-func (s *Service) handleSignup(ctx context.Context, su Signup) error {
+// handleSignup does a sign-up job; it is counted by the address's state
+// once it succeeds (a job retried after a failure counts once).
+func (s *Service) handleSignup(ctx context.Context, su Signup) (err error) {
+	result := ""
+	defer func() {
+		if err == nil && result != "" {
+			s.metrics.Signup(result)
+		}
+	}()
 	sub, err := s.store.GetByIdentity(ctx, su.Identity)
+	if err == nil {
+		result = sub.State.String()
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		suppressed, err := s.store.Suppressed(ctx, su.Identity)
@@ -127,11 +139,17 @@ func (s *Service) handleSignup(ctx context.Context, su Signup) error {
 			return fmt.Errorf("subscription: sign-up: %w", err)
 		}
 		if suppressed {
+			result = StateSuppressed.String()
 			return nil
 		}
-		sub, _, err = s.create(ctx, su)
+		var created bool
+		sub, created, err = s.create(ctx, su)
 		if err != nil {
 			return err
+		}
+		result = sub.State.String()
+		if created {
+			result = "new"
 		}
 	case err != nil:
 		return fmt.Errorf("subscription: sign-up: %w", err)

@@ -275,6 +275,9 @@ type Config struct {
 	Limits Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics, if set, is told what happens (sign-ups, confirmations,
+	// unsubscribes, refusals, bounces).
+	Metrics Metrics
 }
 
 // Service runs the subscriber lifecycle.
@@ -293,6 +296,7 @@ type Service struct {
 	defaultTZ   string
 	limits      Limits
 	now         func() time.Time
+	metrics     Metrics
 }
 
 // New returns a Service.
@@ -322,6 +326,10 @@ func New(cfg Config) (*Service, error) {
 		defaultTZ:   cfg.DefaultTimezone,
 		limits:      cfg.Limits,
 		now:         cfg.Now,
+		metrics:     cfg.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
 	}
 	if s.now == nil {
 		s.now = time.Now
