@@ -242,22 +242,25 @@ func (s *Store) GetContent(ctx context.Context, id string) (queue.Content, error
 
 // Enqueue implements queue.Store. The W3C traceparent of ctx's span (the
 // Enqueue call's, when traced) is stored in each record (field tp), so the
-// send joins the trace. Each message is one script run: it
-// creates the record and adds the stream entry only if the record does not
-// exist, so neither a repeated key nor a retried command (go-redis retries
-// on network errors) can queue a message twice. A per-call nonce stored in
-// the record lets a retried script recognise its own earlier success and
-// still report the message as created: a random number plus the message's
-// index in the call, an integer so that the record's listpack stores it in
-// 9 bytes.
+// send joins the trace. The messages of each partition go to Redis as one
+// script run (up to enqueueRunMax of them; all pipelined): for each
+// message it creates the record and adds the stream entry only if the
+// record does not exist, so neither a repeated key nor a retried command
+// (go-redis retries on network errors) can queue a message twice. A
+// per-call nonce stored in the record lets a retried script recognise its
+// own earlier success and still report the message as created: a random
+// number plus the message's index in the call, an integer so that the
+// record's listpack stores it in 9 bytes.
 func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, error) {
 	traceParent := traceParent(ctx)
 	nonce := rand.Int64N(1 << 62)
 	type run struct {
 		keys []string
 		args []any
+		msgs []int // indexes into messages
 	}
-	runs := make([]run, len(messages))
+	var runs []*run
+	open := make(map[int]*run) // the run taking a partition's messages
 	for i, m := range messages {
 		m.TraceParent = traceParent
 		fields, err := recordFields(m)
@@ -265,10 +268,16 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 			return nil, fmt.Errorf("redisstore: enqueue %s: %w", m.ID, err)
 		}
 		p := queue.Partition(m.ID, s.partitions)
-		runs[i] = run{
-			keys: []string{RecordKey(p, m.ID), StreamKey(m.Lane, p), IndexKey(p)},
-			args: append([]any{m.IdempotencyKey, nonce + int64(i), m.Created.UnixMilli(), m.ID}, fields...),
+		r := open[p]
+		if r == nil || len(r.msgs) == enqueueRunMax {
+			r = &run{keys: []string{IndexKey(p)}}
+			open[p] = r
+			runs = append(runs, r)
 		}
+		r.keys = append(r.keys, RecordKey(p, m.ID), StreamKey(m.Lane, p))
+		r.args = append(r.args, 4+len(fields), m.IdempotencyKey, nonce+int64(i), m.Created.UnixMilli(), m.ID)
+		r.args = append(r.args, fields...)
+		r.msgs = append(r.msgs, i)
 	}
 	cmds := make([]*redis.Cmd, len(runs))
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -295,17 +304,27 @@ func (s *Store) Enqueue(ctx context.Context, messages []queue.Message) ([]bool, 
 	}
 	created := make([]bool, len(messages))
 	for i, c := range cmds {
-		n, err := c.Int()
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[i].ID, err)
-		case n < 0:
-			return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[i].ID, queue.ErrKeyCollision)
+		ns, err := c.Int64Slice()
+		if err == nil && len(ns) != len(runs[i].msgs) {
+			err = fmt.Errorf("the script answered for %d messages of %d", len(ns), len(runs[i].msgs))
 		}
-		created[i] = n == 1
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[runs[i].msgs[0]].ID, err)
+		}
+		for j, n := range ns {
+			m := runs[i].msgs[j]
+			if n < 0 {
+				return nil, fmt.Errorf("redisstore: enqueue %s: %w", messages[m].ID, queue.ErrKeyCollision)
+			}
+			created[m] = n == 1
+		}
 	}
 	return created, nil
 }
+
+// enqueueRunMax bounds the messages of one enqueue script run, so that a
+// run keeps Redis busy for at most a few milliseconds.
+const enqueueRunMax = 100
 
 // GetMessage implements queue.Store and delivery.Queue. A message that is
 // not finished while a worker holds its lease is reported SENDING.
