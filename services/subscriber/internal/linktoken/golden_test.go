@@ -1,6 +1,8 @@
 package linktoken_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,5 +50,43 @@ func TestGoldenTokens(t *testing.T) {
 				t.Errorf("claims mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestConcurrentSignParse signs and verifies from many goroutines at once:
+// the pooled MAC state must never be shared between two of them (run under
+// -race), and every token must come out as a single Sign would make it.
+func TestConcurrentSignParse(t *testing.T) {
+	kr := keyring(t, keyB, keyA)
+	want := make([]string, 64)
+	claims := make([]linktoken.Claims, len(want))
+	for i := range want {
+		claims[i] = linktoken.Claims{Purpose: linktoken.Manage, SubscriberID: fmt.Sprintf("01KBA1S9P0Q7M2X4N8C3D5E%03d", i), IssuedAt: t0, Epoch: uint64(i)}
+		want[i] = sign(t, keyring(t, keyB), claims[i])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			for round := 0; round < 50; round++ {
+				i := (g*7 + round) % len(want)
+				tok, err := kr.Sign(claims[i])
+				if err == nil && tok != want[i] {
+					err = fmt.Errorf("Sign(%d) = %q, want %q", i, tok, want[i])
+				}
+				if err == nil {
+					_, err = kr.Parse(want[(i+1)%len(want)], t0, linktoken.Manage)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
