@@ -26,7 +26,10 @@ func (s *Server) ListDueSubscribers(ctx context.Context, req *subscriberv1.ListD
 	if err != nil {
 		return nil, errorTable.Status(err)
 	}
-	out := &subscriberv1.ListDueSubscribersResponse{NextPageToken: res.NextPageToken}
+	out := &subscriberv1.ListDueSubscribersResponse{
+		Subscribers:   make([]*subscriberv1.DueSubscriber, 0, len(res.Subscribers)),
+		NextPageToken: res.NextPageToken,
+	}
 	for _, d := range res.Subscribers {
 		out.Subscribers = append(out.Subscribers, &subscriberv1.DueSubscriber{
 			SubscriberId:   d.ID,

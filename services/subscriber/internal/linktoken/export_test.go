@@ -6,5 +6,5 @@ import "encoding/base64"
 // could, so tests can check that Parse survives payloads Sign never makes.
 func SignRawForTest(k Key, payloadB64 string) string {
 	signed := k.ID + "." + payloadB64
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac(k.Secret, signed))
+	return signed + "." + base64.RawURLEncoding.EncodeToString(newMacer(k.Secret).appendMAC(nil, []byte(signed)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paperroute/paperroute/platform/redisclient"
@@ -129,7 +130,7 @@ func decodeFields(id string, m map[string]string) (subscription.Subscriber, erro
 		SuppressReason: m[fSuppressReason],
 		SuppressTime:   t(fSuppressTime),
 	}
-	sub.Preferences, err = decodePreferences(m)
+	sub.Preferences, err = decodePreferences(rawPreferencesOf(m))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("record %s: %w", id, err))
 	}
@@ -137,6 +138,48 @@ func decodeFields(id string, m map[string]string) (subscription.Subscriber, erro
 		return subscription.Subscriber{}, err
 	}
 	return sub, nil
+}
+
+// dueFields are the fields decodeDue reads, in its order.
+var dueFields = [...]string{fID, fEmail, fState, fEpoch, fTopics, fKeywords, fFrequency, fWeeklyDay, fDeliveryHour, fTimezone, fLocale}
+
+// decodeDue parses the reply of an HMGET of dueFields: a record with only
+// ID, Email, State, TokenEpoch and Preferences set. A record that is gone
+// (every field nil) is ErrNotFound; other fields are checked as
+// decodeFields checks them.
+func decodeDue(id string, vals []any) (subscription.Subscriber, error) {
+	if len(vals) != len(dueFields) {
+		return subscription.Subscriber{}, fmt.Errorf("record %s: %d fields read, want %d", id, len(vals), len(dueFields))
+	}
+	var v [len(dueFields)]string
+	present := false
+	for i, x := range vals {
+		if x != nil {
+			present = true
+			v[i], _ = x.(string)
+		}
+	}
+	if !present {
+		return subscription.Subscriber{}, subscription.ErrNotFound
+	}
+	if v[0] != id {
+		return subscription.Subscriber{}, fmt.Errorf("record %s: id field is %q", id, v[0])
+	}
+	state, err := subscription.ParseState(v[2])
+	if err != nil {
+		return subscription.Subscriber{}, fmt.Errorf("record %s: %w", id, err)
+	}
+	epoch, err := strconv.ParseUint(v[3], 10, 64)
+	if err != nil {
+		return subscription.Subscriber{}, fmt.Errorf("record %s: token epoch %q: %w", id, v[3], err)
+	}
+	prefs, err := decodePreferences(rawPreferences{
+		topics: v[4], keywords: v[5], frequency: v[6], weeklyDay: v[7], deliveryHour: v[8], timezone: v[9], locale: v[10],
+	})
+	if err != nil {
+		return subscription.Subscriber{}, fmt.Errorf("record %s: %w", id, err)
+	}
+	return subscription.Subscriber{ID: id, Email: v[1], State: state, TokenEpoch: epoch, Preferences: prefs}, nil
 }
 
 // encodeList stores a list as JSON (ids and keywords may hold commas).
@@ -148,28 +191,100 @@ func encodeList(l []string) string {
 	return string(b)
 }
 
-func decodePreferences(m map[string]string) (subscription.Preferences, error) {
+// rawPreferences are the preference fields of a record as stored.
+type rawPreferences struct {
+	topics, keywords, frequency, weeklyDay, deliveryHour, timezone, locale string
+}
+
+func rawPreferencesOf(m map[string]string) rawPreferences {
+	return rawPreferences{
+		topics: m[fTopics], keywords: m[fKeywords], frequency: m[fFrequency], weeklyDay: m[fWeeklyDay],
+		deliveryHour: m[fDeliveryHour], timezone: m[fTimezone], locale: m[fLocale],
+	}
+}
+
+func decodePreferences(r rawPreferences) (subscription.Preferences, error) {
 	var p subscription.Preferences
-	if m[fFrequency] == "" || m[fFrequency] == "unspecified" {
+	if r.frequency == "" || r.frequency == "unspecified" {
 		// A record from before preferences existed: the defaults of then.
 		return subscription.Preferences{Topics: []string{}, Keywords: []string{}, Frequency: subscription.FrequencyDaily, DeliveryHour: 7, Timezone: "UTC", Locale: "en"}, nil
 	}
 	var errs []error
-	if err := json.Unmarshal([]byte(m[fTopics]), &p.Topics); err != nil {
+	var err error
+	if p.Topics, err = decodeList(r.topics); err != nil {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}
-	if err := json.Unmarshal([]byte(m[fKeywords]), &p.Keywords); err != nil {
+	if p.Keywords, err = decodeList(r.keywords); err != nil {
 		errs = append(errs, fmt.Errorf("keywords: %w", err))
 	}
-	f, err := subscription.ParseFrequency(m[fFrequency])
+	f, err := subscription.ParseFrequency(r.frequency)
 	errs = append(errs, err)
 	p.Frequency = f
-	day, err := strconv.Atoi(m[fWeeklyDay])
+	day, err := strconv.Atoi(r.weeklyDay)
 	errs = append(errs, err)
 	p.WeeklyDay = time.Weekday(day)
-	p.DeliveryHour, err = strconv.Atoi(m[fDeliveryHour])
+	p.DeliveryHour, err = strconv.Atoi(r.deliveryHour)
 	errs = append(errs, err)
-	p.Timezone = m[fTimezone]
-	p.Locale = m[fLocale]
+	p.Timezone = r.timezone
+	p.Locale = r.locale
 	return p, errors.Join(errs...)
+}
+
+// decodeList reads a list stored by encodeList. The lists encodeList makes
+// of plain ASCII (topic ids, most keywords) are split here directly, the
+// rest go through encoding/json, which gives the same result for those
+// (ListDue decodes two lists per due subscriber).
+func decodeList(s string) ([]string, error) {
+	if l, ok := splitPlainList(s); ok {
+		return l, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// splitPlainList splits a compact JSON array of strings made of printable
+// ASCII other than '"' and '\' (so nothing is escaped), as json.Marshal
+// writes it: ["a","b"]. Anything else is not ok.
+func splitPlainList(s string) ([]string, bool) {
+	if s == "[]" {
+		return []string{}, true
+	}
+	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	n := 0
+	for i := 1; i < len(s)-1; i++ {
+		switch c := s[i]; {
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return nil, false
+		case c == '"':
+			n++
+		}
+	}
+	if n%2 != 0 {
+		return nil, false
+	}
+	l := make([]string, 0, n/2)
+	rest := s[1 : len(s)-1]
+	for {
+		if len(rest) < 2 || rest[0] != '"' {
+			return nil, false
+		}
+		end := strings.IndexByte(rest[1:], '"') + 1
+		if end == 0 {
+			return nil, false
+		}
+		l = append(l, rest[1:end])
+		rest = rest[end+1:]
+		if rest == "" {
+			return l, true
+		}
+		if rest[0] != ',' {
+			return nil, false
+		}
+		rest = rest[1:]
+	}
 }

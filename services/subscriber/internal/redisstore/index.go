@@ -22,15 +22,17 @@ func (s *Store) List(ctx context.Context, state subscription.State, topic, after
 	case state != subscription.StateUnspecified:
 		key = idxKey(state)
 	}
-	return s.rangeRecords(ctx, key, afterID, limit, func(sub subscription.Subscriber) bool {
+	return s.rangeRecords(ctx, key, afterID, limit, readWhole, func(sub subscription.Subscriber) bool {
 		return (state == subscription.StateUnspecified || sub.State == state) &&
 			(topic == "" || contains(sub.Preferences.Topics, topic))
 	})
 }
 
-// ListSlot implements subscription.Store.
+// ListSlot implements subscription.Store. It reads only the fields a due
+// subscriber needs (HMGET), not the whole record with its consent
+// evidence: the digest lists every due subscriber of a slot.
 func (s *Store) ListSlot(ctx context.Context, slot subscription.Slot, afterID string, limit int) ([]subscription.Subscriber, error) {
-	return s.rangeRecords(ctx, slotKey(slot), afterID, limit, func(sub subscription.Subscriber) bool {
+	return s.rangeRecords(ctx, slotKey(slot), afterID, limit, readDue, func(sub subscription.Subscriber) bool {
 		return sub.State == subscription.StateActive && subscription.SlotOf(sub.Preferences) == slot
 	})
 }
@@ -44,6 +46,35 @@ func contains(list []string, v string) bool {
 	return false
 }
 
+// recordRead is how rangeRecords reads a record: queue queues the read of
+// record id in a pipeline, decode decodes its reply once the pipeline has
+// run (ErrNotFound for a record that is gone).
+type recordRead struct {
+	queue  func(ctx context.Context, p redis.Pipeliner, id string) redis.Cmder
+	decode func(id string, cmd redis.Cmder) (subscription.Subscriber, error)
+}
+
+// readWhole reads the whole record.
+var readWhole = recordRead{
+	queue: func(ctx context.Context, p redis.Pipeliner, id string) redis.Cmder {
+		return p.HGetAll(ctx, recKey(id))
+	},
+	decode: func(id string, cmd redis.Cmder) (subscription.Subscriber, error) {
+		sub, _, err := decodeRecord(id, cmd.(*redis.MapStringStringCmd).Val())
+		return sub, err
+	},
+}
+
+// readDue reads the fields of a due subscriber (decodeDue).
+var readDue = recordRead{
+	queue: func(ctx context.Context, p redis.Pipeliner, id string) redis.Cmder {
+		return p.HMGet(ctx, recKey(id), dueFields[:]...)
+	},
+	decode: func(id string, cmd redis.Cmder) (subscription.Subscriber, error) {
+		return decodeDue(id, cmd.(*redis.SliceCmd).Val())
+	},
+}
+
 // rangeRecords pages through the lex-ordered id index key, reading the
 // records in one pipeline per batch and keeping those for which keep is
 // true.
@@ -52,7 +83,7 @@ func contains(list []string, v string) bool {
 // was removed) in between is skipped rather than listed wrongly. It then
 // reads on from where it stopped, so that fewer than limit records only
 // ever means the index has no more: callers page on that.
-func (s *Store) rangeRecords(ctx context.Context, key, afterID string, limit int, keep func(subscription.Subscriber) bool) ([]subscription.Subscriber, error) {
+func (s *Store) rangeRecords(ctx context.Context, key, afterID string, limit int, read recordRead, keep func(subscription.Subscriber) bool) ([]subscription.Subscriber, error) {
 	var subs []subscription.Subscriber
 	for len(subs) < limit {
 		want := limit - len(subs)
@@ -67,10 +98,13 @@ func (s *Store) rangeRecords(ctx context.Context, key, afterID string, limit int
 		if len(ids) == 0 {
 			break
 		}
-		cmds := make([]*redis.MapStringStringCmd, len(ids))
+		if subs == nil {
+			subs = make([]subscription.Subscriber, 0, len(ids))
+		}
+		cmds := make([]redis.Cmder, len(ids))
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range ids {
-				cmds[i] = p.HGetAll(ctx, recKey(id))
+				cmds[i] = read.queue(ctx, p, id)
 			}
 			return nil
 		})
@@ -78,7 +112,7 @@ func (s *Store) rangeRecords(ctx context.Context, key, afterID string, limit int
 			return nil, fmt.Errorf("redisstore: list %s: %w", key, err)
 		}
 		for i, cmd := range cmds {
-			sub, _, err := decodeRecord(ids[i], cmd.Val())
+			sub, err := read.decode(ids[i], cmd)
 			if errors.Is(err, subscription.ErrNotFound) {
 				continue // removed between the range and the read
 			}

@@ -116,7 +116,9 @@ type Store interface {
 	List(ctx context.Context, state State, topic string, afterID string, limit int) ([]Subscriber, error)
 	// ListSlot returns up to limit ACTIVE records in id order, after
 	// afterID, whose preferences put them in slot. Fewer than limit means
-	// there are no more.
+	// there are no more. Only ID, Email, State, TokenEpoch and Preferences
+	// need be set: what ListDue reads (a store may leave the rest zero
+	// rather than read every due subscriber's consent evidence).
 	ListSlot(ctx context.Context, slot Slot, afterID string, limit int) ([]Subscriber, error)
 	// Timezones returns every time zone an ACTIVE subscriber has chosen
 	// (it may hold a few that no one uses any more).
