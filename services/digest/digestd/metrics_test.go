@@ -2,15 +2,11 @@ package digestd_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	digestv1 "github.com/paperroute/paperroute/api/gen/paperroute/digest/v1"
+	"github.com/paperroute/paperroute/platform/metrics/metricstest"
 
 	"github.com/paperroute/paperroute/services/digest/internal/redisstore"
 	"github.com/paperroute/paperroute/services/digest/internal/schedule"
@@ -20,51 +16,14 @@ import (
 // value.
 func (s *service) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(s.httpURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %d, %v", resp.StatusCode, err)
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("/metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return metricstest.Scrape(t, s.httpURL+"/metrics")
 }
 
 // waitMetrics scrapes until every series has its wanted value, under a
 // deadline, and reports the ones that never did.
 func (s *service) waitMetrics(t *testing.T, want map[string]float64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := s.scrape(t)
-		var wrong []string
-		for series, v := range want {
-			if g, ok := got[series]; !ok || g != v {
-				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v), want %v", series, g, ok, v))
-			}
-		}
-		if len(wrong) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never matched:\n%s", strings.Join(wrong, "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	metricstest.Wait(t, s.httpURL+"/metrics", want, 20*time.Second)
 }
 
 // Operator runs and imports are counted; a run in progress shows in

@@ -3,7 +3,6 @@ package senderd_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,25 +11,14 @@ import (
 
 	senderv1 "github.com/paperroute/paperroute/api/gen/paperroute/sender/v1"
 	"github.com/paperroute/paperroute/platform/mailcatcher"
+	"github.com/paperroute/paperroute/platform/metrics/metricstest"
 )
 
 // scrape reads the service's /metrics over HTTP: series (name with its
 // labels, as exposed) → value.
 func (h *harness) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	out := map[string]float64{}
-	for _, line := range strings.Split(httpGet(t, "http://"+h.httpAddr+"/metrics"), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("/metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return metricstest.Scrape(t, "http://"+h.httpAddr+"/metrics")
 }
 
 // waitMetric scrapes until cond holds for the series' value (absent: NaN

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,52 +13,21 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	subscriberv1 "github.com/paperroute/paperroute/api/gen/paperroute/subscriber/v1"
+	"github.com/paperroute/paperroute/platform/metrics/metricstest"
 )
 
 // scrape reads /metrics over HTTP: series (name and labels as exposed) →
 // value.
 func (s *service) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	code, body := fetch(t, noRedirects(), "GET", s.publicURL+"/metrics", "", "")
-	if code != 200 {
-		t.Fatalf("GET /metrics: %d", code)
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(body, "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("/metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return metricstest.Scrape(t, s.publicURL+"/metrics")
 }
 
 // waitMetrics scrapes until every series has its wanted value, under a
 // deadline, and reports the ones that never did.
 func (s *service) waitMetrics(t *testing.T, want map[string]float64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := s.scrape(t)
-		var wrong []string
-		for series, v := range want {
-			if g, ok := got[series]; !ok || g != v {
-				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v), want %v", series, g, ok, v))
-			}
-		}
-		if len(wrong) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never matched:\n%s", strings.Join(wrong, "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	metricstest.Wait(t, s.publicURL+"/metrics", want, 10*time.Second)
 }
 
 // TestMetricsFollowTheLifecycle drives subscribers through the real service
