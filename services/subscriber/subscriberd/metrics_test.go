@@ -16,13 +16,6 @@ import (
 	"github.com/paperroute/paperroute/platform/metrics/metricstest"
 )
 
-// scrape reads /metrics over HTTP: series (name and labels as exposed) →
-// value.
-func (s *service) scrape(t *testing.T) map[string]float64 {
-	t.Helper()
-	return metricstest.Scrape(t, s.publicURL+"/metrics")
-}
-
 // waitMetrics scrapes until every series has its wanted value, under a
 // deadline, and reports the ones that never did.
 func (s *service) waitMetrics(t *testing.T, want map[string]float64) {
