@@ -86,6 +86,15 @@ type Lease struct {
 	CancelledSince time.Time
 }
 
+// SentAndLease is the answer to Queue.MarkSentAndLease.
+type SentAndLease struct {
+	// SentErr is the MarkSent part's error.
+	SentErr error
+	// Lease and LeaseErr are the Lease part's answer.
+	Lease    Lease
+	LeaseErr error
+}
+
 // Retry describes a delayed retry.
 type Retry struct {
 	// State is StateRetrying or StateUnknown.
@@ -129,6 +138,10 @@ type Queue interface {
 	// MarkSent sets the sent mark, records SENT with the relay's reply,
 	// counts it and acknowledges the entry, all at once.
 	MarkSent(ctx context.Context, e Entry, reply string, at time.Time) error
+	// MarkSentAndLease is MarkSent of e and Lease of next in one round
+	// trip: a worker records the message it sent and takes the lease of
+	// its next one together. Each part succeeds or fails on its own.
+	MarkSentAndLease(ctx context.Context, e Entry, reply string, at time.Time, next Entry, r LeaseRequest) SentAndLease
 	// MarkDead records DEAD with reason, counts it, acknowledges the entry
 	// and releases the lease token ("" if none); report also queues a delivery failure
 	// report for the subscriber service in the same step.

@@ -419,3 +419,22 @@ func (d *Dispatcher) heartbeatLoop(ctx context.Context) {
 		}
 	}
 }
+
+// tryNext returns the next entry for a worker if one is waiting,
+// transactional first, without waiting.
+func (d *Dispatcher) tryNext(ctx context.Context) (Entry, bool) {
+	if ctx.Err() != nil {
+		return Entry{}, false
+	}
+	select {
+	case e := <-d.tx:
+		return e, true
+	default:
+	}
+	select {
+	case e := <-d.bulk:
+		return e, true
+	default:
+		return Entry{}, false
+	}
+}

@@ -389,3 +389,46 @@ func TestSendsWaitForTheRateLimiter(t *testing.T) {
 		t.Errorf("%d reservations for 3 sends, want 6 (each refused once, then allowed)", n)
 	}
 }
+
+// TestNextLeaseRidesWithTheSentRecord: a worker that finds its next entry
+// waiting takes its lease together with recording the message it sent (one
+// round trip). Every message is still sent once with one attempt, and a
+// recipient cancelled after queueing is still not sent when its lease came
+// that way.
+func TestNextLeaseRidesWithTheSentRecord(t *testing.T) {
+	q, m := newMemQueue(), &fakeMailer{}
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, q.add(fmt.Sprint("n", i), fmt.Sprintf("n%d@example.com", i), queue.LaneBulk))
+	}
+	q.cancelled["n7@example.com"] = time.Now().Add(time.Second) // after it was queued
+	run(t, q, m, nil)
+	for i, id := range ids {
+		want := queue.StateSent
+		if i == 7 {
+			want = queue.StateCancelled
+		}
+		waitFor(t, fmt.Sprintf("message %d %v", i, want), func() bool { return q.record(id).State == want })
+	}
+	got := m.sentTo()
+	if len(got) != 19 || slices.Contains(got, "n7@example.com") {
+		t.Errorf("sent %v; want the 19 not cancelled, once each", got)
+	}
+	for i, id := range ids {
+		want := 1
+		if i == 7 {
+			want = 0 // the cancelled one's attempt is taken back
+		}
+		if r := q.record(id); r.Attempts != want {
+			t.Errorf("message %d: %d attempts, want %d", i, r.Attempts, want)
+		}
+	}
+	q.mu.Lock()
+	combined := q.combined
+	q.mu.Unlock()
+	// One worker, all entries read at once: every lease but the first
+	// rides with the record before it.
+	if combined < 10 {
+		t.Errorf("%d sent records carried the next lease, want most (≥ 10 of 19)", combined)
+	}
+}

@@ -32,6 +32,8 @@ type memQueue struct {
 	// cancelReadFails is how many more acquired leases come back with an
 	// error reading the recipient's cancels (a Cluster node down).
 	cancelReadFails int
+	// combined counts MarkSentAndLease calls.
+	combined int
 }
 
 type memEntry struct {
@@ -201,6 +203,15 @@ func (q *memQueue) finish(e delivery.Entry, token string, st queue.State, reason
 func (q *memQueue) MarkSent(_ context.Context, e delivery.Entry, _ string, _ time.Time) error {
 	q.finish(e, "", queue.StateSent, "")
 	return nil
+}
+
+func (q *memQueue) MarkSentAndLease(ctx context.Context, e delivery.Entry, reply string, at time.Time, next delivery.Entry, r delivery.LeaseRequest) delivery.SentAndLease {
+	q.mu.Lock()
+	q.combined++
+	q.mu.Unlock()
+	out := delivery.SentAndLease{SentErr: q.MarkSent(ctx, e, reply, at)}
+	out.Lease, out.LeaseErr = q.Lease(ctx, next, r)
+	return out
 }
 
 func (q *memQueue) MarkDead(_ context.Context, e delivery.Entry, token, reason string, report bool, _ time.Time) error {

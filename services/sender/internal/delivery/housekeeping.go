@@ -123,3 +123,10 @@ func (d *Dispatcher) maintainLoop(ctx context.Context, p int) {
 		}
 	}
 }
+
+// isPaused reports whether sending is paused, as last read from the store.
+func (d *Dispatcher) isPaused() bool {
+	d.pauseMu.Lock()
+	defer d.pauseMu.Unlock()
+	return !isClosed(d.unpaused)
+}

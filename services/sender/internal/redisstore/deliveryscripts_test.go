@@ -166,12 +166,16 @@ func TestOneLeaseRunServesEachCall(t *testing.T) {
 	req := func(consumer string) delivery.LeaseRequest {
 		return delivery.LeaseRequest{Consumer: consumer, Duration: time.Minute, At: now}
 	}
+	call := func(e delivery.Entry, r delivery.LeaseRequest) *scriptCall {
+		c, _ := s.leaseCall(ctx, e, r)
+		return c
+	}
 	calls := []*scriptCall{
-		leaseCall(entry(m.ID), req("c1")),
-		leaseCall(entry(m.ID), req("c2")),
-		leaseCall(entry(m.ID), req("c1")), // its own lease again: a new one
-		leaseCall(entry(queue.MessageID("missing")), req("c1")),
-		leaseCall(entry(queue.MessageID("s")), req("c1")),
+		call(entry(m.ID), req("c1")),
+		call(entry(m.ID), req("c2")),
+		call(entry(m.ID), req("c1")), // its own lease again: a new one
+		call(entry(queue.MessageID("missing")), req("c1")),
+		call(entry(queue.MessageID("s")), req("c1")),
 	}
 	sendBatch(ctx, rdb, calls)
 	var got []string

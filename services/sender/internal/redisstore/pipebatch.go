@@ -25,7 +25,15 @@ const pipeBatchMax = 64
 type pipeBatch struct {
 	mu      sync.Mutex
 	busy    bool // a caller is sending a pipeline
-	pending []*scriptCall
+	pending []*callGroup
+}
+
+// callGroup is the calls of one caller, sent in the same pipeline (in
+// order: on a single Redis they run one after the other).
+type callGroup struct {
+	calls []*scriptCall
+	done  chan struct{}
+	turn  chan struct{} // closed when this caller is to send the queued calls
 }
 
 // scriptCall is one call of a batched script. The script's KEYS are the
@@ -46,38 +54,52 @@ type scriptCall struct {
 	// script is sent again.
 	after func(redis.Pipeliner)
 
-	res  []any // the call's elements of the script's answer
-	err  error // the script run's error
-	done chan struct{}
-	turn chan struct{} // closed when this caller is to send the queued calls
+	res []any // the call's elements of the script's answer
+	err error // the script run's error
 }
 
 // call runs c in a pipeline shared with other callers and returns its
 // result when the pipeline was sent.
 func (b *pipeBatch) call(ctx context.Context, rdb redis.UniversalClient, c *scriptCall) ([]any, error) {
-	c.done, c.turn = make(chan struct{}), make(chan struct{})
+	b.callAll(ctx, rdb, c)
+	return c.res, c.err
+}
+
+// callAll runs calls in one pipeline shared with other callers (each
+// call's result is in its res and err) and returns when it was sent.
+func (b *pipeBatch) callAll(ctx context.Context, rdb redis.UniversalClient, calls ...*scriptCall) {
+	g := &callGroup{calls: calls, done: make(chan struct{}), turn: make(chan struct{})}
 	b.mu.Lock()
-	b.pending = append(b.pending, c)
+	b.pending = append(b.pending, g)
 	lead := !b.busy
 	b.busy = true
 	b.mu.Unlock()
 	if !lead {
 		select {
-		case <-c.done:
-			return c.res, c.err
-		case <-c.turn:
+		case <-g.done:
+			return
+		case <-g.turn:
 		}
 	}
-	// This caller sends the queued calls (its own is among them: a call
-	// leaves the queue only in a pipeline, and the turn goes to the first).
+	// This caller sends the queued groups (its own is among them: a group
+	// leaves the queue only in a pipeline, and the turn goes to the
+	// first). A group is never split, so the first always goes.
 	b.mu.Lock()
-	n := min(len(b.pending), pipeBatchMax)
-	batch := b.pending[:n:n]
+	n, size := 0, 0
+	for n < len(b.pending) && (n == 0 || size+len(b.pending[n].calls) <= pipeBatchMax) {
+		size += len(b.pending[n].calls)
+		n++
+	}
+	groups := b.pending[:n:n]
 	b.pending = b.pending[n:]
 	b.mu.Unlock()
+	batch := make([]*scriptCall, 0, size)
+	for _, o := range groups {
+		batch = append(batch, o.calls...)
+	}
 	sendBatch(ctx, rdb, batch)
-	for _, o := range batch {
-		if o != c {
+	for _, o := range groups {
+		if o != g {
 			close(o.done)
 		}
 	}
@@ -88,7 +110,6 @@ func (b *pipeBatch) call(ctx context.Context, rdb redis.UniversalClient, c *scri
 		b.busy = false
 	}
 	b.mu.Unlock()
-	return c.res, c.err
 }
 
 // scriptRun is the calls that share one run of a script.

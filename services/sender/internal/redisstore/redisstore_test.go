@@ -440,3 +440,87 @@ func TestLeaseReadsTheRecipientsCancels(t *testing.T) {
 		t.Errorf("Lease of transactional mail after an all-lanes cancel = %+v, %v; want cancelled at %v", l, err, at.Add(time.Second))
 	}
 }
+
+// MarkSentAndLease records one message as sent and takes the lease of the
+// next (with its recipient's cancels) in one round trip, each part with its
+// own answer: the first is SENT and acknowledged, its sent mark set; the
+// second is leased with its first attempt counted, and a message whose
+// mark says sent is not leased.
+func TestMarkSentAndLease(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	first, second, third := message("sal-1", queue.LaneBulk), message("sal-2", queue.LaneBulk), message("sal-3", queue.LaneBulk)
+	third.Recipient = "gone@example.com"
+	if _, err := s.Enqueue(ctx, []queue.Message{first, second, third}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []delivery.Entry
+	for p := range partitions {
+		got, err := s.Read(ctx, p, "c1", 10, 10*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, got...)
+	}
+	byID := map[string]delivery.Entry{}
+	for _, e := range entries {
+		byID[e.MessageID] = e
+	}
+	e1, e2, e3 := byID[first.ID], byID[second.ID], byID[third.ID]
+	if e1.MessageID == "" || e2.MessageID == "" || e3.MessageID == "" {
+		t.Fatalf("read %v; want the three messages", entries)
+	}
+	l1, err := s.Lease(ctx, e1, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now()})
+	if err != nil || l1.Result != delivery.LeaseAcquired {
+		t.Fatalf("Lease = %+v, %v", l1, err)
+	}
+	at := time.Now()
+	res := s.MarkSentAndLease(ctx, e1, "250 ok", at, e2, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: at, Recipient: second.Recipient})
+	if res.SentErr != nil || res.LeaseErr != nil || res.Lease.Result != delivery.LeaseAcquired || res.Lease.Attempts != 1 || !res.Lease.CancelledSince.IsZero() {
+		t.Fatalf("MarkSentAndLease = %+v; want sent, and the next leased with attempt 1, not cancelled", res)
+	}
+	if got, err := s.GetMessage(ctx, first.ID); err != nil || got.State != queue.StateSent || got.Reply != "250 ok" {
+		t.Errorf("first record = %v %q, %v; want SENT with the reply", got.State, got.Reply, err)
+	}
+	if mark, err := rdb.Get(ctx, redisstore.MarkKey(e1.Partition, first.ID)).Result(); err != nil || mark != "sent" {
+		t.Errorf("first mark = %q, %v; want sent", mark, err)
+	}
+	if mark, err := rdb.Get(ctx, redisstore.MarkKey(e2.Partition, second.ID)).Result(); err != nil || mark != res.Lease.Token {
+		t.Errorf("second mark = %q, %v; want the lease token %q", mark, err, res.Lease.Token)
+	}
+	if n := pendingOf(ctx, t, rdb, e1); n != 0 {
+		t.Errorf("first entry still pending; want acknowledged")
+	}
+
+	// The second, sent: its record and the third's lease, whose recipient
+	// was cancelled after it was queued; then the third again, now marked
+	// sent by someone: not leased.
+	cancelAt := time.UnixMilli(1_750_000_900_000)
+	if err := s.CancelRecipient(ctx, third.Recipient, false, cancelAt); err != nil {
+		t.Fatal(err)
+	}
+	res = s.MarkSentAndLease(ctx, e2, "250 ok", time.Now(), e3, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now(), Recipient: third.Recipient})
+	if res.SentErr != nil || res.LeaseErr != nil || res.Lease.Result != delivery.LeaseAcquired || !res.Lease.CancelledSince.Equal(cancelAt) {
+		t.Errorf("MarkSentAndLease with a cancelled next recipient = %+v; want acquired, cancelled at %v", res, cancelAt)
+	}
+	if err := rdb.Set(ctx, redisstore.MarkKey(e3.Partition, third.ID), "sent", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res = s.MarkSentAndLease(ctx, e2, "250 ok", time.Now(), e3, delivery.LeaseRequest{Consumer: "c1", Duration: time.Minute, At: time.Now()})
+	if res.SentErr != nil || res.LeaseErr != nil || res.Lease.Result != delivery.LeaseSent {
+		t.Errorf("MarkSentAndLease again, the next marked sent = %+v; want the record kept and the lease refused as sent", res)
+	}
+	if got, err := s.GetMessage(ctx, second.ID); err != nil || got.State != queue.StateSent || got.Attempts != 1 {
+		t.Errorf("second record = %v, %d attempts, %v; want SENT after 1 attempt, counted once", got.State, got.Attempts, err)
+	}
+}
+
+// pendingOf returns how many times e is pending in its stream (0 or 1).
+func pendingOf(ctx context.Context, t *testing.T, rdb redis.UniversalClient, e delivery.Entry) int {
+	t.Helper()
+	got, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: redisstore.StreamKey(e.Lane, e.Partition), Group: redisstore.Group, Start: e.StreamID, End: e.StreamID, Count: 1}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(got)
+}

@@ -108,35 +108,54 @@ func (s *Store) Extend(ctx context.Context, consumer string, entries []delivery.
 // recipient's cancel times (another hash slot, so not in the script; on a
 // Cluster go-redis sends each command to its node).
 func (s *Store) Lease(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (delivery.Lease, error) {
-	var cancel *redis.SliceCmd
-	c := leaseCall(e, r)
-	if r.Recipient != "" {
-		c.after = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
-	}
-	res, err := s.pipes.call(ctx, s.rdb, c)
-	if err != nil {
-		return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
-	}
-	l, err := parseLease(e, res)
-	if err != nil || cancel == nil {
-		return l, err
-	}
-	if err := cancel.Err(); err != nil {
-		// On a Cluster the script may have run on its node while the
-		// cancels' node failed: the lease goes back with the error.
-		return l, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, err)
-	}
-	l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
-	return l, nil
+	c, answer := s.leaseCall(ctx, e, r)
+	_, err := s.pipes.call(ctx, s.rdb, c)
+	return answer(err)
 }
 
-// leaseCall is one call of the lease script.
-func leaseCall(e delivery.Entry, r delivery.LeaseRequest) *scriptCall {
-	return &scriptCall{
+// MarkSentAndLease implements delivery.Queue: the finish and lease scripts
+// (and the cancel read) in one pipeline.
+func (s *Store) MarkSentAndLease(ctx context.Context, e delivery.Entry, reply string, at time.Time, next delivery.Entry, r delivery.LeaseRequest) delivery.SentAndLease {
+	fin := s.finishCall(e, queue.StateSent, "", "", reply, false, false, at)
+	c, answer := s.leaseCall(ctx, next, r)
+	s.pipes.callAll(ctx, s.rdb, fin, c)
+	var out delivery.SentAndLease
+	if fin.err != nil {
+		out.SentErr = fmt.Errorf("redisstore: mark %s %s: %w", e.MessageID, queue.StateSent, fin.err)
+	}
+	out.Lease, out.LeaseErr = answer(c.err)
+	return out
+}
+
+// leaseCall returns one call of the lease script, with the recipient's
+// cancel read after it when r names one, and the function that makes its
+// answer once the call was sent (with the call's error).
+func (s *Store) leaseCall(ctx context.Context, e delivery.Entry, r delivery.LeaseRequest) (*scriptCall, func(error) (delivery.Lease, error)) {
+	var cancel *redis.SliceCmd
+	c := &scriptCall{
 		script: leaseScript,
 		slot:   strconv.Itoa(e.Partition),
 		keys:   []string{MarkKey(e.Partition, e.MessageID), RecordKey(e.Partition, e.MessageID)},
 		args:   []any{r.Consumer, r.Duration.Milliseconds(), r.At.UnixMilli()},
+	}
+	if r.Recipient != "" {
+		c.after = func(p redis.Pipeliner) { cancel = p.HMGet(ctx, CancelKey(r.Recipient), "all", "bulk") }
+	}
+	return c, func(err error) (delivery.Lease, error) {
+		if err != nil {
+			return delivery.Lease{}, fmt.Errorf("redisstore: lease %s: %w", e.MessageID, err)
+		}
+		l, err := parseLease(e, c.res)
+		if err != nil || cancel == nil {
+			return l, err
+		}
+		if err := cancel.Err(); err != nil {
+			// On a Cluster the script may have run on its node while the
+			// cancels' node failed: the lease goes back with the error.
+			return l, fmt.Errorf("redisstore: lease %s: read cancels: %w", e.MessageID, err)
+		}
+		l.CancelledSince = cancelledSince(cancel.Val(), e.Lane)
+		return l, nil
 	}
 }
 
