@@ -72,6 +72,12 @@ const (
 	readBlock = 250 * time.Millisecond
 	// maxBatch bounds the entries one read or claim fetches.
 	maxBatch = 100
+	// entriesPerWorker is how many entries the dispatcher holds (read and
+	// not finished) per worker. Reads fetch what the free slots allow, so
+	// more slots mean fewer, larger reads (one XREADGROUP and one pipeline
+	// of record loads each); entries held here are pending under this
+	// consumer, not leased, so a crash only delays them by RetryAfter.
+	entriesPerWorker = 4
 	// maxIdle is how long a connection may sit unused before it is replaced
 	// instead of reused: relays drop idle sessions (often after 60-300 s),
 	// and since NOOP is off, a dead connection would cost a message attempt.
@@ -139,12 +145,12 @@ func NewDispatcher(cfg DispatcherConfig, q Queue, mailer Mailer) (*Dispatcher, e
 	if cfg.Metrics != nil {
 		m = cfg.Metrics
 	}
-	total := max(4*cfg.Workers, cfg.Partitions)
+	total := max(entriesPerWorker*cfg.Workers, cfg.Partitions)
 	return &Dispatcher{
 		cfg:      cfg,
 		q:        q,
 		mailer:   mailer,
-		log:      cfg.Logger,
+		log:      slog.New(lazyAttrs{h: cfg.Logger.Handler()}),
 		metrics:  m,
 		now:      cfg.Now,
 		slots:    make(chan struct{}, total),

@@ -148,8 +148,11 @@ func decodeRecord(id string, v map[string]string) (queue.Message, error) {
 		vars = joinPieces(v, "v")
 	}
 	if vars != "" {
-		if err := json.Unmarshal([]byte(vars), &m.Variables); err != nil {
-			return queue.Message{}, fmt.Errorf("record variables: %w", err)
+		var ok bool
+		if m.Variables, ok = decodeFlatObject(vars); !ok {
+			if err := json.Unmarshal([]byte(vars), &m.Variables); err != nil {
+				return queue.Message{}, fmt.Errorf("record variables: %w", err)
+			}
 		}
 	}
 	switch {

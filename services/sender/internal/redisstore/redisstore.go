@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,26 +89,31 @@ func (s *Store) WithRetention(d time.Duration) *Store {
 	return s
 }
 
+// Keys are built for every message on the delivery path: by concatenation
+// (one allocation), not fmt.
+
 // MarkKey is the delivery mark of a message.
-func MarkKey(partition int, id string) string { return fmt.Sprintf("snd:mark:{%d}:%s", partition, id) }
+func MarkKey(partition int, id string) string {
+	return "snd:mark:{" + strconv.Itoa(partition) + "}:" + id
+}
 
 // DelayKey is the set of a lane's messages waiting for a retry.
 func DelayKey(lane queue.Lane, partition int) string {
-	return fmt.Sprintf("snd:delay:%s:{%d}", lane, partition)
+	return "snd:delay:" + lane.String() + ":{" + strconv.Itoa(partition) + "}"
 }
 
 // IndexKey is the set of a partition's message ids by creation time
 // (ListMessages).
-func IndexKey(partition int) string { return fmt.Sprintf("snd:idx:{%d}", partition) }
+func IndexKey(partition int) string { return "snd:idx:{" + strconv.Itoa(partition) + "}" }
 
 // DeadKey is the set of a partition's dead messages.
-func DeadKey(partition int) string { return fmt.Sprintf("snd:dead:{%d}", partition) }
+func DeadKey(partition int) string { return "snd:dead:{" + strconv.Itoa(partition) + "}" }
 
 // OutboxKey is the stream of delivery failures to report.
-func OutboxKey(partition int) string { return fmt.Sprintf("snd:outbox:{%d}", partition) }
+func OutboxKey(partition int) string { return "snd:outbox:{" + strconv.Itoa(partition) + "}" }
 
 // DeadLetterKey is the stream of entries without a message record.
-func DeadLetterKey(partition int) string { return fmt.Sprintf("snd:dlq:{%d}", partition) }
+func DeadLetterKey(partition int) string { return "snd:dlq:{" + strconv.Itoa(partition) + "}" }
 
 // CancelKey holds when a recipient's mail was cancelled. The address is
 // lower-cased: a cancel matches whatever case the mail was queued with.
@@ -118,16 +124,16 @@ const PauseKey = "snd:pause"
 
 // StreamKey is the stream of one lane in one partition.
 func StreamKey(lane queue.Lane, partition int) string {
-	return fmt.Sprintf("snd:q:%s:{%d}", lane, partition)
+	return "snd:q:" + lane.String() + ":{" + strconv.Itoa(partition) + "}"
 }
 
 // RecordKey is the record of a message.
 func RecordKey(partition int, id string) string {
-	return fmt.Sprintf("snd:msg:{%d}:%s", partition, id)
+	return "snd:msg:{" + strconv.Itoa(partition) + "}:" + id
 }
 
 // StatsKey is the counters hash of a partition.
-func StatsKey(partition int) string { return fmt.Sprintf("snd:stats:{%d}", partition) }
+func StatsKey(partition int) string { return "snd:stats:{" + strconv.Itoa(partition) + "}" }
 
 // ContentKey is the key of a content template.
 func ContentKey(id string) string { return "snd:content:" + id }
