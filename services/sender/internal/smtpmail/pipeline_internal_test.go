@@ -1,8 +1,11 @@
 package smtpmail
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"io"
 	"net"
 	netmail "net/mail"
@@ -12,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/paperroute/paperroute/platform/mailcatcher"
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
@@ -177,12 +182,14 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 		name              string
 		size, workers     int
 		nonASCII, noPipes bool
+		dkim              bool
 		maxReadsPerMsg    float64
 	}{
 		{name: "one connection", size: 1, workers: 3, maxReadsPerMsg: 1.1},
 		{name: "two connections", size: 2, workers: 6, maxReadsPerMsg: 1.2},
 		{name: "with non-ASCII recipients", size: 2, workers: 4, nonASCII: true},
 		{name: "relay without PIPELINING", size: 1, workers: 3, noPipes: true},
+		{name: "DKIM signing", size: 1, workers: 3, dkim: true, maxReadsPerMsg: 1.1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mc, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
@@ -191,7 +198,15 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 			}
 			defer mc.Close()
 			proxy := startProxy(t, mc.Addr())
-			var m delivery.Mailer = pipeMailer(t, proxy.Addr(), nil)
+			pub, key, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m delivery.Mailer = pipeMailer(t, proxy.Addr(), func(c *Config) {
+				if tt.dkim {
+					c.DKIM = &DKIM{Domain: "paperroute.example", Selector: "pr1", Signer: key}
+				}
+			})
 			if tt.noPipes {
 				m = noPipelining{m}
 			}
@@ -226,6 +241,16 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 			wg.Wait()
 			p.Close()
 			checkCaught(t, mc, want)
+			if tt.dkim {
+				record := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
+				for _, got := range mc.Messages() {
+					vs, err := dkim.VerifyWithOptions(bytes.NewReader(got.Data), &dkim.VerifyOptions{
+						LookupTXT: func(string) ([]string, error) { return []string{record}, nil }})
+					if err != nil || len(vs) != 1 || vs[0].Err != nil {
+						t.Errorf("the message to %v does not verify: %v, %v", got.To, vs, err)
+					}
+				}
+			}
 			if n := proxy.conns.Load(); n > int64(tt.size) {
 				t.Errorf("%d connections for a pool of %d", n, tt.size)
 			}
@@ -252,12 +277,4 @@ func (n noPipelining) Dial(ctx context.Context) (delivery.Conn, error) {
 	}
 	c.(*conn).pipelining = false
 	return c, nil
-}
-
-// errIs reports whether err is, or wraps, target (nil matches nil).
-func errIs(err, target error) bool {
-	if target == nil {
-		return err == nil
-	}
-	return errors.Is(err, target)
 }
