@@ -183,6 +183,7 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 		size, workers     int
 		nonASCII, noPipes bool
 		dkim              bool
+		maxPerConn        int
 		maxReadsPerMsg    float64
 	}{
 		{name: "one connection", size: 1, workers: 3, maxReadsPerMsg: 1.1},
@@ -190,6 +191,7 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 		{name: "with non-ASCII recipients", size: 2, workers: 4, nonASCII: true},
 		{name: "relay without PIPELINING", size: 1, workers: 3, noPipes: true},
 		{name: "DKIM signing", size: 1, workers: 3, dkim: true, maxReadsPerMsg: 1.1},
+		{name: "three messages per connection", size: 1, workers: 3, maxPerConn: 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mc, err := mailcatcher.Start("127.0.0.1:0", mailcatcher.Options{})
@@ -197,6 +199,13 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mc.Close()
+			var mails atomic.Int64
+			mc.SetFault(func(stage mailcatcher.Stage, _ string) error {
+				if stage == mailcatcher.StageMail {
+					mails.Add(1)
+				}
+				return nil
+			})
 			proxy := startProxy(t, mc.Addr())
 			pub, key, err := ed25519.GenerateKey(rand.Reader)
 			if err != nil {
@@ -210,7 +219,11 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 			if tt.noPipes {
 				m = noPipelining{m}
 			}
-			p, err := NewPool(m, tt.size, 1000)
+			maxPerConn := 1000
+			if tt.maxPerConn > 0 {
+				maxPerConn = tt.maxPerConn
+			}
+			p, err := NewPool(m, tt.size, maxPerConn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,8 +264,14 @@ func TestPipelinedPoolDeliversEachMessageOnce(t *testing.T) {
 					}
 				}
 			}
-			if n := proxy.conns.Load(); n > int64(tt.size) {
-				t.Errorf("%d connections for a pool of %d", n, tt.size)
+			least := int64((len(want) + maxPerConn - 1) / maxPerConn)
+			if n, most := proxy.conns.Load(), max(int64(tt.size), least); n > most || n < least {
+				t.Errorf("%d connections, want %d to %d (at most %d messages each)", n, least, most, maxPerConn)
+			}
+			// No envelope was written ahead in vain (e.g. behind a
+			// connection's last message).
+			if n := mails.Load(); n != int64(len(want)) {
+				t.Errorf("the relay read %d MAIL commands for %d messages", n, len(want))
 			}
 			perMsg := float64(proxy.reads.Load()) / float64(len(want))
 			t.Logf("%d relay reads for %d messages (%.2f per message)", proxy.reads.Load(), len(want), perMsg)
