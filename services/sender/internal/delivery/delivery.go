@@ -213,6 +213,33 @@ type Mailer interface {
 	Dial(ctx context.Context) (Conn, error)
 }
 
+// Envelope is what a worker knows of its next message before it asks for
+// a connection: its id and recipient.
+type Envelope struct {
+	MessageID string
+	To        string
+}
+
+// EnvelopeDialer is implemented by a Mailer that can prepare a connection
+// for one message when it knows the message's envelope in advance
+// (smtpmail.Pool writes it behind another worker's message, saving a round
+// trip). A Conn from DialFor is bound to that message: the caller sends
+// env's message on it, or nothing, and closes it either way. Such a Conn
+// is not Reusable, so the worker closes it after the message (also when
+// it does not send it).
+type EnvelopeDialer interface {
+	DialFor(ctx context.Context, env Envelope) (Conn, error)
+}
+
+// DialFor dials m for the message of env: with m's DialFor when m
+// implements EnvelopeDialer, else with Dial.
+func DialFor(ctx context.Context, m Mailer, env Envelope) (Conn, error) {
+	if ed, ok := m.(EnvelopeDialer); ok {
+		return ed.DialFor(ctx, env)
+	}
+	return m.Dial(ctx)
+}
+
 // Conn is one connection to the relay, used by one worker at a time.
 type Conn interface {
 	// Send sends one message. nil means the relay accepted it (the 250 after

@@ -15,7 +15,7 @@ import (
 )
 
 // run starts a dispatcher on q and m until the test ends.
-func run(t *testing.T, q *memQueue, m *fakeMailer, change func(*delivery.DispatcherConfig)) {
+func run(t *testing.T, q *memQueue, m delivery.Mailer, change func(*delivery.DispatcherConfig)) {
 	t.Helper()
 	cfg := delivery.DispatcherConfig{
 		Partitions: 1, Workers: 1, Consumer: "test", MaxAttempts: 4, RetryAfter: 20 * time.Millisecond,

@@ -90,8 +90,12 @@ func (w *worker) handle(ctx, hard context.Context, e Entry, pre *prepared) *prep
 		return nil // shutting down while paused: the entry stays pending
 	}
 	// Connect before taking the lease (unless it was taken with the last
-	// message's record): a relay outage must not hold leases.
-	if !w.connect(ctx) || ctx.Err() != nil {
+	// message's record): a relay outage must not hold leases. A connection
+	// that is not Reusable (one lent for this message, which may already
+	// carry its envelope) goes back when the entry is done, whether or not
+	// it was sent.
+	defer w.dropSpent()
+	if !w.connect(ctx, Envelope{MessageID: msg.ID, To: msg.Recipient}) || ctx.Err() != nil {
 		return nil // shutting down: never start a send
 	}
 	leased, lease, err := pre.leased, pre.lease, pre.leaseErr
@@ -305,17 +309,17 @@ func (w *worker) missing(ctx, hard context.Context, log *slog.Logger, e Entry, r
 	d.retryStore(hard, func(ctx context.Context) error { return d.q.DeadLetterMissing(ctx, e, reason, d.now()) })
 }
 
-// connect makes sure the worker has a fresh connection, dialling with
-// backoff for as long as the relay is unreachable. Dial failures do not
-// count as message attempts: an outage of the relay must not dead-letter the
-// queue. It reports false when ctx is done first.
-func (w *worker) connect(ctx context.Context) bool {
+// connect makes sure the worker has a fresh connection for the message of
+// env, dialling with backoff for as long as the relay is unreachable. Dial
+// failures do not count as message attempts: an outage of the relay must
+// not dead-letter the queue. It reports false when ctx is done first.
+func (w *worker) connect(ctx context.Context, env Envelope) bool {
 	d := w.d
 	if w.conn != nil && (w.sent >= d.cfg.MaxPerConn || d.now().Sub(w.lastUsed) > maxIdle) {
 		w.dropConn()
 	}
 	for w.conn == nil {
-		conn, err := d.mailer.Dial(ctx)
+		conn, err := DialFor(ctx, d.mailer, env)
 		if err == nil {
 			if w.failing {
 				d.log.InfoContext(ctx, "sender: the relay is reachable again")
@@ -340,6 +344,14 @@ func (w *worker) connect(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// dropSpent closes a connection that cannot carry another message (a
+// pool's lease, bound to the message it was dialled for).
+func (w *worker) dropSpent() {
+	if w.conn != nil && !w.conn.Reusable() {
+		w.dropConn()
+	}
 }
 
 func (w *worker) dropConn() {

@@ -77,6 +77,16 @@ func (m *replyMailer) Dial(ctx context.Context) (delivery.Conn, error) {
 	return &replyConn{Conn: c, m: m}, nil
 }
 
+// DialFor implements delivery.EnvelopeDialer, so that counting replies
+// does not hide the wrapped Mailer's.
+func (m *replyMailer) DialFor(ctx context.Context, env delivery.Envelope) (delivery.Conn, error) {
+	c, err := delivery.DialFor(ctx, m.next, env)
+	if err != nil {
+		return nil, err
+	}
+	return &replyConn{Conn: c, m: m}, nil
+}
+
 // replyConn counts Send's reply; Reusable and Close are the wrapped
 // connection's.
 type replyConn struct {

@@ -43,6 +43,16 @@ func (m *mailer) Dial(ctx context.Context) (delivery.Conn, error) {
 	return &conn{Conn: c, tracer: m.tracer}, nil
 }
 
+// DialFor implements delivery.EnvelopeDialer, so that tracing does not
+// hide the wrapped Mailer's.
+func (m *mailer) DialFor(ctx context.Context, env delivery.Envelope) (delivery.Conn, error) {
+	c, err := delivery.DialFor(ctx, m.next, env)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Conn: c, tracer: m.tracer}, nil
+}
+
 // conn traces Send; Reusable and Close are the wrapped connection's.
 type conn struct {
 	delivery.Conn

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,9 +40,40 @@ func (e *replyError) Error() string {
 	return fmt.Sprintf("%s: relay answered %d %s", e.stage, e.code, e.msg)
 }
 
+// envelope is one message's MAIL FROM and RCPT TO addresses.
+type envelope struct{ from, to string }
+
+// nextEnvelope, when a send may pipeline the next message's envelope
+// behind its own message (RFC 2920), is asked for that envelope right
+// before the message is written; nil means there is none.
+type nextEnvelope func() *envelope
+
+// envelopeOf is the envelope of a message that is yet to come, if it can
+// be written ahead on this connection: the relay announced PIPELINING and
+// the message will take the direct path (ASCII addresses).
+func (c *conn) envelopeOf(env delivery.Envelope) (*envelope, bool) {
+	from := c.mailer.envelopeFrom(env.MessageID)
+	if !c.pipelining || !canWrite(c.mailer.cfg.From, &delivery.Mail{To: env.To}) ||
+		!printableASCII(from) || strings.ContainsAny(from, "<> ") {
+		return nil, false
+	}
+	return &envelope{from: from, to: env.To}, true
+}
+
+// expects reports whether m may be sent on the connection: always, unless
+// another message's envelope was written ahead (c.ahead), which only m's
+// own direct send can continue.
+func (c *conn) expects(m *delivery.Mail) bool {
+	if c.ahead == nil {
+		return true
+	}
+	return canWrite(c.mailer.cfg.From, m) && *c.ahead == envelope{from: c.mailer.envelopeFrom(m.MessageID), to: m.To}
+}
+
 // sendDirect writes the message with writeMessage and runs the SMTP
-// transaction on the session's text connection.
-func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
+// transaction on the session's text connection; next, if not nil, may
+// give an envelope to write behind the message (see transact).
+func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail, next nextEnvelope) error {
 	b := bufs.Get().(*bytes.Buffer)
 	b.Reset()
 	defer func() {
@@ -55,13 +87,20 @@ func (c *conn) sendDirect(ctx context.Context, m *delivery.Mail) error {
 		var signed bytes.Buffer
 		signed.Grow(b.Len() + 1024)
 		if err := d.sign(&signed, payload); err != nil {
+			c.dropAhead()
 			return fmt.Errorf("%w: %w", delivery.ErrRejected, err) // the same every time
 		}
 		payload = signed.Bytes()
 	}
 	c.setFence(ctx)
 	stop := context.AfterFunc(ctx, c.cut)
-	delivered, afterData, err := c.transact(payload, c.mailer.envelopeFrom(m.MessageID), m.To)
+	delivered, afterData, err := c.transact(payload, c.mailer.envelopeFrom(m.MessageID), m.To, next)
+	if !delivered && c.ahead != nil {
+		// The next envelope went out behind a message that was not
+		// accepted: its sender dials anew rather than read replies that
+		// follow a failure.
+		c.dropAhead()
+	}
 	if !stop() {
 		c.setBroken()
 		if !delivered {
@@ -118,30 +157,32 @@ func (c *conn) classifyDirect(err error, afterData bool) error {
 // reports that the message and its final dot may have reached the relay.
 // After a refusal before the data the transaction is reset, so the
 // connection stays usable.
-func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool, err error) {
+//
+// When the envelope was already written behind the previous message
+// (c.ahead), only its replies are read. When next gives an envelope, its
+// MAIL, RCPT and DATA go in the same write as the message and the final
+// dot (RFC 2920 allows the message content as the first command of a
+// group), and it becomes c.ahead: one write and one read per message.
+func (c *conn) transact(msg []byte, from, to string, next nextEnvelope) (delivered, afterData bool, err error) {
+	ahead := c.ahead
+	c.ahead = nil
 	if err := c.session.UpdateDeadline(c.mailer.cfg.Timeout); err != nil {
 		return false, false, err
 	}
 	t := c.session.Text
-	cmds := []struct {
-		stage stage
-		line  string
-		want  int
-	}{
-		{stageMail, "MAIL FROM:<" + from + ">", 250},
-		{stageRcpt, "RCPT TO:<" + to + ">", 25},
-		{stageData, "DATA", 354},
-	}
+	cmds := envelopeCommands(from, to)
 	var refused error
 	dataOpen := false
-	if c.pipelining {
-		// One write for the three commands (PrintfLine would flush each).
-		for _, cmd := range cmds {
-			_, _ = t.W.WriteString(cmd.line)
-			_, _ = t.W.WriteString("\r\n")
-		}
-		if err := t.W.Flush(); err != nil {
-			return false, false, err
+	if ahead != nil || c.pipelining {
+		if ahead == nil {
+			// One write for the three commands (PrintfLine would flush each).
+			for _, cmd := range cmds {
+				_, _ = t.W.WriteString(cmd.line)
+				_, _ = t.W.WriteString("\r\n")
+			}
+			if err := t.W.Flush(); err != nil {
+				return false, false, err
+			}
 		}
 		for _, cmd := range cmds {
 			err := reply(t, cmd.stage, cmd.want)
@@ -195,13 +236,25 @@ func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool,
 	if bytes.Contains(msg, []byte("\n.")) {
 		msg = dotStuff(msg) // writeMessage never does this; stay safe anyway
 	}
-	// The message and the final dot in one write.
-	if _, err := t.W.Write(append(msg, ".\r\n"...)); err != nil {
+	// The message and the final dot in one write, with the next envelope
+	// if there is one.
+	msg = append(msg, ".\r\n"...)
+	var nx *envelope
+	if next != nil && c.pipelining {
+		nx = next()
+	}
+	if nx != nil {
+		for _, cmd := range envelopeCommands(nx.from, nx.to) {
+			msg = append(append(msg, cmd.line...), "\r\n"...)
+		}
+	}
+	if _, err := t.W.Write(msg); err != nil {
 		return false, true, err
 	}
 	if err := t.W.Flush(); err != nil {
 		return false, true, err
 	}
+	c.ahead = nx
 	code, text, err := t.ReadResponse(250)
 	if err != nil {
 		var te *textproto.Error
@@ -212,6 +265,32 @@ func (c *conn) transact(msg []byte, from, to string) (delivered, afterData bool,
 	}
 	c.setLastReply(code, text)
 	return true, false, nil
+}
+
+// command is one envelope command and the reply it wants.
+type command struct {
+	stage stage
+	line  string
+	want  int
+}
+
+// envelopeCommands are MAIL, RCPT and DATA for one message.
+func envelopeCommands(from, to string) [3]command {
+	return [3]command{
+		{stageMail, "MAIL FROM:<" + from + ">", 250},
+		{stageRcpt, "RCPT TO:<" + to + ">", 25},
+		{stageData, "DATA", 354},
+	}
+}
+
+// dropAhead gives up an envelope written ahead whose replies will not be
+// read: its DATA may be open, which only closing the connection ends
+// without delivering anything, so the connection is not reused.
+func (c *conn) dropAhead() {
+	if c.ahead != nil {
+		c.ahead = nil
+		c.setBroken()
+	}
 }
 
 // reply reads one reply; a reply of the wrong class is a *replyError.

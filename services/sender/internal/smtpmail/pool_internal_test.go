@@ -47,7 +47,7 @@ func TestPoolSharesFewConnections(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if n := int64(len(p.open)); n > maxOpen.Load() {
+				if n := int64(p.openCount()); n > maxOpen.Load() {
 					maxOpen.Store(n)
 				}
 				to := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i) + "@example.com"
@@ -71,7 +71,7 @@ func TestPoolSharesFewConnections(t *testing.T) {
 		t.Errorf("%d connections open at once, pool size 2", maxOpen.Load())
 	}
 	p.Close()
-	if len(p.open) != 0 {
-		t.Errorf("%d connections still open after Close", len(p.open))
+	if p.openCount() != 0 {
+		t.Errorf("%d connections still open after Close", p.openCount())
 	}
 }

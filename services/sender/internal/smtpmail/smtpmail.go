@@ -184,6 +184,10 @@ type conn struct {
 
 	// pipelining is whether the relay announced PIPELINING (RFC 2920).
 	pipelining bool
+	// ahead is the next message's envelope, written behind the last
+	// message; its replies are still to be read (see transact). Only the
+	// holder of the connection touches it.
+	ahead *envelope
 
 	mu     sync.Mutex
 	raw    net.Conn    // the TCP connection, closed to cut off a send
@@ -218,8 +222,18 @@ func (c *conn) dial(ctx context.Context, network, addr string, implicitTLS bool,
 // written by writeMessage and sent in one write (see transact); anything
 // else is built and sent by go-mail.
 func (c *conn) Send(ctx context.Context, m *delivery.Mail) error {
+	return c.sendNext(ctx, m, nil)
+}
+
+// sendNext is Send, with next to pipeline the next message's envelope
+// behind m (direct path only; see transact).
+func (c *conn) sendNext(ctx context.Context, m *delivery.Mail, next nextEnvelope) error {
+	if !c.expects(m) {
+		c.dropAhead()
+		return errors.New("smtpmail: the connection was prepared for another message")
+	}
 	if canWrite(c.mailer.cfg.From, m) {
-		return c.sendDirect(ctx, m)
+		return c.sendDirect(ctx, m, next)
 	}
 	if c.mailer.cfg.DKIM != nil {
 		// Validated addresses and URLs are ASCII, so this does not happen;
