@@ -13,12 +13,14 @@ import (
 
 // Round trips one message costs on an open connection: go-mail (NOOP and
 // RSET off, no PIPELINING) waits for the reply to MAIL, RCPT, DATA and the
-// final dot; the sender sends MAIL, RCPT and DATA in one write when the
-// relay announces PIPELINING (smtp-sink and go-smtp do), then the message
-// and the dot.
+// final dot; the sender, when the relay announces PIPELINING (smtp-sink and
+// go-smtp do), writes a message, its final dot and the next waiting
+// worker's MAIL, RCPT and DATA in one write: one round trip per message
+// while a worker is waiting for each connection (hence twice as many
+// workers as connections by default).
 const (
 	goMailRoundTrips = 4
-	senderRoundTrips = 2
+	senderRoundTrips = 1
 )
 
 // LatencyResult is the latency benchmark's JSON result.
@@ -32,7 +34,7 @@ type LatencyResult struct {
 	// Limit is conns / (round trips per message × RTT) with go-mail's 4
 	// round trips: what the connections can carry at most.
 	Limit float64 `json:"limit_messages_per_s"`
-	// SenderLimit is the same with the sender's 2 round trips.
+	// SenderLimit is the same with the sender's 1 round trip.
 	SenderLimit float64     `json:"sender_limit_messages_per_s"`
 	Raw         Phase       `json:"gomail"`
 	Sender      SenderPhase `json:"sender"`

@@ -37,7 +37,7 @@ func main() {
 	flag.IntVar(&cfg.MemoryMessages, "memory-messages", 0, "queue size of the redis-memory benchmark (default min(messages, 20000))")
 	flag.IntVar(&cfg.LatencyMessages, "latency-messages", 0, "messages of the latency benchmark (default min(messages, 10000))")
 	flag.IntVar(&cfg.LatencyConns, "latency-conns", 64, "SMTP connections of the latency benchmark")
-	flag.IntVar(&cfg.LatencyWorkers, "latency-workers", 0, "sender workers of the latency benchmark (default connections + 16)")
+	flag.IntVar(&cfg.LatencyWorkers, "latency-workers", 0, "sender workers of the latency benchmark (default 2 × connections)")
 	flag.DurationVar(&cfg.RTT, "rtt", 20*time.Millisecond, "round-trip time to the relay in the latency benchmark")
 	flag.StringVar(&latencyEnv, "latency-sender-env", "", "extra sender environment of the latency benchmark")
 	flag.StringVar(&cfg.Sink, "sink", "auto", "auto, smtp-sink or go-smtp")
@@ -52,7 +52,7 @@ func main() {
 		cfg.Workers = 4 * cfg.Conns
 	}
 	if cfg.LatencyWorkers == 0 {
-		cfg.LatencyWorkers = cfg.LatencyConns + 16
+		cfg.LatencyWorkers = 2 * cfg.LatencyConns
 	}
 	if cfg.MemoryMessages == 0 {
 		cfg.MemoryMessages = min(cfg.Messages, 20000)

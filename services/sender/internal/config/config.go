@@ -56,8 +56,10 @@ type Config struct {
 	SMTPMaxPerConn int
 	// SMTPConnections, when positive, is how many SMTP connections this
 	// process keeps to the relay, shared by all workers (a worker holds one
-	// for a single message); 0 gives each worker a connection of its own.
-	// SENDER_SMTP_CONNECTIONS, default 0.
+	// for a single message, and the pool writes a waiting worker's envelope
+	// ahead with the message before it: one round trip per message); 0
+	// gives each worker a connection of its own. SENDER_SMTP_CONNECTIONS,
+	// default 4.
 	SMTPConnections int
 
 	// From is the From header and envelope sender, parsed strictly from
@@ -72,8 +74,9 @@ type Config struct {
 	// "paperroute digest <digest.<MessageIDDomain>>".
 	ListID string
 
-	// Workers is the number of delivery goroutines, each with one SMTP
-	// connection. SENDER_WORKERS, default 4.
+	// Workers is the number of delivery goroutines; with a pool
+	// (SMTPConnections) several per connection keep it busy while each
+	// does its Redis work. SENDER_WORKERS, default 16.
 	Workers int
 	// Partitions is the number of queue partitions. It must not change for
 	// an existing queue: message records and entries are found by it.
@@ -164,11 +167,11 @@ type env struct {
 	SMTPTLS         string        `env:"SENDER_SMTP_TLS, default=mandatory"`
 	SMTPTimeout     time.Duration `env:"SENDER_SMTP_TIMEOUT, default=30s"`
 	SMTPMaxPerConn  int           `env:"SENDER_SMTP_MAX_PER_CONN, default=1000"`
-	SMTPConnections int           `env:"SENDER_SMTP_CONNECTIONS, default=0"`
+	SMTPConnections int           `env:"SENDER_SMTP_CONNECTIONS, default=4"`
 	From            string        `env:"SENDER_FROM, default=paperroute <digest@paperroute.localhost>"`
 	MessageIDDomain string        `env:"SENDER_MESSAGE_ID_DOMAIN"`
 	ListID          string        `env:"SENDER_LIST_ID"`
-	Workers         int           `env:"SENDER_WORKERS, default=4"`
+	Workers         int           `env:"SENDER_WORKERS, default=16"`
 	Partitions      int           `env:"SENDER_PARTITIONS, default=4"`
 	MaxAttempts     int           `env:"SENDER_MAX_ATTEMPTS, default=8"`
 	RetryAfter      time.Duration `env:"SENDER_RETRY_AFTER, default=30s"`

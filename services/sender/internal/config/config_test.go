@@ -28,7 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 	got := map[string]any{
 		"grpc": c.GRPCAddr, "http": c.HTTPAddr, "redis": c.RedisURL, "smtp": c.SMTPAddr, "tls": c.SMTPTLS,
 		"timeout": c.SMTPTimeout, "per conn": c.SMTPMaxPerConn, "from": c.From.String(), "msgid": c.MessageIDDomain,
-		"workers": c.Workers, "partitions": c.Partitions, "attempts": c.MaxAttempts, "retry": c.RetryAfter,
+		"workers": c.Workers, "connections": c.SMTPConnections, "partitions": c.Partitions, "attempts": c.MaxAttempts, "retry": c.RetryAfter,
 		"grace": c.ShutdownGrace, "consumer set": c.Consumer != "",
 		"lease": c.Lease, "retry unknown": c.RetryUnknown, "retry max": c.RetryMaxDelay, "retention": c.Retention,
 		"allow eviction": c.AllowEviction, "list id": c.ListID,
@@ -37,7 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		"grpc": "127.0.0.1:50053", "http": "127.0.0.1:8083", "redis": "redis://127.0.0.1:6379/0", "smtp": "127.0.0.1:2525",
 		"tls": "mandatory", "timeout": 30 * time.Second, "per conn": 1000,
 		"from": `"paperroute" <digest@paperroute.localhost>`, "msgid": "paperroute.localhost",
-		"workers": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
+		"workers": 16, "connections": 4, "partitions": 4, "attempts": 8, "retry": 30 * time.Second, "grace": 10 * time.Second, "consumer set": true,
 		"lease": time.Minute, "retry unknown": true, "retry max": 30 * time.Minute, "retention": 7 * 24 * time.Hour,
 		"allow eviction": false, "list id": "paperroute digest <digest.paperroute.localhost>",
 	}
