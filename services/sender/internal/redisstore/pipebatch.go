@@ -67,7 +67,18 @@ func (b *pipeBatch) call(ctx context.Context, rdb redis.UniversalClient, c *scri
 
 // callAll runs calls in one pipeline shared with other callers (each
 // call's result is in its res and err) and returns when it was sent.
+//
+// A call whose ctx is done when it is asked fails at once. A pipeline,
+// once sent, is not cut off by the end of any one caller's context — it
+// carries other callers' calls, and a finish that reached Redis should be
+// answered — but bounded by the client's read and write timeouts.
 func (b *pipeBatch) callAll(ctx context.Context, rdb redis.UniversalClient, calls ...*scriptCall) {
+	if err := ctx.Err(); err != nil {
+		for _, c := range calls {
+			c.res, c.err = nil, err
+		}
+		return
+	}
 	g := &callGroup{calls: calls, done: make(chan struct{}), turn: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, g)
@@ -97,7 +108,7 @@ func (b *pipeBatch) callAll(ctx context.Context, rdb redis.UniversalClient, call
 	for _, o := range groups {
 		batch = append(batch, o.calls...)
 	}
-	sendBatch(ctx, rdb, batch)
+	sendBatch(context.WithoutCancel(ctx), rdb, batch)
 	for _, o := range groups {
 		if o != g {
 			close(o.done)

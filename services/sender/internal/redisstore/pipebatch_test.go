@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
@@ -139,5 +141,42 @@ func TestConcurrentLeasesAreEachTheirOwn(t *testing.T) {
 		if errs[i] != nil || l.Result != delivery.LeaseAcquired || l.Attempts != 1 || l.Token != "sending:c1:1" || !l.CancelledSince.Equal(wantCancel) {
 			t.Errorf("lease %d = %+v, %v; want acquired, attempt 1, cancelled at %v", i, l, errs[i], wantCancel)
 		}
+	}
+}
+
+// cancelInFlight cancels a context as a pipeline goes out.
+type cancelInFlight struct{ cancel context.CancelFunc }
+
+func (h cancelInFlight) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h cancelInFlight) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h cancelInFlight) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.cancel()
+		return next(ctx, cmds)
+	}
+}
+
+// A finish whose caller's context ends while its pipeline is in flight
+// (the pipeline may carry other workers' finishes too) is still recorded
+// and answered: the pipeline is not cut off by one caller's context.
+func TestFinishInFlightOutlivesItsContext(t *testing.T) {
+	t.Parallel()
+	s, rdb, ctx := newStore(t)
+	m := message("in-flight", queue.LaneBulk)
+	if _, err := s.Enqueue(ctx, []queue.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	e := delivery.Entry{Partition: queue.Partition(m.ID, partitions), Lane: m.Lane, StreamID: "1-1", MessageID: m.ID}
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rdb.AddHook(cancelInFlight{cancel: cancel})
+	if err := s.MarkSent(callCtx, e, "250 ok", time.Now()); err != nil {
+		t.Errorf("MarkSent whose context ended in flight = %v, want recorded", err)
+	}
+	if callCtx.Err() == nil {
+		t.Fatal("the hook did not cancel the context: the test proves nothing")
+	}
+	if got, err := s.GetMessage(ctx, m.ID); err != nil || got.State != queue.StateSent {
+		t.Errorf("record = %v, %v; want SENT", got.State, err)
 	}
 }
