@@ -12,7 +12,9 @@ import "strconv"
 // text: an earlier version (a replica not yet upgraded) writes error whole
 // and leaves the pieces a later version wrote; this version removes the
 // name when it writes pieces, and the pieces an earlier, longer text left
-// beyond the new ones.
+// beyond the new ones. (The earlier version shows a record whose text is in
+// pieces without it: LastError and Reply are only shown, never acted on.)
+// A message gets its reply once, when it becomes SENT: a final state.
 
 // textLua is Lua for the scripts that write status texts:
 //
