@@ -54,7 +54,8 @@ return out
 // their marks and acknowledges their entries (one XACK per stream for all
 // of them). A message already finished is only acknowledged (and its mark
 // kept), so a retried call counts nothing twice. A message that waited for
-// a retry ('next' set) leaves the delayed set.
+// a retry ('next' set) leaves the delayed set. The error and the reply
+// are stored as recordtext.go says.
 //
 //	KEYS: stats, dead index, outbox; per call: record, mark, stream,
 //	      delayed set
@@ -64,7 +65,7 @@ return out
 //	      reply, message id, refund ("1": take back the attempt the lease
 //	      counted; a cancelled message was never attempted)
 //	returns the number of calls
-var finishScript = redis.NewScript(isFinal + `
+var finishScript = redis.NewScript(isFinal + textLua() + `
 local group, ttl, sentTTL = ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 3) / 10
 local counts, counters, acks, streams = {}, {}, {}, {}
@@ -74,17 +75,20 @@ for i = 0, n - 1 do
   local entry, state, counter, now = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local reason, token, report, reply = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
   local id, refund = ARGV[a + 9], ARGV[a + 10]
-  local cur = redis.call('HMGET', rec, 'state', 'next')
+  local cur = redis.call('HMGET', rec, 'state', 'next', 'error', 'e0')
   local st = cur[1]
   if st and not final(st) then
-    if state == 'SENT' and reply ~= '' then
-      redis.call('HSET', rec, 'state', state, 'updated', now, 'sent', now, 'reply', reply)
-    elseif state == 'SENT' then
-      redis.call('HSET', rec, 'state', state, 'updated', now, 'sent', now)
-    else
-      redis.call('HSET', rec, 'state', state, 'updated', now)
+    local f = {'state', state, 'updated', now}
+    if state == 'SENT' then
+      f[#f + 1] = 'sent'
+      f[#f + 1] = now
+      -- Written once: SENT is final. No earlier reply to remove.
+      if reply ~= '' then textfields(f, 'reply', 'r', reply) end
     end
-    if reason ~= '' then redis.call('HSET', rec, 'error', reason) end
+    local pieces = 0
+    if reason ~= '' then pieces = textfields(f, 'error', 'e', reason) end
+    redis.call('HSET', rec, unpack(f))
+    if reason ~= '' then droptext(rec, 'error', 'e', pieces, cur[3], cur[4]) end
     if cur[2] then
       redis.call('HDEL', rec, 'next')
       redis.call('ZREM', delay, id)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,10 +77,13 @@ func TestOneFinishRunServesEachCall(t *testing.T) {
 	}
 
 	at := now.Add(time.Second)
+	// Texts over 64 bytes, stored in pieces (recordtext.go).
+	txReply := "250 2.0.0 Ok: queued as 4XyZ " + strings.Repeat("t", 80)
+	deadReason := "550 5.1.1 <dead@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
 	calls := []*scriptCall{
-		s.finishCall(entries[msgs[0].ID], queue.StateSent, "", "", "250 ok tx", false, false, at),
+		s.finishCall(entries[msgs[0].ID], queue.StateSent, "", "", txReply, false, false, at),
 		s.finishCall(entries[msgs[1].ID], queue.StateSent, "", "", "250 ok bulk", false, false, at),
-		s.finishCall(entries[msgs[2].ID], queue.StateDead, tokens[msgs[2].ID], "550 no such user", "", true, false, at),
+		s.finishCall(entries[msgs[2].ID], queue.StateDead, tokens[msgs[2].ID], deadReason, "", true, false, at),
 		s.finishCall(entries[msgs[3].ID], queue.StateCancelled, tokens[msgs[3].ID], "cancelled", "", false, true, at),
 		s.finishCall(retried, queue.StateSent, "", "", "250 ok retried", false, false, at),
 		s.finishCall(entries[msgs[1].ID], queue.StateSent, "", "", "250 again", false, false, at), // a retried call
@@ -117,6 +121,17 @@ func TestOneFinishRunServesEachCall(t *testing.T) {
 	}
 	if reply := rdb.HGet(ctx, RecordKey(0, msgs[1].ID), "reply").Val(); reply != "250 ok bulk" {
 		t.Errorf("reply of the message finished twice = %q, want the first", reply)
+	}
+	if m, err := s.GetMessage(ctx, msgs[0].ID); err != nil || m.Reply != txReply {
+		t.Errorf("long reply read as %q, %v; want %q", m.Reply, err, txReply)
+	}
+	if m, err := s.GetMessage(ctx, msgs[2].ID); err != nil || m.LastError != deadReason {
+		t.Errorf("long reason read as %q, %v; want %q", m.LastError, err, deadReason)
+	}
+	for _, id := range []string{msgs[0].ID, msgs[2].ID} {
+		if enc := rdb.ObjectEncoding(ctx, RecordKey(0, id)).Val(); enc != "listpack" {
+			t.Errorf("%s: record encoding %q, want listpack", id, enc)
+		}
 	}
 	if n := rdb.HExists(ctx, RecordKey(0, msgs[4].ID), "next").Val(); n {
 		t.Error("the retried message still has its next attempt's time")

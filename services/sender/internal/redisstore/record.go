@@ -27,6 +27,10 @@ import (
 //	           state, attempts, updated, leases, sent, reply, error, next,
 //	           unknown; attempts and updated are absent until first written:
 //	           0 and created)
+//	error      the last failure, and the relay's reply to the message:
+//	reply      when longer than 64 bytes not under these names but in
+//	e0, e1, …  pieces of 64 bytes, e0, … and r0, … (recordtext.go)
+//	r0, r1, …
 //	rcpt       recipient (the finish script reads it for the outbox)
 //	lane       "bulk" | "transactional" (RetryDeadLetters reads it)
 //	content    content id (64 hex digits)
@@ -44,10 +48,9 @@ import (
 // and an upgraded replica claims it — instead of sending the mail without
 // its variables.
 //
-// A key or recipient longer than 64 bytes, variables of more than
-// maxPieces pieces, or an error or reply over 64 bytes written by the
-// delivery scripts are stored whole: correct, only the record is then a
-// hash table.
+// A key or recipient longer than 64 bytes, or variables, a URL, an error
+// or a reply of more than maxPieces pieces are stored whole: correct, only
+// the record is then a hash table.
 const (
 	// recordLayout is the value of vars in a layout 2 record.
 	recordLayout = "2"
@@ -133,7 +136,7 @@ func decodeRecord(id string, v map[string]string) (queue.Message, error) {
 		IdempotencyKey: v["key"],
 		Recipient:      v["rcpt"],
 		ContentID:      v["content"],
-		LastError:      v["error"],
+		LastError:      recordText(v, "error", "e"),
 		TraceParent:    v["tp"],
 	}
 	var ok bool
@@ -175,7 +178,7 @@ func decodeRecord(id string, v map[string]string) (queue.Message, error) {
 	}
 	m.Sent = unixMilli(v["sent"])
 	m.NextAttempt = unixMilli(v["next"])
-	m.Reply = v["reply"]
+	m.Reply = recordText(v, "reply", "r")
 	m.UnknownOutcomes, _ = strconv.Atoi(v["unknown"])
 	return m, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/paperroute/paperroute/services/sender/internal/delivery"
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 	"github.com/paperroute/paperroute/services/sender/internal/redisstore"
 )
@@ -18,7 +19,9 @@ import (
 // signed links, the List-Unsubscribe URL repeating one) in the earlier
 // record layout and in the current one, each into a fresh Redis, and
 // reports Redis' used_memory growth per message (record, stream entry,
-// index entry) and MEMORY USAGE of one record (SAMPLES 0: every field counted):
+// index entry) and MEMORY USAGE of one record (SAMPLES 0: every field
+// counted), in the current layout also once it waits for a retry after
+// greylisting:
 //
 //	go test -run '^$' -bench RecordMemory -benchtime 20000x ./internal/redisstore/
 func BenchmarkRecordMemory(b *testing.B) {
@@ -45,11 +48,24 @@ func BenchmarkRecordMemory(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(b.N), "used-B/msg")
-			key := redisstore.RecordKey(queue.Partition(msgs[0].ID, partitions), msgs[0].ID)
+			p := queue.Partition(msgs[0].ID, partitions)
+			key := redisstore.RecordKey(p, msgs[0].ID)
 			b.ReportMetric(float64(rdb.MemoryUsage(ctx, key, 0).Val()), "record-B")
+			if layout == "layout2" {
+				// The same record waiting for its retry after greylisting.
+				e := delivery.Entry{Partition: p, Lane: msgs[0].Lane, StreamID: "0-1", MessageID: msgs[0].ID}
+				r := delivery.Retry{State: queue.StateRetrying, Reason: greylisted, Due: time.Now().Add(5 * time.Minute)}
+				if err := s.Retry(ctx, e, "", r, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(rdb.MemoryUsage(ctx, key, 0).Val()), "greylisted-record-B")
+			}
 		})
 	}
 }
+
+// greylisted is the error a retry after Postfix's postgrey records (159 bytes).
+const greylisted = "smtpmail: RCPT: relay answered 450 4.2.0 <reader0@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html"
 
 func usedMemory(b *testing.B, rdb redis.UniversalClient) int64 {
 	b.Helper()

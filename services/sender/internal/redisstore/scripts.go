@@ -68,16 +68,21 @@ return 0
 
 // retryScript records a failed attempt and schedules the message to go
 // back into its stream when due (the delayed set), acknowledges the entry
-// and releases the lease: nothing stays pending while it waits.
+// and releases the lease: nothing stays pending while it waits. The error
+// is stored as recordtext.go says.
 //
 //	KEYS: record, stream, delayed set of the lane, mark
 //	ARGV: group, entry id, state (RETRYING|UNKNOWN), reason, now (ms),
 //	      due (ms), refund ("1": take the attempt back), lease token,
 //	      message id
-var retryScript = redis.NewScript(isFinal + `
-local st = redis.call('HGET', KEYS[1], 'state')
+var retryScript = redis.NewScript(isFinal + textLua() + `
+local cur = redis.call('HMGET', KEYS[1], 'state', 'error', 'e0')
+local st = cur[1]
 if st and not final(st) then
-  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'error', ARGV[4], 'updated', ARGV[5], 'next', ARGV[6])
+  local f = {'state', ARGV[3], 'updated', ARGV[5], 'next', ARGV[6]}
+  local pieces = textfields(f, 'error', 'e', ARGV[4])
+  redis.call('HSET', KEYS[1], unpack(f))
+  droptext(KEYS[1], 'error', 'e', pieces, cur[2], cur[3])
   if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
   if ARGV[3] == 'UNKNOWN' then redis.call('HINCRBY', KEYS[1], 'unknown', 1) end
   redis.call('ZADD', KEYS[3], ARGV[6], ARGV[9])
@@ -151,16 +156,19 @@ end
 return n
 `)
 
-// retryDeadScript queues a dead message again with a fresh attempt count.
+// retryDeadScript queues a dead message again with a fresh attempt count
+// and no error (neither whole nor in pieces: recordtext.go).
 //
 //	KEYS: record, stream of its lane, dead index, mark
 //	ARGV: message id, now (ms)
 //	returns 1 requeued, 0 not dead (or gone)
-var retryDeadScript = redis.NewScript(`
+var retryDeadScript = redis.NewScript(textLua() + `
 redis.call('ZREM', KEYS[3], ARGV[1])
-if redis.call('HGET', KEYS[1], 'state') ~= 'DEAD' then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'state', 'e0')
+if cur[1] ~= 'DEAD' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'QUEUED', 'attempts', 0, 'updated', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next', 'error')
+droptext(KEYS[1], 'error', 'e', 0, false, cur[2])
 redis.call('PERSIST', KEYS[1])
 redis.call('DEL', KEYS[4])
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
