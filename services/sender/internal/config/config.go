@@ -72,8 +72,9 @@ type Config struct {
 	// "paperroute digest <digest.<MessageIDDomain>>".
 	ListID string
 
-	// Workers is the number of delivery goroutines, each with one SMTP
-	// connection. SENDER_WORKERS, default 4.
+	// Workers is the number of delivery goroutines, each taking one message
+	// at a time over its own SMTP connection, or over one borrowed from the
+	// pool when SMTPConnections is positive. SENDER_WORKERS, default 4.
 	Workers int
 	// Partitions is the number of queue partitions. It must not change for
 	// an existing queue: message records and entries are found by it.
