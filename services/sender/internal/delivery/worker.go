@@ -32,6 +32,14 @@ func (d *Dispatcher) workLoop(ctx, hard context.Context) {
 			return
 		}
 		w.handle(ctx, hard, e)
+		// A connection lent for one message (smtpmail.Pool) goes back even
+		// when nothing was sent on it (a held lease, a cancel, a dead
+		// letter): kept while this worker waits for its next entry, it
+		// could leave the workers holding the last entries waiting for it
+		// forever.
+		if w.conn != nil && !w.conn.Reusable() {
+			w.dropConn()
+		}
 		d.finished(e)
 	}
 }
