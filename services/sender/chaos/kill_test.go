@@ -8,31 +8,60 @@ import (
 	"github.com/paperroute/paperroute/services/sender/internal/queue"
 )
 
-// Chaos 1: kill -9 of the sender process three times during a 5,000
-// message send, restarting it each time. Nothing may be lost.
+// Chaos 1 (issue #8): kill -9 of the sender process three times during a
+// 5,000 message send, restarting it each time. Nothing may be lost.
 //
-// What the mark protocol (DESIGN §4, docs/delivery.md) guarantees about
-// duplicates, and what this test holds it to: a message is sent again only
-// if the relay stored it and the process died before the sent mark was
-// written (between the relay's 250 and the MULTI right after it). Each SMTP
-// connection carries one message at a time, so one kill duplicates at most
-// one message per connection: with W workers (one connection each) at most
-// W per kill, and exactly 0 or 1 per kill only when W = 1. "Duplicates ≤
-// kills" (issue #8) is therefore the bound for one connection; with W > 1
-// it is what a kill usually costs, not what the protocol promises, and a
-// kill that catches two workers between 250 and mark legitimately costs
-// two. The test checks the promise precisely instead of a looser total:
+// What bounds the duplicates (DESIGN §4, docs/delivery.md): a message is
+// sent again only if the relay stored it and the process died before the
+// sent mark was written (between the relay's 250 and the finishing script
+// right after it). A worker takes one message at a time and waits for its
+// mark before it takes the next, so at most one message per worker is in
+// that window. The bound is per worker, not per SMTP connection: with
+// SENDER_SMTP_CONNECTIONS set, a worker borrows a pooled connection for one
+// message and hands it back as soon as the send returns, before it writes
+// the mark (the pool's connections are not Reusable, so handle closes them
+// before outcome), and another worker may meanwhile have its own message
+// stored over that same connection. One kill therefore costs at most
+// SENDER_WORKERS extra copies, however many connections there are; the
+// issue's "duplicates ≤ kills" is that bound for a single worker.
+//
+// Both tests check the promise itself:
 //
 //   - every extra copy is attributable to one kill: the relay stored the
 //     earlier copy before that kill and less than a lease before it (a
 //     worker writes the mark right after the reply, well within its lease,
 //     unless it died), and the later copy after it;
-//   - no kill accounts for more extra copies than there are connections;
-//   - the count against the issue's "≤ kills" is reported, not enforced.
+//   - no kill accounts for more extra copies than there are workers.
+//
+// With 4 workers the total against the issue's "≤ kills" is only reported:
+// a kill that catches two workers between a 250 and their marks
+// legitimately costs two. With one worker it is enforced.
+
+// TestKill9DuringASend runs the send with 4 workers (the default) and holds
+// each kill to at most one extra copy per worker.
 func TestKill9DuringASend(t *testing.T) {
+	killDuringASend(t, 4)
+}
+
+// TestKill9DuringASendOneWorker runs the send with a single worker (one
+// SMTP connection) and enforces issue #8's literal bar: duplicates ≤ kills.
+func TestKill9DuringASendOneWorker(t *testing.T) {
+	dups, kills := killDuringASend(t, 1)
+	if dups > kills {
+		t.Errorf("%d duplicates for %d kills with one worker, want at most %d (issue #8)", dups, kills, kills)
+	}
+}
+
+// killDuringASend sends 5,000 messages with the given number of workers,
+// kills the sender process with SIGKILL three times during the send and
+// restarts it each time, checks that nothing was lost, that every
+// duplicate is attributable to a kill and that no kill cost more than one
+// per worker, and returns the duplicates and the kills.
+func killDuringASend(t *testing.T, workers int) (dups, kills int) {
+	t.Helper()
 	w := newWorld(t)
 	ctx := testContext(t, 4*time.Minute)
-	const n, workers = 5000, 4
+	const n = 5000
 	const lease = 6 * time.Second // SENDER_LEASE in world.start
 	keys := make([]string, n)
 	for i := range keys {
@@ -40,13 +69,14 @@ func TestKill9DuringASend(t *testing.T) {
 	}
 	w.enqueue(ctx, n, func(i int) string { return keys[i] }, func(i int) string { return fmt.Sprintf("r%d@example.com", i) })
 
-	p := w.start("sender-0", map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)})
-	var kills []time.Time
+	env := map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)}
+	p := w.start("sender-0", env)
+	var killedAt []time.Time
 	for _, at := range []int{800, 2000, 3200} {
 		w.waitFor(ctx, fmt.Sprintf("%d recipients served", at), func() bool { return w.relay.distinct() >= at })
 		p.kill(t)
-		kills = append(kills, time.Now())
-		p = w.start(fmt.Sprintf("sender-%d", len(kills)), map[string]string{"SENDER_WORKERS": fmt.Sprint(workers)})
+		killedAt = append(killedAt, time.Now())
+		p = w.start(fmt.Sprintf("sender-%d", len(killedAt)), env)
 	}
 	w.waitFor(ctx, "every recipient served", func() bool { return w.relay.distinct() == n })
 	w.waitFor(ctx, "every record SENT", func() bool { return w.states(ctx, keys)[queue.StateSent] == n })
@@ -60,10 +90,10 @@ func TestKill9DuringASend(t *testing.T) {
 		}
 		total += c
 	}
-	perKill := make([]int, len(kills))
+	perKill := make([]int, len(killedAt))
 	for rcpt, times := range w.relay.storedAt() {
 		for j := range len(times) - 1 {
-			k := killBetween(kills, times[j], times[j+1], lease)
+			k := killBetween(killedAt, times[j], times[j+1], lease)
 			if k < 0 {
 				t.Errorf("%s: copy %d stored at %s and copy %d at %s, with no kill between them within a lease of the first: a duplicate the protocol does not allow",
 					rcpt, j+1, times[j].Format(time.StampMilli), j+2, times[j+1].Format(time.StampMilli))
@@ -72,14 +102,15 @@ func TestKill9DuringASend(t *testing.T) {
 			perKill[k]++
 		}
 	}
-	dups := total - n
-	t.Logf("%d kills: %d messages delivered for %d, %d duplicates (per kill %v; the issue's bar is ≤ %d, the protocol's ≤ %d per kill with %d connections) %v",
-		len(kills), total, n, dups, perKill, len(kills), workers, workers, duplicates(got))
+	dups = total - n
+	t.Logf("SENDER_WORKERS=%d, %d kills: %d messages delivered for %d, %d duplicates (per kill %v; the issue's bar is ≤ %d, the protocol's ≤ %d per kill) %v",
+		workers, len(killedAt), total, n, dups, perKill, len(killedAt), workers, duplicates(got))
 	for k, c := range perKill {
 		if c > workers {
-			t.Errorf("kill %d duplicated %d messages, want at most %d (one in flight per connection)", k+1, c, workers)
+			t.Errorf("kill %d duplicated %d messages, want at most %d (one in flight per worker)", k+1, c, workers)
 		}
 	}
+	return dups, len(killedAt)
 }
 
 // killBetween returns the index of the kill after the stored copy at

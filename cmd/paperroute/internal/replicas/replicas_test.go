@@ -29,8 +29,8 @@ const (
 	// rateLimit is SENDER_RATE_LIMIT (messages/s for all senders together);
 	// redis_rate's GCRA lets a burst of as many through at once.
 	rateLimit = 25
-	// workers is SENDER_WORKERS: each is one SMTP connection, and a kill can
-	// cost at most one extra copy per connection (docs/delivery.md).
+	// workers is SENDER_WORKERS: a kill can cost at most one extra copy per
+	// worker, however many SMTP connections they share (docs/delivery.md).
 	workers = 4
 
 	keySchedLease  = "dig:sched:lease"
@@ -46,7 +46,7 @@ const (
 // again on its addresses, as a restarted pod), and checks:
 //
 //   - every due reader got exactly one digest (counted at the SMTP catcher),
-//     except at most one extra copy per SMTP connection of the killed sender
+//     except at most one extra copy per delivery worker of the killed sender
 //     for a message it had sent before it died (the documented accident);
 //   - one poller round across both replicas (the source server saw today and
 //     yesterday once; one replica reports digest_poller_leader 1);

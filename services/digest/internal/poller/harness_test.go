@@ -148,7 +148,15 @@ type harness struct {
 	papers  *library.Service
 	clock   *fakeClock
 	metrics *recorder
+	// timeout is the pollers' request timeout: safetyTimeout unless a test
+	// is about the timeout itself.
+	timeout time.Duration
 }
+
+// safetyTimeout bounds a request in tests that are not about the timeout:
+// only a safety net, so long enough for a starved CPU (reading a 1 MiB
+// body under -race at load 30 can take more than a second).
+const safetyTimeout = 30 * time.Second
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -158,7 +166,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{store: store, papers: papers, clock: clock, metrics: &recorder{}}
+	return &harness{store: store, papers: papers, clock: clock, metrics: &recorder{}, timeout: safetyTimeout}
 }
 
 // poller returns a poller of the sources, with the harness's store as the
@@ -166,7 +174,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) poller(t *testing.T, sources ...poller.Source) *poller.Poller {
 	t.Helper()
 	p, err := poller.New(poller.Config{
-		Sources: sources, Days: 2, Interval: 15 * time.Minute, Timeout: 300 * time.Millisecond,
+		Sources: sources, Days: 2, Interval: 15 * time.Minute, Timeout: h.timeout,
 		Backoff: 30 * time.Second, MaxBackoff: 4 * time.Minute, MaxBodyBytes: 1 << 20, // MaxBackoff is raised to the interval
 		Importer: h.papers, Lease: h.store, Clock: h.clock, Metrics: h.metrics,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UserAgent: "paperroute-test",

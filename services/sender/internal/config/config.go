@@ -74,9 +74,10 @@ type Config struct {
 	// "paperroute digest <digest.<MessageIDDomain>>".
 	ListID string
 
-	// Workers is the number of delivery goroutines; with a pool
-	// (SMTPConnections) several per connection keep it busy while each
-	// does its Redis work. SENDER_WORKERS, default 16.
+	// Workers is the number of delivery goroutines, each taking one message
+	// at a time over a connection borrowed from the pool (SMTPConnections;
+	// several per connection keep it busy while each does its Redis work),
+	// or over its own when SMTPConnections is 0. SENDER_WORKERS, default 16.
 	Workers int
 	// Partitions is the number of queue partitions. It must not change for
 	// an existing queue: message records and entries are found by it.

@@ -38,6 +38,12 @@ func (d *Dispatcher) workLoop(ctx, hard context.Context) {
 			}
 		}
 		next = w.handle(ctx, hard, e, next)
+		// A connection lent for one message (smtpmail.Pool) goes back even
+		// when nothing was sent on it (a held lease, a cancel, a dead
+		// letter): kept while this worker waits for its next entry, it
+		// could leave the workers holding the last entries waiting for it
+		// forever. (handle gives it back too; this holds for every path.)
+		w.dropSpent()
 		d.finished(e)
 	}
 }
