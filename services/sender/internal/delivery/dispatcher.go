@@ -287,13 +287,8 @@ func (d *Dispatcher) hand(e Entry) {
 
 // next returns the next entry for a worker, transactional first.
 func (d *Dispatcher) next(ctx context.Context) (Entry, bool) {
-	if ctx.Err() != nil {
-		return Entry{}, false
-	}
-	select {
-	case e := <-d.tx:
-		return e, true
-	default:
+	if e, ok := d.tryNext(ctx); ok || ctx.Err() != nil {
+		return e, ok
 	}
 	select {
 	case e := <-d.tx:

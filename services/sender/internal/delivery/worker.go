@@ -42,7 +42,7 @@ func (d *Dispatcher) workLoop(ctx, hard context.Context) {
 		// when nothing was sent on it (a held lease, a cancel, a dead
 		// letter): kept while this worker waits for its next entry, it
 		// could leave the workers holding the last entries waiting for it
-		// forever. (handle gives it back too; this holds for every path.)
+		// forever.
 		w.dropSpent()
 		d.finished(e)
 	}
@@ -97,10 +97,8 @@ func (w *worker) handle(ctx, hard context.Context, e Entry, pre *prepared) *prep
 	}
 	// Connect before taking the lease (unless it was taken with the last
 	// message's record): a relay outage must not hold leases. A connection
-	// that is not Reusable (one lent for this message, which may already
-	// carry its envelope) goes back when the entry is done, whether or not
-	// it was sent.
-	defer w.dropSpent()
+	// lent for this message (which may already carry its envelope) goes
+	// back when the entry is done, sent or not (workLoop).
 	if !w.connect(ctx, Envelope{MessageID: msg.ID, To: msg.Recipient}) || ctx.Err() != nil {
 		return nil // shutting down: never start a send
 	}

@@ -108,6 +108,23 @@ func (r *pipeRig) first(t *testing.T, m *delivery.Mail) delivery.Conn {
 	return c
 }
 
+// handedOver sends a on the pool's connection while a worker waits for
+// one for b, and returns the connection the waiter got.
+func (r *pipeRig) handedOver(t *testing.T, a, b *delivery.Mail) dialed {
+	t.Helper()
+	ca := r.first(t, a)
+	waiting := r.waitFor(t, context.Background(), b)
+	if err := ca.Send(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	_ = ca.Close()
+	d := recv(t, waiting)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	return d
+}
+
 func recv(t *testing.T, ch <-chan dialed) dialed {
 	t.Helper()
 	select {
@@ -181,16 +198,7 @@ func TestPipelinedEnvelopeRefused(t *testing.T) {
 		}
 		return nil
 	})
-	ca := r.first(t, a)
-	waiting := r.waitFor(t, context.Background(), b)
-	if err := ca.Send(context.Background(), a); err != nil {
-		t.Fatal(err)
-	}
-	_ = ca.Close()
-	d := recv(t, waiting)
-	if d.err != nil {
-		t.Fatal(d.err)
-	}
+	d := r.handedOver(t, a, b)
 	if err := d.c.Send(context.Background(), b); !errors.Is(err, delivery.ErrRejected) {
 		t.Errorf("Send = %v, want ErrRejected", err)
 	}
@@ -216,16 +224,7 @@ func TestPipelinedWaiterDoesNotSend(t *testing.T) {
 	t.Run("closes without sending", func(t *testing.T) {
 		r := newPipeRig(t)
 		a, b, c := bodyMail("a@example.com"), bodyMail("b@example.com"), bodyMail("c@example.com")
-		ca := r.first(t, a)
-		waiting := r.waitFor(t, context.Background(), b)
-		if err := ca.Send(context.Background(), a); err != nil {
-			t.Fatal(err)
-		}
-		_ = ca.Close()
-		d := recv(t, waiting)
-		if d.err != nil {
-			t.Fatal(d.err)
-		}
+		d := r.handedOver(t, a, b)
 		if cn, ok := d.c.(*lease).pc.c.(*conn); !ok || cn.ahead == nil {
 			t.Fatal("the waiter's envelope was not written ahead")
 		}
@@ -285,16 +284,7 @@ func TestPipelinedWaiterDoesNotSend(t *testing.T) {
 	t.Run("sends another message", func(t *testing.T) {
 		r := newPipeRig(t)
 		a, b, x := bodyMail("a@example.com"), bodyMail("b@example.com"), bodyMail("x@example.com")
-		ca := r.first(t, a)
-		waiting := r.waitFor(t, context.Background(), b)
-		if err := ca.Send(context.Background(), a); err != nil {
-			t.Fatal(err)
-		}
-		_ = ca.Close()
-		d := recv(t, waiting)
-		if d.err != nil {
-			t.Fatal(d.err)
-		}
+		d := r.handedOver(t, a, b)
 		if err := d.c.Send(context.Background(), x); err != nil {
 			t.Errorf("Send of another message = %v, want it sent on a new connection", err)
 		}
@@ -316,16 +306,7 @@ func TestPipelinedSendKeepsItsDeadline(t *testing.T) {
 		}
 		return nil
 	})
-	ca := r.first(t, a)
-	waiting := r.waitFor(t, context.Background(), b)
-	if err := ca.Send(context.Background(), a); err != nil {
-		t.Fatal(err)
-	}
-	_ = ca.Close()
-	d := recv(t, waiting)
-	if d.err != nil {
-		t.Fatal(d.err)
-	}
+	d := r.handedOver(t, a, b)
 	defer d.c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
